@@ -1,0 +1,106 @@
+/**
+ * `npm run cluster -- up|down|status|reset|kubeconfig [--provider local|kind|external]`
+ *
+ * Only `main` touches the process; `runCli` takes its streams and returns an
+ * exit code, so the tests drive it like a user would. Progress goes to stderr
+ * and results to stdout, which keeps `$(npm run -s cluster -- kubeconfig)` clean.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ClusterError } from './errors.ts';
+import { chooseProvider, clusterName, createProvider, recordActive } from './select.ts';
+
+const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external]
+
+commands:
+  up          start the cluster (builds the local provider's binaries once), or confirm it runs
+  down        remove the cluster and every process of it
+  status      say whether the cluster runs (--json for a machine-readable answer)
+  reset       down, then up: a fresh, empty cluster
+  kubeconfig  print the path of the cluster's kubeconfig, e.g.
+              export KUBECONFIG=$(npm run -s cluster -- kubeconfig)`;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { command, provider: flag, json, help } = parsed;
+  if (help || !command) {
+    (help ? io.stdout : io.stderr)(`${USAGE}\n`);
+    return help ? 0 : 2;
+  }
+  const log = (line: string) => io.stderr(`${line}\n`);
+  try {
+    const name = await chooseProvider(flag, io.env);
+    const provider = createProvider(name, { env: io.env });
+    const cluster = clusterName(io.env);
+    switch (command) {
+      case 'up': {
+        const status = await provider.up(log);
+        await recordActive(cluster, name);
+        io.stdout(`${status.state}: ${status.detail}\nkubeconfig: ${status.kubeconfig}\n`);
+        return status.state === 'running' ? 0 : 1;
+      }
+      case 'down':
+        await provider.down(log);
+        await recordActive(cluster, undefined);
+        return 0;
+      case 'reset': {
+        await provider.down(log);
+        const status = await provider.up(log);
+        await recordActive(cluster, name);
+        io.stdout(`${status.state}: ${status.detail}\n`);
+        return status.state === 'running' ? 0 : 1;
+      }
+      case 'status': {
+        const status = await provider.status();
+        io.stdout(
+          json
+            ? `${JSON.stringify({ ...status, capabilities: provider.capabilities })}\n`
+            : `${status.provider}: ${status.state}: ${status.detail}\n`,
+        );
+        return status.state === 'running' ? 0 : 1;
+      }
+      case 'kubeconfig':
+        if (!existsSync(provider.kubeconfig)) {
+          io.stderr(`There is no kubeconfig yet (${provider.kubeconfig}): start the cluster with \`npm run cluster -- up\`.\n`);
+          return 1;
+        }
+        io.stdout(`${provider.kubeconfig}\n`);
+        return 0;
+      default:
+        io.stderr(`Unknown command "${command}".\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ClusterError) {
+      io.stderr(`error: ${error.message}\n${error.hint}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function parse(argv: readonly string[]) {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      provider: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (positionals.length > 1) throw new Error(`One command at a time, not "${positionals.join(' ')}".`);
+  return { command: positionals[0], provider: values.provider, json: values.json, help: values.help };
+}

@@ -1,0 +1,66 @@
+/**
+ * The few API calls the cluster tooling itself makes: is the API server
+ * answering, which version, how many nodes are Ready, and applying objects
+ * with server-side apply so `up` can run again without conflicts.
+ */
+import {
+  CoreV1Api,
+  KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type V1Node,
+  VersionApi,
+} from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'container-day-labs';
+
+export function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+export function nodeReady(node: V1Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+export interface ApiState {
+  serverVersion: string;
+  nodesReady: number;
+  nodesTotal: number;
+}
+
+/** Asks the API server for its version and nodes; throws if it does not answer. */
+export async function apiState(kc: KubeConfig): Promise<ApiState> {
+  const version = await kc.makeApiClient(VersionApi).getCode();
+  const nodes = await kc.makeApiClient(CoreV1Api).listNode();
+  return {
+    serverVersion: version.gitVersion,
+    nodesReady: nodes.items.filter(nodeReady).length,
+    nodesTotal: nodes.items.length,
+  };
+}
+
+/** Server-side apply of each object, owned by the platform's field manager. */
+export async function applyObjects(kc: KubeConfig, objects: readonly KubernetesObject[]): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  for (const object of objects) {
+    await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+}
+
+/** Polls `probe` until it returns true or the deadline passes. */
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, { cause: lastError });
+}

@@ -1,0 +1,25 @@
+/**
+ * `npm test`: every check the project has, in order of cost: the type check,
+ * the linter, then Vitest (unit tests, and the tests on a real local cluster
+ * that its global setup starts). Arguments go to Vitest, e.g.
+ * `npm test -- --project unit`.
+ */
+import { spawnSync } from 'node:child_process';
+
+const steps: Array<{ name: string; args: string[] }> = [
+  { name: 'type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'] },
+  { name: 'lint', args: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'] },
+  { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)] },
+];
+
+for (const step of steps) {
+  process.stderr.write(`\n▶ ${step.name}\n`);
+  const started = Date.now();
+  const result = spawnSync(process.execPath, step.args, { stdio: 'inherit' });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (result.status !== 0) {
+    process.stderr.write(`✖ ${step.name} failed after ${seconds} s\n`);
+    process.exit(result.status ?? 1);
+  }
+  process.stderr.write(`✔ ${step.name} (${seconds} s)\n`);
+}

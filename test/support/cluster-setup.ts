@@ -1,0 +1,29 @@
+/**
+ * Starts the test suite's own local cluster (`cdl-test`, beside any cluster a
+ * developer runs as `cdl`) once for every test file, and removes it at the
+ * end. If it cannot start, this throws and the whole suite fails with the
+ * reason: the cluster tests never skip and never fall back to a mock.
+ */
+import type { TestProject } from 'vitest/node';
+import { LocalProvider } from '../../cluster/src/local/provider.ts';
+
+export const TEST_CLUSTER = 'cdl-test';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const provider = new LocalProvider({ clusterName: TEST_CLUSTER });
+  const log = (line: string) => process.stderr.write(`[test cluster] ${line}\n`);
+  const status = await provider.up(log);
+  if (status.state !== 'running') {
+    throw new Error(`The test cluster did not become ready: ${status.detail}`);
+  }
+  project.provide('kubeconfig', provider.kubeconfig);
+  return async () => {
+    await provider.down(log);
+  };
+}
