@@ -15,7 +15,7 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['test/cluster/**/*.test.ts'],
+          include: ['test/cluster/**/*.test.ts', 'test/labs/**/*.test.ts', 'test/server/**/*.test.ts'],
           globalSetup: ['test/support/cluster-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -8,7 +8,7 @@
 // stays the task's own (`npm run -s cluster -- kubeconfig` prints a path only).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -57,11 +57,12 @@ function projectNode() {
   if (!existsSync(bin)) {
     say(`Node ${process.version} is older than ${MINIMUM.join('.')}; fetching Node ${LTS} from the npm registry into .tools/ (once)…`);
     const started = Date.now();
-    const result = spawnSync(
-      'npm',
-      ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--allow-scripts=node', `node@${LTS}`],
-      { stdio: ['ignore', 2, 2] },
-    );
+    // A package.json of its own, so the install does not touch the project's
+    // and so npm lets the `node` package run the script that fetches its binary.
+    mkdirSync(prefix, { recursive: true });
+    const manifest = { private: true, dependencies: { node: LTS }, allowScripts: { node: true } };
+    writeFileSync(join(prefix, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const result = spawnSync('npm', ['install', '--no-package-lock', '--no-audit', '--no-fund'], { cwd: prefix, stdio: ['ignore', 2, 2] });
     if (result.error || result.status !== 0 || !existsSync(bin)) {
       fail(
         `could not install Node ${LTS} with npm (${result.error?.message ?? `exit ${result.status}`}).`,

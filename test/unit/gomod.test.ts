@@ -7,7 +7,10 @@ go 1.25.0
 
 require (
 	k8s.io/api v0.0.0
+	k8s.io/apiextensions-apiserver v0.0.0
+	k8s.io/client-go v0.0.0
 	github.com/foo/bar v1.2.3 // indirect
+	github.com/pinned/thing v0.9.0
 )
 
 replace (
@@ -20,12 +23,22 @@ replace (
 
 const etcdGoMod = `module go.etcd.io/etcd/server/v3
 
+require go.etcd.io/etcd/api/v3 v3.6.16
+
+require (
+	go.etcd.io/etcd/client/v3 v3.6.16
+	go.etcd.io/etcd/pkg/v3 v3.6.16
+)
+
 replace go.etcd.io/etcd/api/v3 => ../api
 replace go.etcd.io/etcd/client/v3 v3.6.0 => ../client/v3
 
 replace (
 	go.etcd.io/etcd/pkg/v3 => ../pkg
 )
+
+// Bad imports are sometimes causing attempts to pull that code.
+replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
 `;
 
 describe('localReplacements', () => {
@@ -35,6 +48,10 @@ describe('localReplacements', () => {
 
   it('finds single-line replaces with ../ paths, with or without a version on the left', () => {
     expect(localReplacements(etcdGoMod)).toEqual(['go.etcd.io/etcd/api/v3', 'go.etcd.io/etcd/client/v3', 'go.etcd.io/etcd/pkg/v3']);
+  });
+
+  it('leaves out local replaces of modules that are not required (guards, not siblings)', () => {
+    expect(localReplacements(etcdGoMod)).not.toContain('go.etcd.io/etcd');
   });
 
   it('ignores replacements that point at another module version', () => {

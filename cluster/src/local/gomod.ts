@@ -9,8 +9,33 @@
  * never from a hand-kept copy, so a new staging module is picked up on its own.
  */
 
-/** Module paths that the given go.mod replaces with a local folder. */
+/** Module paths in the go.mod's `require` directives. */
+export function requiredModules(goMod: string): Set<string> {
+  const modules = new Set<string>();
+  let block = false;
+  for (const line of goMod.split('\n')) {
+    const text = line.replace(/\/\/.*$/, '');
+    if (/^\s*require\s*\(\s*$/.test(text)) {
+      block = true;
+      continue;
+    }
+    if (block && /^\s*\)\s*$/.test(text)) {
+      block = false;
+      continue;
+    }
+    const match = block ? /^\s*(\S+)\s+v\S+\s*$/.exec(text) : /^\s*require\s+(\S+)\s+v\S+\s*$/.exec(text);
+    if (match?.[1]) modules.add(match[1]);
+  }
+  return modules;
+}
+
+/**
+ * Required modules that the given go.mod replaces with a local folder. Local
+ * replaces of modules it does not require are guards, not siblings (etcd
+ * points `go.etcd.io/etcd` at `./FORBIDDEN_DEPENDENCY`), and are left out.
+ */
 export function localReplacements(goMod: string): string[] {
+  const required = requiredModules(goMod);
   const modules = new Set<string>();
   const single = /^\s*replace\s+(\S+)(?:\s+\S+)?\s+=>\s+(\.\.?\/\S*)\s*$/;
   const inBlock = /^\s*(\S+)(?:\s+v\S+)?\s+=>\s+(\.\.?\/\S*)\s*$/;
@@ -26,7 +51,7 @@ export function localReplacements(goMod: string): string[] {
       continue;
     }
     const match = block ? inBlock.exec(text) : single.exec(text);
-    if (match?.[1]) modules.add(match[1]);
+    if (match?.[1] && required.has(match[1])) modules.add(match[1]);
   }
   return [...modules].sort();
 }

@@ -1,0 +1,89 @@
+/**
+ * `npm run cluster` as a user meets it, on a cluster of its own (beside the
+ * suite's shared one): up, up again, kubeconfig, a crash, recovery, and a
+ * down that leaves no process behind.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../cluster/src/cli.ts';
+import { LocalProvider } from '../../cluster/src/local/provider.ts';
+import { projectRoot, stateDir } from '../../cluster/src/paths.ts';
+
+const NAME = 'cdl-lifecycle';
+const env = { ...process.env, CDL_PROVIDER: 'local', CDL_CLUSTER_NAME: NAME };
+const provider = new LocalProvider({ clusterName: NAME });
+
+async function cli(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env });
+  return { code, stdout, stderr };
+}
+
+/** Every process on the machine whose command line mentions this cluster's state folder. */
+function processesOfCluster(): number[] {
+  const marker = stateDir(NAME);
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(join('/proc', entry, 'cmdline'), 'utf8');
+      if (cmdline.includes(marker)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+afterAll(async () => {
+  await provider.down(() => {});
+});
+
+describe('npm run cluster', () => {
+  it('brings a cluster up, and a second up only confirms it', async () => {
+    const first = await cli('up');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^running: Kubernetes v1\.36\.\d+, 7\/7 nodes Ready/);
+    expect(processesOfCluster().length).toBeGreaterThanOrEqual(5);
+
+    const started = Date.now();
+    const second = await cli('up');
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('already running');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('prints only the project-local kubeconfig path', async () => {
+    const result = await cli('kubeconfig');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`${join(projectRoot, '.cluster', NAME, 'kubeconfig')}\n`);
+    expect(readFileSync(result.stdout.trim(), 'utf8')).toContain('server: https://127.0.0.1:');
+  });
+
+  it('recovers on up after the API server was killed', async () => {
+    const apiserver = (await provider.livePids()).find((p) => p.name === 'kube-apiserver');
+    expect(apiserver).toBeDefined();
+    process.kill(apiserver?.pid ?? 0, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+
+    const status = await cli('status');
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/^local: degraded: /);
+
+    const again = await cli('up');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('Found a broken cluster from an earlier run');
+    expect(again.stdout).toMatch(/^running: /);
+  });
+
+  it('down leaves no process behind', async () => {
+    expect(processesOfCluster().length).toBeGreaterThan(0);
+    const result = await cli('down');
+    expect(result.code).toBe(0);
+    expect(processesOfCluster()).toEqual([]);
+    const status = await cli('status');
+    expect(status.stdout).toMatch(/^local: stopped: /);
+  });
+});
