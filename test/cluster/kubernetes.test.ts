@@ -144,7 +144,11 @@ describe('Pod Security admission', () => {
       expect(error).toBeInstanceOf(ApiException);
       const apiError = error as ApiException<unknown>;
       expect(apiError.code).toBe(403);
-      expect(String(apiError.body)).toMatch(/violates PodSecurity "restricted:latest": privileged/);
+      const status = JSON.parse(String(apiError.body)) as { reason: string; message: string };
+      expect(status.reason).toBe('Forbidden');
+      expect(status.message).toMatch(
+        /violates PodSecurity "restricted:latest": privileged \(container "app" must not set securityContext\.privileged=true\)/,
+      );
     } finally {
       await deleteNamespace(kc, restricted);
     }
