@@ -7,7 +7,8 @@
 import type { TestProject } from 'vitest/node';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 
-export const TEST_CLUSTER = 'cdl-test';
+/** `CDL_TEST_CLUSTER` lets two checkouts' or two people's test runs on one machine keep apart. */
+export const TEST_CLUSTER = process.env.CDL_TEST_CLUSTER ?? 'cdl-test';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,242 @@
+/**
+ * A learner's sandbox on a shared cluster: for each namespace a lab uses, a
+ * namespace of the learner's own with a ResourceQuota, a LimitRange and Pod
+ * Security labels, where the learner's ServiceAccount is bound to the
+ * built-in `admin` ClusterRole through a RoleBinding, so it may do what the
+ * labs need inside those namespaces and nothing outside them. The learner's
+ * kubeconfig carries a short-lived token from the TokenRequest API, never the
+ * server's own credentials.
+ *
+ * Everything here carries an ownerReference to the LabSession, so ending a
+ * session lets the garbage collector clean up after it.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  AuthenticationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Namespace,
+  type V1OwnerReference,
+} from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { waitFor } from '../../../cluster/src/kube.ts';
+import { API_VERSION, KIND, LABELS, MANAGER } from '../sessions/crd.ts';
+import type { LabSession } from '../sessions/store.ts';
+
+export const SYSTEM_NAMESPACE = 'cdl-system';
+/** Marks objects the platform owns inside a sandbox. */
+export const PLATFORM_LABEL = 'containerdaylabs.dev/platform';
+
+export interface LogicalNamespace {
+  name: string;
+  labels?: Record<string, string>;
+}
+
+/** Logical namespace name (as a lab names it) → the learner's real namespace. */
+export type NamespaceMap = Record<string, string>;
+
+export interface SandboxLimits {
+  pods: string;
+  cpu: string;
+  memory: string;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = { pods: '30', cpu: '8', memory: '16Gi' };
+
+function owner(session: LabSession): V1OwnerReference {
+  return { apiVersion: API_VERSION, kind: KIND, name: session.metadata.name, uid: session.metadata.uid, blockOwnerDeletion: false };
+}
+
+/** A short, stable code for a lab id, so namespace names stay under 63 characters. */
+export function labCode(labId: string): string {
+  return createHash('sha256').update(labId).digest('hex').slice(0, 5);
+}
+
+export function namespaceMap(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): NamespaceMap {
+  return Object.fromEntries(namespaces.map((ns) => [ns.name, `${session.metadata.name}-${labCode(labId)}-${ns.name}`]));
+}
+
+export function serviceAccountName(session: LabSession): string {
+  return `learner-${session.metadata.name}`;
+}
+
+/** The username Kubernetes sees for a learner. */
+export function learnerUser(session: LabSession): string {
+  return `system:serviceaccount:${SYSTEM_NAMESPACE}:${serviceAccountName(session)}`;
+}
+
+function ignore(codes: number[]) {
+  return (error: { code?: number }) => {
+    if (!codes.includes(error.code ?? 0)) throw error;
+  };
+}
+
+export class Sandboxes {
+  private readonly core: CoreV1Api;
+  private readonly rbac: RbacAuthorizationV1Api;
+  private readonly authn: AuthenticationV1Api;
+  private readonly kc: KubeConfig;
+  private readonly limits: SandboxLimits;
+
+  constructor(kc: KubeConfig, limits: SandboxLimits = DEFAULT_LIMITS) {
+    this.kc = kc;
+    this.limits = limits;
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.authn = kc.makeApiClient(AuthenticationV1Api);
+  }
+
+  /** The platform's own namespace, where learners' ServiceAccounts live. */
+  async ensureSystemNamespace(): Promise<void> {
+    await this.core
+      .createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } } } })
+      .catch(ignore([409]));
+  }
+
+  /** The learner's identity: a ServiceAccount with no rights of its own. */
+  async ensureIdentity(session: LabSession): Promise<void> {
+    await this.core
+      .createNamespacedServiceAccount({
+        namespace: SYSTEM_NAMESPACE,
+        body: {
+          metadata: {
+            name: serviceAccountName(session),
+            labels: { [LABELS.managedBy]: MANAGER, [LABELS.session]: session.metadata.name },
+            ownerReferences: [owner(session)],
+          },
+          automountServiceAccountToken: false,
+        },
+      })
+      .catch(ignore([409]));
+  }
+
+  /** Creates the lab's namespaces for this learner, ready to use; returns their names. */
+  async provision(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): Promise<NamespaceMap> {
+    const map = namespaceMap(session, labId, namespaces);
+    await Promise.all([
+      this.ensureIdentity(session),
+      ...namespaces.map((ns) => this.provisionNamespace(session, labId, ns, map[ns.name] ?? '')),
+    ]);
+    return map;
+  }
+
+  private async provisionNamespace(session: LabSession, labId: string, logical: LogicalNamespace, name: string): Promise<void> {
+    const body: V1Namespace = {
+      metadata: {
+        name,
+        labels: {
+          'pod-security.kubernetes.io/enforce': 'baseline',
+          'pod-security.kubernetes.io/warn': 'restricted',
+          ...logical.labels,
+          [LABELS.managedBy]: MANAGER,
+          [LABELS.session]: session.metadata.name,
+          [LABELS.lab]: labId,
+          [LABELS.logical]: logical.name,
+        },
+        ownerReferences: [owner(session)],
+      },
+    };
+    await this.core.createNamespace({ body }).catch(ignore([409]));
+    const platform = { [LABELS.managedBy]: MANAGER, [PLATFORM_LABEL]: 'true' };
+    const { pods, cpu, memory } = this.limits;
+    await Promise.all([
+      this.core
+        .createNamespacedResourceQuota({
+          namespace: name,
+          body: {
+            metadata: { name: 'sandbox', labels: platform },
+            spec: {
+              hard: { pods, 'requests.cpu': cpu, 'requests.memory': memory, 'limits.cpu': cpu, 'limits.memory': memory, services: '20' },
+            },
+          },
+        })
+        .catch(ignore([409])),
+      this.core
+        .createNamespacedLimitRange({
+          namespace: name,
+          body: {
+            metadata: { name: 'sandbox', labels: platform },
+            spec: {
+              limits: [
+                {
+                  type: 'Container',
+                  _default: { cpu: '500m', memory: '512Mi' },
+                  defaultRequest: { cpu: '100m', memory: '128Mi' },
+                  max: { cpu: '2', memory: '4Gi' },
+                },
+              ],
+            },
+          },
+        })
+        .catch(ignore([409])),
+      this.rbac
+        .createNamespacedRoleBinding({
+          namespace: name,
+          body: {
+            metadata: { name: 'learner', labels: platform },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+            subjects: [{ kind: 'ServiceAccount', name: serviceAccountName(session), namespace: SYSTEM_NAMESPACE }],
+          },
+        })
+        .catch(ignore([409])),
+    ]);
+  }
+
+  /** Deletes the namespaces and waits until they are gone (so they can be made again). */
+  async remove(map: NamespaceMap, waitMs = 60_000): Promise<void> {
+    const names = Object.values(map);
+    await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(ignore([404, 409]))));
+    if (waitMs > 0) {
+      await waitFor(
+        `namespaces ${names.join(', ')} to be deleted`,
+        async () => {
+          const left = await Promise.all(
+            names.map((name) =>
+              this.core.readNamespace({ name }).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          );
+          return left.every((l) => !l);
+        },
+        waitMs,
+        200,
+      );
+    }
+  }
+
+  /** A short-lived token for the learner's ServiceAccount (TokenRequest API). */
+  async issueToken(session: LabSession, seconds: number): Promise<{ token: string; expiresAt: string }> {
+    const result = await this.core.createNamespacedServiceAccountToken({
+      name: serviceAccountName(session),
+      namespace: SYSTEM_NAMESPACE,
+      body: { spec: { expirationSeconds: seconds, audiences: [] } },
+    });
+    return { token: result.status?.token ?? '', expiresAt: result.status?.expirationTimestamp?.toISOString() ?? '' };
+  }
+
+  /** A kubeconfig that reaches the cluster as the learner, defaulting to `namespace`. */
+  learnerKubeconfig(token: string, namespace: string): string {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('the server kubeconfig has no current cluster');
+    // The CA goes in by value: a sandboxed shell cannot see the server's files.
+    const caData = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString('base64') : '');
+    return stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'workshop', cluster: { server: cluster.server, ...(caData ? { 'certificate-authority-data': caData } : {}) } }],
+      users: [{ name: 'learner', user: { token } }],
+      contexts: [{ name: 'workshop', context: { cluster: 'workshop', user: 'learner', namespace } }],
+      'current-context': 'workshop',
+    });
+  }
+
+  /** Asks Kubernetes whether a token is accepted, and as whom. */
+  async whoIs(token: string): Promise<string | undefined> {
+    const review = await this.authn.createTokenReview({ body: { spec: { token } } });
+    return review.status?.authenticated ? review.status.user?.username : undefined;
+  }
+}
