@@ -127,6 +127,7 @@ describe('sessions', () => {
 
   it('take their sandboxes with them when they end', async () => {
     const eve = await learner('Eve');
+    expect(await sandboxes.removeSession(eve.session.metadata.name)).toContain(eve.namespace);
     await store.end(eve.session.metadata.name);
     const core = kc.makeApiClient(CoreV1Api);
     const deadline = Date.now() + 30_000;

@@ -7,8 +7,10 @@
  * kubeconfig carries a short-lived token from the TokenRequest API, never the
  * server's own credentials.
  *
- * Everything here carries an ownerReference to the LabSession, so ending a
- * session lets the garbage collector clean up after it.
+ * Everything here carries an ownerReference to the LabSession as a backstop,
+ * but ending a session removes its objects explicitly (`removeSession`): the
+ * garbage collector learns of a new CustomResourceDefinition only at its next
+ * discovery pass, so on a freshly started cluster it may not act for a while.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -58,8 +60,8 @@ export function namespaceMap(session: LabSession, labId: string, namespaces: rea
   return Object.fromEntries(namespaces.map((ns) => [ns.name, `${session.metadata.name}-${labCode(labId)}-${ns.name}`]));
 }
 
-export function serviceAccountName(session: LabSession): string {
-  return `learner-${session.metadata.name}`;
+export function serviceAccountName(session: LabSession | string): string {
+  return `learner-${typeof session === 'string' ? session : session.metadata.name}`;
 }
 
 /** The username Kubernetes sees for a learner. */
@@ -206,6 +208,17 @@ export class Sandboxes {
         200,
       );
     }
+  }
+
+  /** Deletes every namespace of a session and its identity, without waiting. */
+  async removeSession(sessionName: string): Promise<string[]> {
+    const list = await this.core.listNamespace({ labelSelector: `${LABELS.session}=${sessionName}` });
+    const names = list.items.map((ns) => ns.metadata?.name ?? '').filter(Boolean);
+    await Promise.all([
+      ...names.map((name) => this.core.deleteNamespace({ name }).catch(ignore([404, 409]))),
+      this.core.deleteNamespacedServiceAccount({ name: serviceAccountName(sessionName), namespace: SYSTEM_NAMESPACE }).catch(ignore([404])),
+    ]);
+    return names;
   }
 
   /** A short-lived token for the learner's ServiceAccount (TokenRequest API). */
