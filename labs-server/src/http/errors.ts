@@ -51,13 +51,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (clusterUnreachable(error) || (error instanceof ApiException && error.code >= 500)) {
       logger.error({ err: error, path: req.path }, 'cluster unavailable');
-      res
-        .status(503)
-        .json({
-          error: 'cluster_unavailable',
-          message: 'The Kubernetes cluster does not answer right now.',
-          hint: 'Try again in a moment; the instructor can check /healthz.',
-        });
+      res.status(503).json({
+        error: 'cluster_unavailable',
+        message: 'The Kubernetes cluster does not answer right now.',
+        hint: 'Try again in a moment; the instructor can check /healthz.',
+      });
       return;
     }
     logger.error({ err: error, path: req.path }, 'request failed');

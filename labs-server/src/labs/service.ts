@@ -3,7 +3,7 @@
  * it, reset it to its setup, have it solved, check a step. Each action reads
  * and writes the LabSession, so any replica can serve the next request.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import type { Metrics } from '../metrics.ts';
@@ -22,11 +22,33 @@ export interface LabServiceDeps {
   checkTimeoutMs?: number;
 }
 
+const RESET_CONCURRENCY = 8;
+/** A learner's token lives an hour; terminals renew it well before that. */
+export const LEARNER_TOKEN_SECONDS = 3600;
+
+/** The server's own kubeconfig with `namespace` as the default: for a cluster of the learner's own. */
+function adminKubeconfig(kc: KubeConfig, namespace: string): string {
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters(),
+    users: kc.getUsers(),
+    contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
+    currentContext: kc.getCurrentContext(),
+  });
+  return copy.exportConfig();
+}
+
 export class LabService {
   private readonly deps: LabServiceDeps;
+  /** Called when a session ends, e.g. to close its terminals on this server. */
+  onSessionEnd: ((sessionName: string) => void) | undefined;
 
   constructor(deps: LabServiceDeps) {
     this.deps = deps;
+  }
+
+  list(): LabDefinition[] {
+    return this.deps.catalog.list();
   }
 
   lab(labId: string): LabDefinition {
@@ -102,6 +124,43 @@ export class LabService {
       labs: { [lab.id]: { sandbox: 'ready', namespaces: fresh } },
     }));
     return fresh;
+  }
+
+  /** Ends a session: its namespaces and identity go at once, then the LabSession itself. */
+  async end(sessionName: string): Promise<boolean> {
+    this.onSessionEnd?.(sessionName);
+    await this.deps.sandboxes.removeSession(sessionName);
+    return this.deps.store.end(sessionName);
+  }
+
+  /** Resets a lab for every session that has started it; returns how many. */
+  async resetEveryone(labId: string): Promise<number> {
+    const lab = this.lab(labId);
+    const sessions = (await this.deps.store.list()).filter(
+      (s) => s.status?.labs?.[lab.id]?.sandbox === 'ready' && !this.deps.store.expired(s),
+    );
+    // A few at a time: each reset deletes and recreates namespaces.
+    for (let i = 0; i < sessions.length; i += RESET_CONCURRENCY) {
+      await Promise.all(sessions.slice(i, i + RESET_CONCURRENCY).map((s) => this.reset(s, lab.id)));
+    }
+    return sessions.length;
+  }
+
+  /**
+   * A kubeconfig for a started lab. A namespace-scope lab gets the learner's
+   * own short-lived token, whatever the mode; a cluster-scope lab (only ever
+   * available on a cluster of the learner's own) gets the cluster's admin.
+   */
+  async kubeconfig(session: LabSession, labId: string): Promise<string> {
+    const lab = this.lab(labId);
+    const namespaces = this.namespacesOf(session, lab);
+    const namespace = namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default';
+    if (lab.scope === 'cluster') {
+      this.assertAvailable(lab);
+      return adminKubeconfig(this.deps.kc, namespace);
+    }
+    const { token } = await this.deps.sandboxes.issueToken(session, LEARNER_TOKEN_SECONDS);
+    return this.deps.sandboxes.learnerKubeconfig(token, namespace);
   }
 
   async solve(session: LabSession, labId: string): Promise<void> {

@@ -1,0 +1,156 @@
+/**
+ * The learner's API: their session, the labs with their progress, and the
+ * lab actions (start, reset, solve, check a step). Every route but joining
+ * needs the session cookie; every body and parameter is validated; a lab is
+ * only ever found by its id in the catalog.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { LabDefinition } from '../labs/catalog.ts';
+import type { LabService } from '../labs/service.ts';
+import type { Metrics } from '../metrics.ts';
+import { labProgress } from '../progress.ts';
+import type { LabSession, SessionStore } from '../sessions/store.ts';
+import { clearSessionCookie, currentSession, requireSession, sameSecret, sessionCookie, sessionToken } from './auth.ts';
+import { HttpError } from './errors.ts';
+
+export const IdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes');
+const LabParams = z.object({ lab: IdSchema });
+const StepParams = z.object({ lab: IdSchema, step: IdSchema });
+export const JoinSchema = z.object({
+  /** How the instructor will see this learner. Default "Learner". */
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(64)
+    .regex(/^[^\p{C}]+$/u, 'must not contain control characters')
+    .default('Learner'),
+  /** The event's access code (workshop mode only). */
+  accessCode: z.string().max(64).optional(),
+});
+
+export interface LearnerApiDeps {
+  mode: 'single' | 'workshop';
+  store: SessionStore;
+  labs: LabService;
+  metrics: Metrics;
+  ttlMs: number;
+  secureCookies: boolean;
+  accessCode: () => string;
+}
+
+export function sessionView(session: LabSession, mode: string) {
+  return {
+    id: session.metadata.name,
+    learner: session.spec.learner,
+    expiresAt: session.spec.expiresAt,
+    currentLab: session.status?.currentLab,
+    stepsPassed: session.status?.stepsPassed ?? 0,
+    mode,
+  };
+}
+
+function normaliseCode(code: string): string {
+  return code.replace(/[\s-]/g, '').toUpperCase();
+}
+
+export function learnerApi(deps: LearnerApiDeps): Router {
+  const router = Router();
+  const auth = requireSession(deps.store);
+
+  const labView = (session: LabSession, lab: LabDefinition) => ({
+    id: lab.id,
+    title: lab.title,
+    topic: lab.topic,
+    scope: lab.scope,
+    needsContainers: lab.needsContainers,
+    available: deps.labs.unavailable(lab) === undefined,
+    unavailableReason: deps.labs.unavailable(lab),
+    namespaces: session.status?.labs?.[lab.id]?.namespaces,
+    progress: labProgress(session, lab),
+  });
+
+  const join = async (name: string, res: import('express').Response) => {
+    const { token, session } = await deps.store.create(name);
+    deps.metrics.sessionsCreated.inc();
+    res.setHeader('Set-Cookie', sessionCookie(token, Math.floor(deps.ttlMs / 1000), deps.secureCookies));
+    return session;
+  };
+
+  /** The current session; in single-user mode the first visit makes one. */
+  router.get('/session', async (req, res) => {
+    const session = await deps.store.byToken(sessionToken(req.headers.cookie));
+    if (session) {
+      res.json(sessionView(session, deps.mode));
+      return;
+    }
+    if (deps.mode === 'workshop') {
+      throw new HttpError(401, 'join_required', 'Join the workshop with your name and the access code on the screen.');
+    }
+    res.status(201).json(sessionView(await join('Learner', res), deps.mode));
+  });
+
+  router.post('/session', async (req, res) => {
+    const body = JoinSchema.parse(req.body ?? {});
+    const existing = await deps.store.byToken(sessionToken(req.headers.cookie));
+    if (existing) {
+      res.json(sessionView(existing, deps.mode));
+      return;
+    }
+    if (deps.mode === 'workshop') {
+      if (!body.accessCode) throw new HttpError(403, 'access_code_required', 'Joining this workshop needs its access code.');
+      if (!sameSecret(normaliseCode(body.accessCode), normaliseCode(deps.accessCode()))) {
+        throw new HttpError(403, 'bad_access_code', 'That access code is not right.', 'Ask the instructor for the code of this event.');
+      }
+    }
+    res.status(201).json(sessionView(await join(body.name, res), deps.mode));
+  });
+
+  router.delete('/session', auth, async (_req, res) => {
+    await deps.labs.end(currentSession(res).metadata.name);
+    res.setHeader('Set-Cookie', clearSessionCookie(deps.secureCookies));
+    res.status(204).end();
+  });
+
+  router.get('/labs', auth, (_req, res) => {
+    const session = currentSession(res);
+    res.json({ labs: deps.labs.list().map((lab) => labView(session, lab)) });
+  });
+
+  router.get('/labs/:lab', auth, (req, res) => {
+    const { lab } = LabParams.parse(req.params);
+    res.json(labView(currentSession(res), deps.labs.lab(lab)));
+  });
+
+  router.post('/labs/:lab/start', auth, async (req, res) => {
+    const { lab } = LabParams.parse(req.params);
+    const result = await deps.labs.start(currentSession(res), lab);
+    res.status(result.created ? 201 : 200).json({ lab, namespaces: result.namespaces, created: result.created });
+  });
+
+  router.post('/labs/:lab/reset', auth, async (req, res) => {
+    const { lab } = LabParams.parse(req.params);
+    const namespaces = await deps.labs.reset(currentSession(res), lab);
+    res.json({ lab, namespaces });
+  });
+
+  router.post('/labs/:lab/solve', auth, async (req, res) => {
+    const { lab } = LabParams.parse(req.params);
+    await deps.labs.solve(currentSession(res), lab);
+    res.json({ lab, solved: true });
+  });
+
+  router.post('/labs/:lab/steps/:step/check', auth, async (req, res) => {
+    const { lab, step } = StepParams.parse(req.params);
+    res.json(await deps.labs.check(currentSession(res), lab, step));
+  });
+
+  /** The learner's own kubeconfig for a started lab, for their own kubectl. */
+  router.get('/labs/:lab/kubeconfig', auth, async (req, res) => {
+    const { lab } = LabParams.parse(req.params);
+    res.type('application/yaml').send(await deps.labs.kubeconfig(currentSession(res), lab));
+  });
+
+  return router;
+}

@@ -1,0 +1,90 @@
+/**
+ * A lab server in the test process, on a free port, on the shared test
+ * cluster (the local provider's, as `npm start` would use it), with a small cookie-keeping
+ * client per learner.
+ */
+import { createServer } from 'node:net';
+import { pino } from 'pino';
+import { LocalProvider } from '../../cluster/src/local/provider.ts';
+import { readConfig } from '../../labs-server/src/config.ts';
+import type { LabCatalog } from '../../labs-server/src/labs/catalog.ts';
+import { type LabServer, startLabServer } from '../../labs-server/src/server.ts';
+import { TEST_CLUSTER } from './cluster-setup.ts';
+import { fixtureCatalog } from './fixture-catalog.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface TestServer extends LabServer {
+  origin: string;
+  port: number;
+}
+
+export async function startTestServer(env: Record<string, string> = {}, catalog: LabCatalog = fixtureCatalog): Promise<TestServer> {
+  const port = await freePort();
+  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env });
+  const cluster = new LocalProvider({ clusterName: TEST_CLUSTER });
+  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir: '/nonexistent' });
+  return { ...server, origin: `http://localhost:${port}`, port };
+}
+
+export interface ApiAnswer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read answers by path and assert on each value
+  body: any;
+  headers: Headers;
+}
+
+/** A browser-like client: keeps the session cookie, sends the page's Origin on writes. */
+export class Client {
+  cookie = '';
+  readonly base: string;
+  readonly headers: Record<string, string>;
+
+  constructor(base: string, headers: Record<string, string> = {}) {
+    this.base = base;
+    this.headers = headers;
+  }
+
+  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> {
+    const response = await fetch(`${this.base}${path}`, {
+      method,
+      headers: {
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(this.cookie ? { cookie: this.cookie } : {}),
+        origin: this.base,
+        ...this.headers,
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const setCookie = response.headers.get('set-cookie');
+    if (setCookie) this.cookie = setCookie.split(';')[0] ?? '';
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON (a kubeconfig, metrics): keep the text
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  }
+
+  get(path: string) {
+    return this.call('GET', path);
+  }
+  post(path: string, body?: unknown) {
+    return this.call('POST', path, body ?? {});
+  }
+  delete(path: string) {
+    return this.call('DELETE', path);
+  }
+}

@@ -1,0 +1,77 @@
+/** Progress views and "stuck" from LabSession objects alone. */
+import { describe, expect, it } from 'vitest';
+import type { LabDefinition } from '../../labs-server/src/labs/catalog.ts';
+import { labProgress, learnerView, stuckOn } from '../../labs-server/src/progress.ts';
+import type { LabSession } from '../../labs-server/src/sessions/store.ts';
+
+const lab: LabDefinition = {
+  id: 'first-deployment',
+  title: 'First deployment',
+  topic: 'getting-started',
+  scope: 'namespace',
+  needsContainers: false,
+  namespaces: [{ name: 'app' }],
+  steps: [
+    { id: 'deploy', title: 'Deploy' },
+    { id: 'scale', title: 'Scale' },
+  ],
+};
+
+function session(status: LabSession['status']): LabSession {
+  return {
+    metadata: { name: 's-0123456789ab', uid: 'u', resourceVersion: '1', creationTimestamp: '2026-11-24T09:00:00Z' },
+    spec: { learner: 'Ada', tokenHash: 'x', expiresAt: '2026-11-24T13:00:00Z' },
+    status,
+  };
+}
+
+const at = (time: string) => new Date(`2026-11-24T${time}Z`);
+
+describe('progress', () => {
+  const s = session({
+    currentLab: 'first-deployment',
+    labs: {
+      'first-deployment': {
+        startedAt: '2026-11-24T10:00:00Z',
+        sandbox: 'ready',
+        steps: { deploy: { passedAt: '2026-11-24T10:05:00Z', attempts: 3 }, scale: { attempts: 2, lastPassed: false } },
+      },
+    },
+  });
+
+  it('counts passed steps and attempts per lab', () => {
+    const view = labProgress(s, lab);
+    expect(view).toMatchObject({ passed: 1, total: 2, sandbox: 'ready' });
+    expect(view.steps.map((step) => step.attempts)).toEqual([3, 2]);
+  });
+
+  it('calls a learner stuck from when the step became the next one, not from the lab start', () => {
+    expect(stuckOn(s, [lab], at('10:14:00'), 10)).toBeUndefined();
+    expect(stuckOn(s, [lab], at('10:16:00'), 10)).toEqual({
+      lab: 'first-deployment',
+      step: 'scale',
+      since: '2026-11-24T10:05:00Z',
+      minutes: 11,
+    });
+  });
+
+  it('never calls a learner stuck on a finished lab or before a lab starts', () => {
+    const done = session({
+      currentLab: 'first-deployment',
+      labs: {
+        'first-deployment': {
+          startedAt: '2026-11-24T10:00:00Z',
+          steps: { deploy: { passedAt: '2026-11-24T10:01:00Z' }, scale: { passedAt: '2026-11-24T10:02:00Z' } },
+        },
+      },
+    });
+    expect(stuckOn(done, [lab], at('12:00:00'), 10)).toBeUndefined();
+    expect(stuckOn(session(undefined), [lab], at('12:00:00'), 10)).toBeUndefined();
+  });
+
+  it('lists only the labs a learner started', () => {
+    const view = learnerView(s, [lab, { ...lab, id: 'other' }], at('10:30:00'), 10);
+    expect(Object.keys(view.labs)).toEqual(['first-deployment']);
+    expect(view.stuck?.step).toBe('scale');
+  });
+});
