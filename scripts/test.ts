@@ -5,6 +5,16 @@
  * `npm test -- --project unit`.
  */
 import { spawnSync } from 'node:child_process';
+import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+
+// The terminal tests run shells in bubblewrap, as a workshop does.
+try {
+  ensurePrograms(SANDBOX_PROGRAMS, (line) => process.stderr.write(`${line}\n`));
+} catch (error) {
+  if (!(error instanceof SystemPackageError)) throw error;
+  process.stderr.write(`error: ${error.message}\n${error.hint}\n`);
+  process.exit(1);
+}
 
 const steps: Array<{ name: string; args: string[] }> = [
   { name: 'type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'] },

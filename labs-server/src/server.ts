@@ -6,12 +6,16 @@
  * restarted server picks up every session from the cluster.
  */
 import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { ClusterError } from '../../cluster/src/errors.ts';
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
 import { createApp } from './app.ts';
 import { allowedOrigins, type ServerConfig, secureCookies } from './config.ts';
 import { adminApi } from './http/admin-api.ts';
+import { sessionToken } from './http/auth.ts';
 import { learnerApi } from './http/learner-api.ts';
 import type { LabCatalog } from './labs/catalog.ts';
 import { LabService } from './labs/service.ts';
@@ -22,6 +26,10 @@ import { startReaper } from './reaper.ts';
 import { Sandboxes } from './sandbox/provision.ts';
 import { ensureCrd } from './sessions/crd.ts';
 import { SessionStore } from './sessions/store.ts';
+import { findKubectl } from './terminal/kubectl.ts';
+import { TerminalManager } from './terminal/manager.ts';
+import { BubblewrapShell, HostShell, type ShellBackend } from './terminal/shell.ts';
+import { attachTerminals } from './terminal/ws.ts';
 
 export interface LabServerOptions {
   config: ServerConfig;
@@ -29,6 +37,8 @@ export interface LabServerOptions {
   catalog: LabCatalog;
   logger: Logger;
   siteDir?: string;
+  /** Where terminals keep their homes and the API relay. Default: a folder per server in the temp folder. */
+  terminalDir?: string;
 }
 
 export interface LabServer {
@@ -37,7 +47,22 @@ export interface LabServer {
   url: string;
   secrets: PlatformSecrets;
   metrics: Metrics;
+  terminals: TerminalManager;
+  shell: ShellBackend['name'];
   close(): Promise<void>;
+}
+
+/** Workshop shells run in bubblewrap; a learner alone on their laptop gets a plain shell. */
+async function shellBackend(config: ServerConfig, apiServer: string, dir: string): Promise<ShellBackend> {
+  const kubectl = findKubectl();
+  if (config.CDL_MODE === 'single') return new HostShell(kubectl);
+  if (!kubectl) {
+    throw new ClusterError(
+      "Workshop mode needs kubectl for the learners' shells, and none was found.",
+      'Run `npm run cluster -- up` once (it builds kubectl), or put kubectl on the PATH.',
+    );
+  }
+  return BubblewrapShell.create({ stateDir: dir, kubectl, apiServer });
 }
 
 export async function startLabServer(options: LabServerOptions): Promise<LabServer> {
@@ -73,6 +98,35 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     admin: adminApi({ store, labs, adminToken: () => secrets.adminToken }),
   });
   const server = await listen(app, config.PORT, config.HOST);
+
+  const terminalDir = options.terminalDir ?? join(tmpdir(), `cdl-terminals-${process.pid}-${config.PORT}`);
+  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir);
+  const terminals = new TerminalManager({
+    backend,
+    homesDir: join(terminalDir, 'homes'),
+    metrics,
+    logger,
+    graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
+  });
+  labs.onSessionEnd = (name) => void terminals.closeSession(name);
+  attachTerminals(server, {
+    allowedOrigins: origins,
+    manager: terminals,
+    logger,
+    authenticate: async (req) => (await store.byToken(sessionToken(req.headers.cookie)))?.metadata.name,
+    shellFor: async (sessionName, labId) => {
+      const { namespaces } = await labs.start(await store.require(sessionName), labId);
+      const lab = labs.lab(labId);
+      return {
+        sessionName,
+        labId,
+        namespace: namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default',
+        kubeconfig: async () => labs.kubeconfig(await store.require(sessionName), labId),
+        onActivity: () => void store.touch(sessionName).catch(() => undefined),
+      };
+    },
+  });
+
   const stopReaper = startReaper({ store, sandboxes, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
 
   const host = config.HOST === '0.0.0.0' || config.HOST === '127.0.0.1' ? 'localhost' : config.HOST;
@@ -81,8 +135,12 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     url: `http://${host}:${config.PORT}/`,
     secrets,
     metrics,
+    terminals,
+    shell: backend.name,
     async close() {
       stopReaper();
+      await terminals.closeAll();
+      await backend.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

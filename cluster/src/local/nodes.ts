@@ -51,9 +51,11 @@ export const NODE_SPECS: readonly NodeSpec[] = [
     arch: 'amd64',
     instanceType: 'fargate',
     labels: { 'eks.amazonaws.com/compute-type': 'fargate' },
-    cpu: '2',
-    memory: '4Gi',
-    pods: '10',
+    // A virtual node stands for a pool of capacity, as Fargate's does: room
+    // for every learner of a workshop to run a few pods there at once.
+    cpu: '64',
+    memory: '256Gi',
+    pods: '250',
     fargate: true,
   },
 ];

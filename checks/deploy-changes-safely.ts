@@ -1,0 +1,69 @@
+import { criterion, defineCheck, missing } from './lib/check.ts';
+import { awaitRollout, deployment, livePods, rolledOut } from './lib/workloads.ts';
+
+const GOOD = 'public.ecr.aws/nginx/nginx:1.26';
+const BAD = 'public.ecr.aws/nginx/nginx:1.27';
+const GONE = 'Was it deleted? Reset the lab to get it back.';
+
+/** 0, "0" and "0%" are all zero; so is unset maxSurge's opposite only when given. */
+function isZero(value: number | string | undefined): boolean {
+  return value !== undefined && Number.parseInt(String(value), 10) === 0;
+}
+
+export default defineCheck({
+  lab: 'deploy-changes-safely',
+  steps: {
+    async 'safe-strategy'(ctx) {
+      const shop = await deployment(ctx, 'shop');
+      if (!shop) return [missing('zero-unavailable', 'The Deployment shop', GONE)];
+      const strategy = shop.spec?.strategy;
+      const rolling = strategy?.rollingUpdate;
+      const zero = strategy?.type !== 'Recreate' && isZero(rolling?.maxUnavailable) && !isZero(rolling?.maxSurge);
+      const history = shop.spec?.revisionHistoryLimit ?? 10;
+      return [
+        criterion('zero-unavailable', zero, {
+          pass: 'Rollouts of shop keep every replica available.',
+          fail:
+            strategy?.type === 'Recreate'
+              ? 'The Deployment shop uses the Recreate strategy: every rollout stops all replicas before the new ones start.'
+              : `Rollouts of shop may take ${rolling?.maxUnavailable ?? '25%'} of its replicas out of service at once (maxUnavailable), with maxSurge ${rolling?.maxSurge ?? '25%'}.`,
+          hint: '`kubectl explain deployment.spec.strategy.rollingUpdate`; with nothing unavailable, a rollout needs room to surge.',
+          diff: [
+            { path: 'spec.strategy.type', expected: 'RollingUpdate', actual: strategy?.type },
+            { path: 'spec.strategy.rollingUpdate.maxUnavailable', expected: 0, actual: rolling?.maxUnavailable },
+          ],
+        }),
+        criterion('history', history >= 3, {
+          pass: `shop keeps ${history} old revisions to roll back to.`,
+          fail: `The Deployment shop keeps ${history} old revision${history === 1 ? '' : 's'} (revisionHistoryLimit); the task asks for at least 3.`,
+          hint: '`kubectl rollout history deployment/shop`',
+          diff: [{ path: 'spec.revisionHistoryLimit', expected: '≥ 3', actual: history }],
+        }),
+      ];
+    },
+    async 'roll-back'(ctx) {
+      const shop = await awaitRollout(ctx, 'shop');
+      if (!shop) return [missing('good-version', 'The Deployment shop', GONE)];
+      const images = shop.spec?.template.spec?.containers.map((c) => c.image) ?? [];
+      const pods = await livePods(ctx, shop);
+      const stale = pods.filter((p) => p.spec?.containers.some((c) => c.image === BAD));
+      const revision = Number(shop.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? '0');
+      return [
+        criterion('good-version', images.length === 1 && images[0] === GOOD && rolledOut(shop) && stale.length === 0, {
+          pass: 'shop runs 1.26 on every replica.',
+          fail:
+            images[0] !== GOOD
+              ? `The Deployment shop runs ${images.join(', ')}, not the previous version ${GOOD}.`
+              : `The rollback of shop has not finished: ${stale.length} pod${stale.length === 1 ? '' : 's'} still run${stale.length === 1 ? 's' : ''} 1.27.`,
+          hint: '`kubectl rollout history deployment/shop` and `kubectl rollout status deployment/shop`.',
+          diff: [{ path: 'spec.template.spec.containers[0].image', expected: GOOD, actual: images[0] }],
+        }),
+        criterion('rolled-back', revision >= 3, {
+          pass: 'shop was rolled back, and its history shows it.',
+          fail: `The Deployment shop is at revision ${revision}: it was recreated rather than rolled back, and its history is gone.`,
+          hint: 'Rolling back keeps the Deployment and moves it to a new revision; deleting it throws the history away.',
+        }),
+      ];
+    },
+  },
+});

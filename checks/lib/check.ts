@@ -1,0 +1,201 @@
+/**
+ * The check library: what a lab's check does most, one line each. Read the
+ * learner's objects, ask the API server who may do what, see whether
+ * admission refuses an object, wait for a condition, and compare an object
+ * with the shape it should have. A check returns criteria; each says pass or
+ * fail, what is wrong (naming the object and field, never the answer) and a
+ * hint on how to look.
+ */
+import { AuthorizationV1Api, type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import type { CriterionResult } from '../../labs-server/src/labs/catalog.ts';
+import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
+import { type Difference, differences } from './compare.ts';
+
+export type Criterion = CriterionResult;
+
+/** Who a SubjectAccessReview asks about. A ServiceAccount gets the groups Kubernetes gives it. */
+export type Subject = { serviceAccount: string; namespace: string } | { user: string; groups?: string[] } | { group: string };
+
+export interface Access {
+  verb: string;
+  resource: string;
+  /** API group, '' (the default) for the core group. */
+  group?: string;
+  /** A real namespace; omit for a cluster-wide question. */
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+export interface Admission {
+  allowed: boolean;
+  /** Why it was refused, as the API server said it. */
+  reason: string;
+}
+
+function errorBody(error: unknown): { code?: number; message?: string } {
+  const e = error as { code?: number; body?: unknown };
+  let body = e.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // keep the text
+    }
+  }
+  const message = typeof body === 'object' && body !== null ? (body as { message?: string }).message : String(body ?? error);
+  return { ...(e.code !== undefined ? { code: e.code } : {}), ...(message !== undefined ? { message } : {}) };
+}
+
+export class CheckContext {
+  readonly kc: KubeConfig;
+  readonly namespaces: NamespaceMap;
+  private readonly objects: KubernetesObjectApi;
+  private readonly authz: AuthorizationV1Api;
+
+  constructor(kc: KubeConfig, namespaces: NamespaceMap) {
+    this.kc = kc;
+    this.namespaces = namespaces;
+    this.objects = KubernetesObjectApi.makeApiClient(kc);
+    this.authz = kc.makeApiClient(AuthorizationV1Api);
+  }
+
+  /** The learner's real namespace for the lab's name of it (default: the lab's first). */
+  ns(logical?: string): string {
+    const name = logical ?? Object.keys(this.namespaces)[0] ?? '';
+    const real = this.namespaces[name];
+    if (!real) throw new Error(`this lab has no namespace "${name}"`);
+    return real;
+  }
+
+  /** One object, or undefined when it does not exist. */
+  async get<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    try {
+      return (await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } })) as T;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Every object of a kind in a namespace (or the cluster), optionally by label. */
+  async list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]> {
+    const list = await this.objects.list<T>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+    return list.items;
+  }
+
+  /** Asks the API server's authorizer whether `subject` may do `access`. */
+  async can(subject: Subject, access: Access): Promise<boolean> {
+    let user: string;
+    let groups: string[];
+    if ('serviceAccount' in subject) {
+      user = `system:serviceaccount:${subject.namespace}:${subject.serviceAccount}`;
+      groups = ['system:serviceaccounts', `system:serviceaccounts:${subject.namespace}`, 'system:authenticated'];
+    } else if ('user' in subject) {
+      user = subject.user;
+      groups = [...(subject.groups ?? []), 'system:authenticated'];
+    } else {
+      user = `member-of-${subject.group}`;
+      groups = [subject.group, 'system:authenticated'];
+    }
+    const review = await this.authz.createSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user,
+          groups,
+          resourceAttributes: {
+            verb: access.verb,
+            resource: access.resource,
+            group: access.group ?? '',
+            ...(access.namespace ? { namespace: access.namespace } : {}),
+            ...(access.name ? { name: access.name } : {}),
+            ...(access.subresource ? { subresource: access.subresource } : {}),
+          },
+        },
+      },
+    });
+    return review.status?.allowed === true;
+  }
+
+  /** A server-side dry-run create: would admission (quota, limits, Pod Security, policies) accept it? */
+  async admits(object: KubernetesObject): Promise<Admission> {
+    try {
+      await this.objects.create(object, undefined, 'All');
+      return { allowed: true, reason: '' };
+    } catch (error) {
+      const { code, message } = errorBody(error);
+      if (code === undefined || code >= 500) throw error;
+      return { allowed: false, reason: message ?? `refused with ${code}` };
+    }
+  }
+
+  /** A server-side dry-run apply of an object that may exist already. */
+  async admitsApply(object: KubernetesObject): Promise<Admission> {
+    try {
+      await this.objects.patch(object, undefined, 'All', 'check', true, PatchStrategy.ServerSideApply);
+      return { allowed: true, reason: '' };
+    } catch (error) {
+      const { code, message } = errorBody(error);
+      if (code === undefined || code >= 500) throw error;
+      return { allowed: false, reason: message ?? `refused with ${code}` };
+    }
+  }
+
+  /** Polls `probe` until it returns a value or `timeoutMs` passes; returns the last value or undefined. */
+  async waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 200): Promise<T | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() + intervalMs > deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+}
+
+export interface Outcome {
+  /** Shown when the criterion passes. */
+  pass: string;
+  /** Shown when it fails: what is wrong, naming the object and field. */
+  fail: string;
+  hint: string;
+  diff?: Difference[];
+}
+
+/** A criterion from a condition. */
+export function criterion(id: string, passed: boolean, outcome: Outcome): Criterion {
+  if (passed) return { id, passed, message: outcome.pass };
+  return { id, passed, message: outcome.fail, hint: outcome.hint, ...(outcome.diff?.length ? { diff: outcome.diff } : {}) };
+}
+
+/** A criterion that holds when `actual` has the shape of `expected`; the differing fields go in its diff. */
+export function shaped(id: string, expected: unknown, actual: unknown, outcome: Omit<Outcome, 'diff'>, at = ''): Criterion {
+  const diff = differences(expected, actual, at);
+  return criterion(id, diff.length === 0, { ...outcome, diff });
+}
+
+export function passed(id: string, message: string): Criterion {
+  return { id, passed: true, message };
+}
+
+export function failed(id: string, message: string, hint: string, diff?: Difference[]): Criterion {
+  return { id, passed: false, message, hint, ...(diff?.length ? { diff } : {}) };
+}
+
+/** A criterion that fails because an object is missing. */
+export function missing(id: string, what: string, hint: string): Criterion {
+  return { id, passed: false, message: `${what} does not exist yet.`, hint };
+}
+
+export type StepCheck = (ctx: CheckContext) => Promise<Criterion[]>;
+
+export interface LabCheck {
+  lab: string;
+  steps: Record<string, StepCheck>;
+}
+
+export function defineCheck(check: LabCheck): LabCheck {
+  return check;
+}

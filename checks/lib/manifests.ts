@@ -1,0 +1,108 @@
+/**
+ * A lab's setup, solution and wrong attempts are YAML files of Kubernetes
+ * objects. They name namespaces as the lab does (`{{ns.app}}`), and this
+ * module turns them into the learner's real ones, then applies them the way
+ * `kubectl apply --server-side` would: one field manager, so a later apply
+ * of the same object also removes the fields it no longer sets. An object
+ * annotated `labs.containerdaylabs.dev/action: delete` is deleted instead;
+ * a Deployment annotated `labs.containerdaylabs.dev/wait: rollout` is waited
+ * for, as `kubectl rollout status` would, before the next object (so a setup
+ * can leave a rollout history behind).
+ */
+import { type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy, type V1Deployment } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
+
+/** The learner's field manager: what `kubectl apply --server-side` would use. */
+export const LEARNER_FIELD_MANAGER = 'kubectl';
+export const ACTION_ANNOTATION = 'labs.containerdaylabs.dev/action';
+export const WAIT_ANNOTATION = 'labs.containerdaylabs.dev/wait';
+const ROLLOUT_TIMEOUT_MS = 30_000;
+
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+}
+
+const PLACEHOLDER = /\{\{\s*ns\.([a-z0-9-]+)\s*\}\}/g;
+
+/** Replaces `{{ns.<logical>}}` with the learner's namespace; an unknown name is an error. */
+export function renderNamespaces(text: string, namespaces: NamespaceMap, source: string): string {
+  return text.replace(PLACEHOLDER, (_, logical: string) => {
+    const real = namespaces[logical];
+    if (!real)
+      throw new ManifestError(`${source}: {{ns.${logical}}} names no namespace of this lab (it has ${Object.keys(namespaces).join(', ')})`);
+    return real;
+  });
+}
+
+/**
+ * The objects of a YAML file. Objects without a namespace land in the lab's
+ * first namespace (the API ignores it for cluster-wide kinds).
+ */
+export function parseManifests(text: string, namespaces: NamespaceMap, source: string): KubernetesObject[] {
+  const rendered = renderNamespaces(text, namespaces, source);
+  const fallback = Object.values(namespaces)[0];
+  const objects: KubernetesObject[] = [];
+  for (const doc of parseAllDocuments(rendered)) {
+    if (doc.errors.length > 0) throw new ManifestError(`${source}: ${doc.errors[0]?.message}`);
+    const object = doc.toJS() as KubernetesObject | null;
+    if (object === null) continue;
+    if (typeof object !== 'object' || !object.apiVersion || !object.kind || !object.metadata?.name) {
+      throw new ManifestError(`${source}: every document needs apiVersion, kind and metadata.name`);
+    }
+    if (!object.metadata.namespace && fallback) object.metadata.namespace = fallback;
+    objects.push(object);
+  }
+  return objects;
+}
+
+function isDelete(object: KubernetesObject): boolean {
+  return object.metadata?.annotations?.[ACTION_ANNOTATION] === 'delete';
+}
+
+/** The object without the platform's own annotations, and whether it asked for a rollout wait. */
+function directives(object: KubernetesObject): { object: KubernetesObject; waitRollout: boolean } {
+  const annotations = { ...object.metadata?.annotations };
+  const waitRollout = annotations[WAIT_ANNOTATION] === 'rollout';
+  if (annotations[WAIT_ANNOTATION] !== undefined && !waitRollout) {
+    throw new ManifestError(`${object.kind} ${object.metadata?.name}: ${WAIT_ANNOTATION} can only be "rollout"`);
+  }
+  delete annotations[WAIT_ANNOTATION];
+  const { annotations: _, ...rest } = object.metadata ?? {};
+  const metadata = Object.keys(annotations).length > 0 ? { ...rest, annotations } : rest;
+  return { object: { ...object, metadata }, waitRollout };
+}
+
+async function awaitRollout(client: KubernetesObjectApi, object: KubernetesObject): Promise<void> {
+  const deadline = Date.now() + ROLLOUT_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const d = (await client.read(object as KubernetesObject & { metadata: { name: string } })) as V1Deployment;
+    const want = d.spec?.replicas ?? 1;
+    const s = d.status;
+    if (
+      (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+      s?.updatedReplicas === want &&
+      s?.availableReplicas === want &&
+      s?.replicas === want
+    )
+      return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new ManifestError(`Deployment ${object.metadata?.name} did not finish rolling out within ${ROLLOUT_TIMEOUT_MS / 1000} s`);
+}
+
+/** Applies (or deletes) each object in order, as the learner would with kubectl. */
+export async function applyManifests(kc: KubeConfig, objects: readonly KubernetesObject[]): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  for (const object of objects) {
+    if (isDelete(object)) {
+      await client.delete(object).catch((error: { code?: number }) => {
+        if (error.code !== 404) throw error;
+      });
+      continue;
+    }
+    const { object: clean, waitRollout } = directives(object);
+    await client.patch(clean, undefined, undefined, LEARNER_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    if (waitRollout) await awaitRollout(client, clean);
+  }
+}

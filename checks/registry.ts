@@ -1,0 +1,32 @@
+/**
+ * Every lab's check, by lab id. The server runs checks only from here, by
+ * the ids of a lab and a step, never from a path in a request.
+ */
+import batchTheRightWay from './batch-the-right-way.ts';
+import deployChangesSafely from './deploy-changes-safely.ts';
+import firstDeployment from './first-deployment.ts';
+import type { LabCheck } from './lib/check.ts';
+import moveToGraviton from './move-to-graviton.ts';
+import networkSegmentation from './network-segmentation.ts';
+import secretsLeastRead from './secrets-least-read.ts';
+import serverlessNode from './serverless-node.ts';
+import shortLivedCredentials from './short-lived-credentials.ts';
+import signalsAndCost from './signals-and-cost.ts';
+import surviveZoneLoss from './survive-zone-loss.ts';
+import whoMayDoWhat from './who-may-do-what.ts';
+
+const all: LabCheck[] = [
+  firstDeployment,
+  whoMayDoWhat,
+  moveToGraviton,
+  serverlessNode,
+  batchTheRightWay,
+  shortLivedCredentials,
+  secretsLeastRead,
+  networkSegmentation,
+  signalsAndCost,
+  deployChangesSafely,
+  surviveZoneLoss,
+];
+
+export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

@@ -1,0 +1,72 @@
+/**
+ * Reads the labs from `content/labs/<id>/`: `lab.yaml` (the definition,
+ * validated by the schema), `setup.yaml` (what starting the lab creates),
+ * `solution.yaml` (what reaches the goal) and `wrong/*.yaml` (plausible
+ * mistakes). A folder that breaks the contract is an error naming the file.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { type Lab, LabSchema } from './schema.ts';
+
+export const CONTENT_DIR = dirname(fileURLToPath(import.meta.url));
+export const LABS_DIR = join(CONTENT_DIR, 'labs');
+
+export interface LabFiles {
+  definition: Lab;
+  dir: string;
+  /** YAML text of the setup; empty when the lab starts from empty namespaces. */
+  setup: string;
+  solution: string;
+  /** File name in wrong/ → YAML text. */
+  wrong: Map<string, string>;
+}
+
+export class LabContentError extends Error {
+  override readonly name = 'LabContentError';
+}
+
+function read(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+export function loadLab(dir: string): LabFiles {
+  const where = relative(process.cwd(), dir) || dir;
+  const definitionPath = join(dir, 'lab.yaml');
+  if (!existsSync(definitionPath)) throw new LabContentError(`${where}: no lab.yaml`);
+  let raw: unknown;
+  try {
+    raw = parse(read(definitionPath));
+  } catch (error) {
+    throw new LabContentError(`${where}/lab.yaml: not valid YAML: ${(error as Error).message}`);
+  }
+  const parsed = LabSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new LabContentError(`${where}/lab.yaml: ${problems}`);
+  }
+  const definition = parsed.data;
+  const folder = dir.split(/[\\/]/).filter(Boolean).pop();
+  if (definition.id !== folder) throw new LabContentError(`${where}/lab.yaml: id "${definition.id}" differs from its folder "${folder}"`);
+  const solutionPath = join(dir, 'solution.yaml');
+  if (!existsSync(solutionPath)) throw new LabContentError(`${where}: no solution.yaml; every lab keeps a solution that passes its check`);
+  const wrong = new Map<string, string>();
+  for (const attempt of definition.wrong) {
+    const path = join(dir, 'wrong', attempt.file);
+    if (!existsSync(path)) throw new LabContentError(`${where}/lab.yaml: wrong attempt ${attempt.file} has no file wrong/${attempt.file}`);
+    wrong.set(attempt.file, read(path));
+  }
+  const setupPath = join(dir, 'setup.yaml');
+  return { definition, dir, setup: existsSync(setupPath) ? read(setupPath) : '', solution: read(solutionPath), wrong };
+}
+
+/** Every lab under `labsDir`, in folder order. */
+export function loadLabs(labsDir = LABS_DIR): LabFiles[] {
+  if (!existsSync(labsDir)) return [];
+  return readdirSync(labsDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort()
+    .map((name) => loadLab(join(labsDir, name)));
+}

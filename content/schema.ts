@@ -1,0 +1,109 @@
+/**
+ * The one schema for the course's content: topics, labs and lessons. The lab
+ * server, the check catalog, the proof suite and the site all parse content
+ * with these, so a mistake in a lab's data fails the same way everywhere.
+ */
+import { z } from 'zod';
+
+/** The topics of the Container Day, in the order the course follows them. */
+export const TOPICS = [
+  { slug: 'getting-started', title: 'The workshop' },
+  { slug: 'industry', title: 'Industry talk' },
+  { slug: 'platform-engineering', title: 'Platform engineering' },
+  { slug: 'data-on-kubernetes', title: 'Data on Kubernetes' },
+  { slug: 'container-security', title: 'Container security' },
+  { slug: 'operational-excellence', title: 'Operational excellence' },
+  { slug: 'observability', title: 'Observability' },
+  { slug: 'reliability', title: 'Reliability' },
+  { slug: 'guardrails', title: 'Accelerators and guardrails' },
+] as const;
+
+export type TopicSlug = (typeof TOPICS)[number]['slug'];
+export const TopicSlugSchema = z.enum(TOPICS.map((t) => t.slug) as [TopicSlug, ...TopicSlug[]]);
+
+/** Lab, step and criterion ids: lower-case words joined by hyphens. */
+export const SlugSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'use lower-case words joined by hyphens, e.g. first-deployment')
+  .max(40);
+
+/**
+ * A namespace as a lab names it. The learner's real namespace is
+ * `<session>-<lab code>-<name>` and must fit Kubernetes' 63 characters.
+ */
+export const LogicalNamespaceSchema = z.object({
+  name: SlugSchema.max(20),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+
+export const LabStepSchema = z.object({
+  id: SlugSchema,
+  title: z.string().min(3).max(120),
+  /** What to do, in a sentence or two; the lesson explains why. */
+  task: z.string().min(10),
+  /** Nudges that say how to look, not the answer. Shown one at a time. */
+  hints: z.array(z.string().min(5)).min(1),
+});
+
+/** A plausible mistake kept beside the lab, which its check must refuse. */
+export const WrongAttemptSchema = z.object({
+  /** The objects of the attempt, in `wrong/`, applied on top of the setup. */
+  file: z.string().regex(/^[a-z0-9-]+\.yaml$/, 'a file name in wrong/, e.g. one-replica.yaml'),
+  /** Why someone would try it. */
+  why: z.string().min(5),
+  /** The step whose check refuses it, the criterion that fails, and words its message must contain. */
+  step: SlugSchema,
+  criterion: SlugSchema,
+  messageIncludes: z.string().min(3),
+});
+
+export const LabSchema = z
+  .object({
+    id: SlugSchema,
+    title: z.string().min(3).max(80),
+    topic: TopicSlugSchema,
+    summary: z.string().min(10).max(300),
+    /** Minutes a learner needs, roughly. */
+    minutes: z.number().int().min(1).max(120),
+    /** `namespace`: runs in the learner's own namespaces on a shared cluster. `cluster`: needs a cluster of their own. */
+    scope: z.enum(['namespace', 'cluster']),
+    needsContainers: z.boolean().default(false),
+    namespaces: z.array(LogicalNamespaceSchema).min(1).max(4),
+    steps: z.array(LabStepSchema).min(1),
+    wrong: z.array(WrongAttemptSchema).min(1, 'every lab keeps at least one wrong attempt that its check refuses'),
+  })
+  .superRefine((lab, ctx) => {
+    const steps = new Set<string>();
+    for (const [i, step] of lab.steps.entries()) {
+      if (steps.has(step.id)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `step "${step.id}" appears twice` });
+      steps.add(step.id);
+    }
+    const namespaces = new Set(lab.namespaces.map((ns) => ns.name));
+    if (namespaces.size !== lab.namespaces.length)
+      ctx.addIssue({ code: 'custom', path: ['namespaces'], message: 'namespace names repeat' });
+    for (const [i, wrong] of lab.wrong.entries()) {
+      if (!steps.has(wrong.step)) {
+        ctx.addIssue({ code: 'custom', path: ['wrong', i, 'step'], message: `no step "${wrong.step}" in this lab` });
+      }
+    }
+  });
+
+export type Lab = z.infer<typeof LabSchema>;
+export type LabStep = z.infer<typeof LabStepSchema>;
+export type WrongAttempt = z.infer<typeof WrongAttemptSchema>;
+
+/** A lesson's front matter. */
+export const LessonSchema = z.object({
+  title: z.string().min(3).max(100),
+  topic: TopicSlugSchema,
+  summary: z.string().min(10).max(300),
+  /** What the learner can do afterwards. */
+  objectives: z.array(z.string().min(5)).min(1),
+  minutes: z.number().int().min(1).max(180),
+  /** Order within the topic. */
+  order: z.number().int().min(0).default(0),
+  /** The lab the lesson walks through, if any. */
+  lab: SlugSchema.optional(),
+});
+
+export type Lesson = z.infer<typeof LessonSchema>;

@@ -1,0 +1,68 @@
+/**
+ * How long a learner waits for "Check": every lab's check, run again and
+ * again on a solved sandbox of its own, on the running cluster (`npm run
+ * cluster -- up` first). A script, not a test:
+ *
+ *   node labs-server/bench/checks.ts [rounds]
+ */
+import { courseCatalog } from '../../checks/catalog.ts';
+import { loadKubeConfig } from '../../cluster/src/kube.ts';
+import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
+import { Sandboxes } from '../src/sandbox/provision.ts';
+import { ensureCrd } from '../src/sessions/crd.ts';
+import { SessionStore } from '../src/sessions/store.ts';
+
+const rounds = Number(process.argv[2] ?? 30);
+const provider = createProvider(await chooseProvider(undefined));
+const kc = loadKubeConfig(provider.kubeconfig);
+const catalog = courseCatalog();
+const store = new SessionStore(kc, { ttlMs: 600_000 });
+const sandboxes = new Sandboxes(kc);
+await ensureCrd(kc);
+await sandboxes.ensureSystemNamespace();
+
+function quantiles(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { p50: at(0.5), p95: at(0.95), max: sorted.at(-1) ?? 0 };
+}
+
+console.log(`provider ${provider.name}, ${rounds} checks per step on a solved sandbox`);
+const all: number[] = [];
+const sessions: string[] = [];
+try {
+  for (const lab of catalog.list()) {
+    const { session } = await store.create(`bench ${lab.id}`);
+    sessions.push(session.metadata.name);
+    const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
+    await catalog.setup(kc, lab, namespaces);
+    await catalog.solve(kc, lab, namespaces);
+    for (const step of lab.steps) {
+      // The first run waits for the rollout the solution started; time the rest.
+      const first = await catalog.check(kc, lab, step.id, namespaces, 30_000);
+      const times: number[] = [];
+      for (let i = 0; i < rounds; i += 1) {
+        const t0 = performance.now();
+        const result = await catalog.check(kc, lab, step.id, namespaces, 30_000);
+        times.push(performance.now() - t0);
+        if (!result.passed) throw new Error(`${lab.id}/${step.id} failed on its solution`);
+      }
+      all.push(...times);
+      const q = quantiles(times);
+      console.log(
+        `${`${lab.id} / ${step.id}`.padEnd(48)} p50 ${q.p50.toFixed(1).padStart(6)} ms  p95 ${q.p95.toFixed(1).padStart(6)} ms  max ${q.max.toFixed(1).padStart(6)} ms  (first ${first.durationMs.toFixed(0)} ms)`,
+      );
+    }
+  }
+  const q = quantiles(all);
+  console.log(
+    `${'all checks'.padEnd(48)} p50 ${q.p50.toFixed(1).padStart(6)} ms  p95 ${q.p95.toFixed(1).padStart(6)} ms  max ${q.max.toFixed(1).padStart(6)} ms  (n=${all.length})`,
+  );
+} finally {
+  await Promise.all(
+    sessions.map(async (name) => {
+      await sandboxes.removeSession(name);
+      await store.end(name);
+    }),
+  );
+}

@@ -1,0 +1,279 @@
+/**
+ * One learner's shell for one lab, outliving any single WebSocket: output
+ * goes to the attached browser (under flow control) and into a byte-capped
+ * replay buffer; a browser that comes back within the grace period gets the
+ * same shell and what it missed. While no browser is attached the pty is not
+ * read, so a runaway command blocks instead of spinning.
+ *
+ * The home folder holds the learner's kubeconfig (renewed on a timer while
+ * the shell lives, since its token is short-lived) and a .bashrc; it is
+ * removed with the shell. Closing ends every process of the shell's session
+ * (SIGHUP, then SIGKILL), not just bash.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { IPty } from 'node-pty';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { parse, stringify } from 'yaml';
+import { DEFAULT_WATERMARKS, FlowControl, type Watermarks } from './flow-control.ts';
+import { encode } from './protocol.ts';
+import { ReplayBuffer } from './replay-buffer.ts';
+import type { Home, ShellBackend, ShellSize } from './shell.ts';
+
+/** What the server knows about the shell to start. */
+export interface ShellSpec {
+  sessionName: string;
+  labId: string;
+  /** The learner's default namespace for this lab, shown in the prompt. */
+  namespace: string;
+  /** A fresh kubeconfig; called at start and again before each token expires. */
+  kubeconfig: () => Promise<string>;
+  /** Called (at most every few seconds) while the learner types. */
+  onActivity?: () => void;
+}
+
+export interface TerminalOptions {
+  backend: ShellBackend;
+  homesDir: string;
+  logger: Logger;
+  graceMs: number;
+  replayBytes: number;
+  renewMs: number;
+  watermarks?: Watermarks;
+}
+
+/** Every pid whose session id is `sid` (from /proc; Linux only). */
+export function sessionMembers(sid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[3]) === sid) members.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return members;
+}
+
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export class PtySession {
+  readonly key: string;
+  readonly spec: ShellSpec;
+  private readonly options: TerminalOptions;
+  private readonly replay: ReplayBuffer;
+  private readonly flow: FlowControl;
+  private pty: IPty | undefined;
+  private socket: WebSocket | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private home: Home | undefined;
+  private lastActivity = 0;
+  private readPaused = false;
+  private closed = false;
+  private readonly exitListeners: Array<() => void> = [];
+
+  constructor(key: string, spec: ShellSpec, options: TerminalOptions) {
+    this.key = key;
+    this.spec = spec;
+    this.options = options;
+    this.replay = new ReplayBuffer(options.replayBytes);
+    this.flow = new FlowControl(
+      options.watermarks ?? DEFAULT_WATERMARKS,
+      () => this.setReading(false),
+      () => this.setReading(true),
+    );
+  }
+
+  get pid(): number | undefined {
+    return this.pty?.pid;
+  }
+
+  get attached(): boolean {
+    return this.socket !== undefined;
+  }
+
+  /** Bytes sent to the browser and not yet acknowledged. */
+  get unacknowledged(): number {
+    return this.flow.pending;
+  }
+
+  get bufferedBytes(): number {
+    return this.replay.bytes;
+  }
+
+  onExit(listener: () => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  async start(size: ShellSize): Promise<void> {
+    const { backend, homesDir } = this.options;
+    const { uid, gid } = backend.identity(this.key);
+    const dir = join(homesDir, this.key.replace(/[^a-z0-9-]/g, '_'));
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(join(dir, '.kube'), { recursive: true, mode: 0o700 });
+    this.home = { dir, uid, gid };
+    await this.writeKubeconfig();
+    const inside = backend.homeInside(this.home);
+    await writeFile(join(dir, '.bashrc'), bashrc(this.spec, inside));
+    await backend.prepareHome(this.home);
+    if (uid !== undefined && gid !== undefined) {
+      for (const path of [dir, join(dir, '.kube'), join(dir, '.kube', 'config'), join(dir, '.bashrc')]) await chown(path, uid, gid);
+    }
+    await chmod(dir, 0o700);
+    const pty = backend.spawn(this.home, size, { KUBECONFIG: `${inside}/.kube/config` });
+    this.pty = pty;
+    pty.onData((data) => this.output(data as unknown as Buffer));
+    pty.onExit(({ exitCode, signal }) => {
+      this.sendFrame(encode.exit({ code: exitCode, ...(signal ? { signal } : {}) }));
+      this.socket?.close(1000, 'the shell ended');
+      void this.close();
+    });
+    this.renewTimer = setInterval(() => {
+      this.writeKubeconfig().catch((error: unknown) =>
+        this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal kubeconfig'),
+      );
+    }, this.options.renewMs);
+    this.renewTimer.unref();
+    this.setReading(false);
+  }
+
+  private async writeKubeconfig(): Promise<void> {
+    if (!this.home) return;
+    const config = parse(await this.spec.kubeconfig()) as {
+      clusters?: Array<{ cluster: { server: string; 'tls-server-name'?: string } }>;
+    };
+    for (const entry of config.clusters ?? []) {
+      const { server, tlsServerName } = this.options.backend.apiServer(entry.cluster.server);
+      entry.cluster.server = server;
+      if (tlsServerName) entry.cluster['tls-server-name'] = tlsServerName;
+    }
+    const file = join(this.home.dir, '.kube', 'config');
+    const next = `${file}.next`;
+    await writeFile(next, stringify(config), { mode: 0o600 });
+    if (this.home.uid !== undefined && this.home.gid !== undefined) await chown(next, this.home.uid, this.home.gid);
+    await rename(next, file);
+  }
+
+  private output(data: Buffer): void {
+    this.replay.push(data);
+    if (this.socket) {
+      this.sendFrame(encode.output(data));
+      this.flow.sent(data.length);
+    }
+  }
+
+  private sendFrame(frame: Buffer): void {
+    if (this.socket?.readyState === 1) this.socket.send(frame);
+  }
+
+  /** Reads the pty only while a browser is attached and keeping up. */
+  private setReading(on: boolean): void {
+    const want = on && this.socket !== undefined && !this.flow.isPaused;
+    if (!this.pty || want === !this.readPaused) return;
+    this.readPaused = !want;
+    if (want) this.pty.resume();
+    else this.pty.pause();
+  }
+
+  /** Attaches a browser, replacing any other; replays output from `since`. */
+  attach(socket: WebSocket, since: number | undefined, size: ShellSize | undefined): void {
+    if (this.closed) {
+      socket.close(1011, 'the shell has ended');
+      return;
+    }
+    clearTimeout(this.graceTimer);
+    const previous = this.socket;
+    this.socket = socket;
+    previous?.close(4001, 'this terminal was opened in another window');
+    if (size) this.resize(size.cols, size.rows);
+    const resumed = this.replay.end > 0;
+    const replayed = this.replay.since(since ?? 0);
+    this.flow.reset();
+    this.sendFrame(encode.ready({ resumed, replayedBytes: replayed.length, offset: this.replay.end - replayed.length }));
+    if (replayed.length > 0) {
+      this.sendFrame(encode.output(replayed));
+      this.flow.sent(replayed.length);
+    }
+    this.setReading(true);
+  }
+
+  /** The browser went away: keep the shell for the grace period. */
+  detach(socket: WebSocket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.setReading(false);
+    this.graceTimer = setTimeout(() => void this.close(), this.options.graceMs);
+    this.graceTimer.unref();
+  }
+
+  input(data: Buffer): void {
+    this.pty?.write(data);
+    const now = Date.now();
+    if (now - this.lastActivity > 10_000) {
+      this.lastActivity = now;
+      this.spec.onActivity?.();
+    }
+  }
+
+  acknowledge(bytes: number): void {
+    this.flow.acked(bytes);
+  }
+
+  resize(cols: number, rows: number): void {
+    this.pty?.resize(cols, rows);
+  }
+
+  /** Ends the shell and everything it started; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.graceTimer);
+    clearInterval(this.renewTimer);
+    const pid = this.pty?.pid;
+    try {
+      if (pid !== undefined) {
+        signal(sessionMembers(pid), 'SIGHUP');
+        await waitGone(pid, 1000);
+        signal(sessionMembers(pid), 'SIGKILL');
+        await waitGone(pid, 2000);
+      }
+      this.socket?.close(1000, 'the terminal was closed');
+      this.socket = undefined;
+      if (this.home) await rm(this.home.dir, { recursive: true, force: true });
+    } finally {
+      for (const listener of this.exitListeners) listener();
+    }
+  }
+}
+
+async function waitGone(sid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (sessionMembers(sid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+}
+
+function bashrc(spec: ShellSpec, home: string): string {
+  return `# The workshop shell: your kubeconfig reaches your own sandbox only.
+export KUBECONFIG=${home}/.kube/config
+PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${spec.labId}\\[\\e[0m\\] (${spec.namespace}) \\w $ '
+alias k=kubectl
+if command -v kubectl >/dev/null; then
+  source <(kubectl completion bash 2>/dev/null)
+  complete -o default -F __start_kubectl k
+fi
+cd "${home}"
+`;
+}

@@ -1,0 +1,82 @@
+/**
+ * WebSocket upgrades for terminals, on `/api/terminal?lab=<id>[&since=<offset>&cols=&rows=]`.
+ * Before anything is upgraded, in this order: the Origin must be one of the
+ * server's own (a page elsewhere cannot open a terminal with the learner's
+ * cookie: cross-site WebSocket hijacking), the session cookie must belong to
+ * a live session, and the lab must exist and be available to it. A refusal
+ * is a plain HTTP answer with a JSON body, and the socket is closed.
+ *
+ * `authenticate(req)` returns the session's name for a request, or undefined.
+ * `shellFor(sessionName, labId)` returns what the shell needs (it may start
+ * the lab); it throws an HttpError for an unknown or unavailable lab.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { HttpError } from '../http/errors.ts';
+import { IdSchema } from '../http/learner-api.ts';
+import { TerminalLimitError, type TerminalManager } from './manager.ts';
+import { MAX_CLIENT_FRAME, SIZE_LIMITS } from './protocol.ts';
+import type { ShellSpec } from './pty-session.ts';
+
+export const TERMINAL_PATH = '/api/terminal';
+
+export interface AttachTerminalsOptions {
+  allowedOrigins: readonly string[];
+  authenticate: (req: IncomingMessage) => Promise<string | undefined>;
+  shellFor: (sessionName: string, labId: string) => Promise<ShellSpec>;
+  manager: TerminalManager;
+  logger: Logger;
+}
+
+const QuerySchema = z.object({
+  lab: IdSchema,
+  since: z.coerce.number().int().min(0).optional(),
+  cols: z.coerce.number().int().min(SIZE_LIMITS.cols.min).max(SIZE_LIMITS.cols.max).default(80),
+  rows: z.coerce.number().int().min(SIZE_LIMITS.rows.min).max(SIZE_LIMITS.rows.max).default(24),
+});
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+export function attachTerminals(server: Server, options: AttachTerminalsOptions): WebSocketServer {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME, perMessageDeflate: false });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://server');
+      if (url.pathname !== TERMINAL_PATH) return refuse(socket, 404, 'not_found', 'No WebSocket endpoint here.');
+      const origin = req.headers.origin;
+      if (!origin || !options.allowedOrigins.includes(origin)) {
+        options.logger.warn({ origin }, 'refused a terminal from another origin');
+        return refuse(socket, 403, 'bad_origin', 'Terminals open only from pages of this server.');
+      }
+      const sessionName = await options.authenticate(req);
+      if (!sessionName) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
+      const query = QuerySchema.safeParse(Object.fromEntries(url.searchParams));
+      if (!query.success) {
+        return refuse(socket, 400, 'invalid_request', query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      }
+      const spec = await options.shellFor(sessionName, query.data.lab);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const { since, cols, rows } = query.data;
+        options.manager.attach(ws, spec, since, { cols, rows }).catch((error: unknown) => {
+          options.logger.error({ err: error, session: sessionName, lab: spec.labId }, 'terminal failed to start');
+          ws.close(1011, error instanceof TerminalLimitError ? error.message : 'the shell could not start');
+        });
+      });
+    })().catch((error: unknown) => {
+      if (error instanceof HttpError) return refuse(socket, error.status, error.code, error.message);
+      options.logger.error({ err: error }, 'terminal upgrade failed');
+      refuse(socket, 503, 'unavailable', 'The terminal could not be opened; try again in a moment.');
+    });
+  });
+  return wss;
+}

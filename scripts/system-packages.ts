@@ -1,0 +1,73 @@
+/**
+ * The few programs the platform needs from the operating system rather than
+ * from npm: bubblewrap (the workshop terminal's sandbox) and socat (its one
+ * way out, to the API server). Where one is missing on a Debian or Ubuntu
+ * machine and we run as root, it is installed with apt-get, once; otherwise
+ * the error says which package to install.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export type SystemProgram = { command: string; aptPackage: string; why: string };
+
+export const SANDBOX_PROGRAMS: SystemProgram[] = [
+  { command: 'bwrap', aptPackage: 'bubblewrap', why: 'sandboxes workshop terminals' },
+  { command: 'socat', aptPackage: 'socat', why: "relays a sandboxed terminal's kubectl to the API server" },
+];
+
+export class SystemPackageError extends Error {
+  readonly hint: string;
+  constructor(message: string, hint: string) {
+    super(message);
+    this.name = 'SystemPackageError';
+    this.hint = hint;
+  }
+}
+
+/** The full path of `command` on PATH, or undefined. */
+export function onPath(command: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function aptGet(args: string[], say: (line: string) => void): boolean {
+  say(`  apt-get ${args.join(' ')}`);
+  const result = spawnSync('apt-get', args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) say(`  ${result.stderr.trim().split('\n').slice(-2).join('\n  ')}`);
+  return result.status === 0;
+}
+
+/** Makes sure every program is on PATH, installing the missing ones with apt-get where it can. */
+export function ensurePrograms(programs: SystemProgram[], say: (line: string) => void): void {
+  const missing = programs.filter((program) => !onPath(program.command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((program) => program.aptPackage))];
+  const list = missing.map((program) => `${program.command} (${program.why})`).join(', ');
+  const manual = `Install them and run the command again: sudo apt-get install ${packages.join(' ')} (Debian, Ubuntu) or your system's equivalent.`;
+  if (!onPath('apt-get')) throw new SystemPackageError(`missing ${list}, and this system has no apt-get.`, manual);
+  if (process.getuid?.() !== 0) throw new SystemPackageError(`missing ${list}.`, manual);
+  const started = Date.now();
+  say(`Installing ${packages.join(', ')} with apt-get (once): ${list}…`);
+  const install = ['install', '-y', '--no-install-recommends', ...packages];
+  // An empty or stale package index makes the first install fail; refresh it once and retry.
+  const installed = aptGet(install, say) || (aptGet(['update'], say) && aptGet(install, say));
+  const stillMissing = missing.filter((program) => !onPath(program.command));
+  if (!installed || stillMissing.length > 0) {
+    throw new SystemPackageError(`apt-get could not install ${packages.join(' ')}.`, manual);
+  }
+  say(`Installed ${packages.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+}

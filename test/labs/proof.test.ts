@@ -1,0 +1,96 @@
+/**
+ * The proof that every lab of the course works, on the real test cluster:
+ * from its setup the check fails; the solution passes every criterion; each
+ * wrong attempt, from the setup again, fails the criterion it names with a
+ * message that says what is wrong. Every attempt gets a sandbox of its own
+ * (a session, as a learner would have), so labs and attempts run in
+ * parallel. Namespace-scope solutions are applied with the learner's own
+ * short-lived token, which proves a learner's rights are enough to do the lab.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { courseCatalog } from '../../checks/catalog.ts';
+import { loadKubeConfig } from '../../cluster/src/kube.ts';
+import type { CheckResult, LabDefinition } from '../../labs-server/src/labs/catalog.ts';
+import { type NamespaceMap, Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
+import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
+import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+
+const catalog = courseCatalog();
+const admin = loadKubeConfig(inject('kubeconfig'));
+const sandboxes = new Sandboxes(admin);
+const store = new SessionStore(admin, { ttlMs: 3_600_000 });
+const sessions: string[] = [];
+const CHECK_TIMEOUT_MS = 20_000;
+
+beforeAll(async () => {
+  await ensureCrd(admin);
+  await sandboxes.ensureSystemNamespace();
+});
+
+afterAll(async () => {
+  await Promise.all(
+    sessions.map(async (name) => {
+      await sandboxes.removeSession(name);
+      await store.end(name);
+    }),
+  );
+});
+
+interface Sandbox {
+  namespaces: NamespaceMap;
+  /** Who applies the learner's files: the learner's token for a namespace-scope lab. */
+  learner: KubeConfig;
+}
+
+/** A learner's fresh sandbox for the lab, with its setup applied. */
+async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
+  const { session } = await store.create(`proof of ${lab.id}`);
+  sessions.push(session.metadata.name);
+  const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
+  await catalog.setup(admin, lab, namespaces);
+  if (lab.scope === 'cluster') return { namespaces, learner: admin };
+  const { token } = await sandboxes.issueToken(session, 600);
+  const learner = new KubeConfig();
+  learner.loadFromString(sandboxes.learnerKubeconfig(token, Object.values(namespaces)[0] ?? 'default'));
+  return { namespaces, learner };
+}
+
+function check(lab: LabDefinition, step: string, namespaces: NamespaceMap): Promise<CheckResult> {
+  return catalog.check(admin, lab, step, namespaces, CHECK_TIMEOUT_MS);
+}
+
+function summary(result: CheckResult): string {
+  return result.criteria.map((c) => `${c.passed ? '✔' : '✖'} ${c.id}: ${c.message}`).join('\n');
+}
+
+describe.concurrent.each(catalog.list().map((lab) => [lab.id, lab] as const))('lab %s', (_, lab) => {
+  it('fails from its setup, and passes with its solution', async () => {
+    const { namespaces, learner } = await freshSandbox(lab);
+    for (const step of lab.steps) {
+      const before = await check(lab, step.id, namespaces);
+      expect(before.passed, `step ${step.id} passes before anything was done:\n${summary(before)}`).toBe(false);
+    }
+    await catalog.solve(learner, lab, namespaces);
+    for (const step of lab.steps) {
+      const after = await check(lab, step.id, namespaces);
+      expect(after.passed, `step ${step.id} fails with the solution:\n${summary(after)}`).toBe(true);
+      expect(after.criteria.length).toBeGreaterThan(0);
+    }
+  });
+
+  const files = catalog.files(lab.id);
+  for (const wrong of files?.definition.wrong ?? []) {
+    it(`refuses the wrong attempt ${wrong.file}`, async () => {
+      const { namespaces, learner } = await freshSandbox(lab);
+      await catalog.applyWrong(learner, lab, wrong.file, namespaces);
+      const result = await check(lab, wrong.step, namespaces);
+      const failing = result.criteria.find((c) => c.id === wrong.criterion);
+      expect(failing, `no criterion ${wrong.criterion} in:\n${summary(result)}`).toBeDefined();
+      expect(failing?.passed, `criterion ${wrong.criterion} passes the wrong attempt:\n${summary(result)}`).toBe(false);
+      expect(failing?.message).toContain(wrong.messageIncludes);
+      expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
+      expect(result.passed).toBe(false);
+    });
+  }
+});

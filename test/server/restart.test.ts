@@ -1,0 +1,112 @@
+/**
+ * The server keeps nothing that matters in its own memory: `npm start`'s
+ * entry, run as a real process on the test cluster (through the external
+ * provider), is killed with SIGKILL mid-workshop and started again, and the
+ * learner's session, its sandbox and its progress are all still there.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { projectRoot } from '../../cluster/src/paths.ts';
+import { Client, freePort } from '../support/server.ts';
+
+const ADMIN_TOKEN = 'restart-test-admin-token-0123456789';
+const CLUSTER_NAME = `cdl-restart-${process.pid}`;
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+}
+
+async function start(port: number): Promise<Running> {
+  const child = spawn(process.execPath, ['scripts/start.ts'], {
+    cwd: projectRoot,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      CDL_MODE: 'single',
+      CDL_PROVIDER: 'external',
+      CDL_KUBECONFIG: inject('kubeconfig'),
+      CDL_CLUSTER_NAME: CLUSTER_NAME,
+      CDL_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${output}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return { child, output: () => output };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`the server did not answer /healthz within 60 s:\n${output}`);
+}
+
+async function kill(running: Running): Promise<void> {
+  if (running.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => running.child.once('exit', resolve));
+  running.child.kill('SIGKILL');
+  await exited;
+}
+
+describe('a server killed and started again', () => {
+  const started: Running[] = [];
+  let port = 0;
+
+  afterAll(async () => {
+    await Promise.all(started.map(kill));
+    rmSync(join(projectRoot, '.cluster', CLUSTER_NAME), { recursive: true, force: true });
+    for (const running of started) {
+      rmSync(join(tmpdir(), `cdl-terminals-${running.child.pid}-${port}`), { recursive: true, force: true });
+    }
+  });
+
+  it('still has every session, its sandbox and its progress', { timeout: 180_000 }, async () => {
+    port = await freePort();
+    const first = await start(port);
+    started.push(first);
+    const origin = `http://localhost:${port}`;
+    const learner = new Client(origin);
+    const admin = new Client(origin, { authorization: `Bearer ${ADMIN_TOKEN}` });
+
+    const session = await learner.get('/api/session');
+    expect(session.status).toBe(201);
+    try {
+      expect((await learner.post('/api/labs/first-deployment/start')).status).toBe(201);
+      const failing = await learner.post('/api/labs/first-deployment/steps/deploy/check');
+      expect(failing.body.passed).toBe(false);
+      expect((await learner.post('/api/labs/first-deployment/solve')).status).toBe(200);
+      const passing = await learner.post('/api/labs/first-deployment/steps/deploy/check');
+      expect(passing.body.passed, JSON.stringify(passing.body)).toBe(true);
+      const before = (await learner.get('/api/labs/first-deployment')).body;
+
+      await kill(first);
+      expect(first.child.signalCode).toBe('SIGKILL');
+      started.push(await start(port));
+
+      const again = await learner.get('/api/session');
+      expect(again.status, 'the same cookie still opens the same session').toBe(200);
+      expect(again.body.id).toBe(session.body.id);
+      const after = (await learner.get('/api/labs/first-deployment')).body;
+      expect(after.progress).toEqual(before.progress);
+      expect(after.progress.passed).toBe(1);
+      expect(after.namespaces).toEqual(before.namespaces);
+      // The sandbox is still there and still graded the same.
+      expect((await learner.post('/api/labs/first-deployment/steps/deploy/check')).body.passed).toBe(true);
+      const row = (await admin.get('/api/admin/progress')).body.learners.find((l: { id: string }) => l.id === session.body.id);
+      expect(row.labs['first-deployment'].steps[0].passedAt).toBeTruthy();
+    } finally {
+      await admin.delete(`/api/admin/sessions/${session.body.id}`);
+    }
+  });
+});

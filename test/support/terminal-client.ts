@@ -1,0 +1,92 @@
+/**
+ * A terminal client as the page is one: binary frames, acknowledging output
+ * as it arrives (unless told to stop, to act as a browser that fell behind).
+ */
+import WebSocket from 'ws';
+import { decodeServerFrame, encode } from '../../labs-server/src/terminal/protocol.ts';
+
+export interface Refusal {
+  status: number;
+  body: string;
+}
+
+export class TerminalClient {
+  readonly ws: WebSocket;
+  text = '';
+  received = 0;
+  errors: string[] = [];
+  ready: { resumed: boolean; replayedBytes: number; offset: number } | undefined;
+  exit: { code: number } | undefined;
+  acking = true;
+  closed: { code: number; reason: string } | undefined;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data: Buffer) => {
+      const frame = decodeServerFrame(data);
+      if (frame.type === 'output') {
+        this.received += frame.data.length;
+        // Keep the tail only: a `yes` would otherwise fill the test's memory.
+        this.text = (this.text + frame.data.toString('utf8')).slice(-64 * 1024);
+        if (this.acking) ws.send(encode.ack(frame.data.length));
+      } else if (frame.type === 'ready') this.ready = frame.ready;
+      else if (frame.type === 'exit') this.exit = frame.exit;
+      else this.errors.push(`${frame.error.code}: ${frame.error.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+    });
+  }
+
+  /** Opens a terminal, or resolves with the HTTP refusal. */
+  static open(url: string, headers: Record<string, string>): Promise<TerminalClient | Refusal> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers });
+      const client = new TerminalClient(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  send(text: string): void {
+    this.ws.send(encode.input(text));
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const match = pattern.exec(this.text);
+      if (match) return match[0];
+      if (this.closed) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no ${pattern} in the terminal within ${timeoutMs} ms; it shows:\n${this.text.slice(-2000)}`);
+  }
+
+  /** Runs a command and returns what it printed between two markers. */
+  async run(command: string, timeoutMs = 15_000): Promise<string> {
+    const tag = Math.random().toString(36).slice(2, 8);
+    this.send(`echo BEGIN-${tag}; ${command}; echo END-${tag}\r`);
+    const out = await this.waitFor(new RegExp(`\\r?\\nBEGIN-${tag}\\r?\\n([\\s\\S]*?)END-${tag}`), timeoutMs);
+    return out.replace(new RegExp(`^\\r?\\nBEGIN-${tag}\\r?\\n`), '').replace(`END-${tag}`, '');
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}
+
+export function isRefusal(value: TerminalClient | Refusal): value is Refusal {
+  return 'status' in value;
+}

@@ -1,0 +1,85 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CatalogError, courseCatalog } from '../../checks/catalog.ts';
+import { differences } from '../../checks/lib/compare.ts';
+import { ManifestError, parseManifests } from '../../checks/lib/manifests.ts';
+import { CHECKS } from '../../checks/registry.ts';
+import { LABS_DIR, LabContentError, loadLabs } from '../../content/load.ts';
+import { LabSchema, TOPICS } from '../../content/schema.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of the course's labs to break. */
+function copyOfLabs(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cdl-labs-'));
+  dirs.push(dir);
+  cpSync(LABS_DIR, dir, { recursive: true });
+  return dir;
+}
+
+describe('the labs as data', () => {
+  it('all load, and every lab has a check for each of its steps', () => {
+    const catalog = courseCatalog();
+    expect(catalog.list().length).toBe(loadLabs().length);
+    for (const lab of catalog.list()) expect(TOPICS.map((t) => t.slug)).toContain(lab.topic);
+  });
+
+  it('a lab folder without a solution is refused, naming the folder', () => {
+    const dir = copyOfLabs();
+    rmSync(join(dir, 'first-deployment', 'solution.yaml'));
+    expect(() => loadLabs(dir)).toThrow(LabContentError);
+    expect(() => loadLabs(dir)).toThrow(/first-deployment: no solution.yaml/);
+  });
+
+  it('a lab without a wrong attempt, or whose wrong attempt has no file, is refused', () => {
+    const dir = copyOfLabs();
+    rmSync(join(dir, 'first-deployment', 'wrong', 'bare-pod.yaml'));
+    expect(() => loadLabs(dir)).toThrow(/wrong attempt bare-pod.yaml has no file/);
+    const definition = LabSchema.safeParse({ ...loadLabs()[0]?.definition, wrong: [] });
+    expect(definition.success).toBe(false);
+  });
+
+  it('a lab.yaml that breaks the schema names the field', () => {
+    const dir = copyOfLabs();
+    writeFileSync(join(dir, 'first-deployment', 'lab.yaml'), 'id: first-deployment\ntitle: X\ntopic: gardening\n');
+    expect(() => loadLabs(dir)).toThrow(/lab.yaml: .*topic/);
+  });
+
+  it('a lab with no check, or a check for no lab, is refused', () => {
+    const { 'first-deployment': _, ...withoutOne } = CHECKS;
+    expect(() => courseCatalog(LABS_DIR, withoutOne)).toThrow(CatalogError);
+    const dir = copyOfLabs();
+    rmSync(join(dir, 'first-deployment'), { recursive: true });
+    expect(() => courseCatalog(dir)).toThrow(/has a check for "first-deployment", and content\/labs\/ has no such lab/);
+  });
+});
+
+describe('manifests', () => {
+  it('put objects in the learner namespaces and refuse unknown names', () => {
+    const text =
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: "{{ns.db}}"\n';
+    const objects = parseManifests(text, { app: 's-1-app', db: 's-1-db' }, 'x.yaml');
+    expect(objects.map((o) => o.metadata?.namespace)).toEqual(['s-1-app', 's-1-db']);
+    expect(() => parseManifests(text, { app: 's-1-app' }, 'x.yaml')).toThrow(ManifestError);
+    expect(() => parseManifests('kind: ConfigMap\n', { app: 'a' }, 'x.yaml')).toThrow(/apiVersion, kind and metadata.name/);
+  });
+});
+
+describe('comparing an object with its expected shape', () => {
+  it('reports each differing field with expected and actual', () => {
+    const actual = { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x:1' }] } } }, extra: true };
+    expect(differences({ spec: { replicas: 1 } }, actual)).toEqual([]);
+    expect(differences({ spec: { replicas: 2 } }, actual)).toEqual([{ path: 'spec.replicas', expected: 2, actual: 1 }]);
+    expect(differences({ spec: { template: { spec: { containers: [{ image: 'x:1' }] } } } }, actual)).toEqual([]);
+    const [diff] = differences({ spec: { template: { spec: { containers: [{ image: 'x:2' }] } } } }, actual);
+    expect(diff?.path).toBe('spec.template.spec.containers[]');
+    expect(differences({ metadata: { labels: { team: 'a' } } }, {})).toEqual([
+      { path: 'metadata', expected: { labels: { team: 'a' } }, actual: undefined },
+    ]);
+  });
+});
