@@ -10,7 +10,7 @@ import { LABS_DIR, type LabFiles, loadLabs } from '../content/load.ts';
 import type { CheckResult, LabCatalog, LabDefinition } from '../labs-server/src/labs/catalog.ts';
 import type { NamespaceMap } from '../labs-server/src/sandbox/provision.ts';
 import { CheckContext, type LabCheck } from './lib/check.ts';
-import { applyManifests, parseManifests } from './lib/manifests.ts';
+import { applyManifests, deleteClusterObjects, parseManifests } from './lib/manifests.ts';
 import { CHECKS } from './registry.ts';
 
 export class CatalogError extends Error {
@@ -51,7 +51,7 @@ export class CheckTimeout extends Error {
   }
 }
 
-export interface CourseCatalog extends LabCatalog {
+export interface CourseCatalog extends Required<LabCatalog> {
   files(id: string): LabFiles | undefined;
   /** Applies one wrong attempt of a lab (for the proof suite and for demonstrations). */
   applyWrong(kc: KubeConfig, lab: LabDefinition, file: string, namespaces: NamespaceMap): Promise<void>;
@@ -79,6 +79,16 @@ export function courseCatalog(labsDir = LABS_DIR, checks: Record<string, LabChec
     async solve(kc, lab, namespaces) {
       const { files } = entry(lab.id);
       await apply(kc, files.solution, namespaces, `${lab.id}/solution.yaml`);
+    },
+    async teardown(kc, lab, namespaces) {
+      const { files } = entry(lab.id);
+      const sources: Array<[string, string]> = [
+        ['setup.yaml', files.setup],
+        ['solution.yaml', files.solution],
+        ...[...files.wrong].map(([file, text]): [string, string] => [`wrong/${file}`, text]),
+      ];
+      const objects = sources.flatMap(([source, text]) => parseManifests(text, namespaces, `${lab.id}/${source}`));
+      await deleteClusterObjects(kc, objects);
     },
     async applyWrong(kc, lab, file, namespaces) {
       const text = entry(lab.id).files.wrong.get(file);

@@ -26,14 +26,16 @@ export default defineCheck({
       const dns = at(undefined, 'kube-system', { 'k8s-app': 'kube-dns' });
       const may = (from: Endpoint, to: Endpoint, port: number, protocol: 'TCP' | 'UDP' = 'TCP') =>
         allows(policies, { from, to, port, protocol });
+      // What catalog's own ingress rules admit, whatever the sources' egress rules say.
+      const admits = (from: Endpoint, port: number) => allows(policies, { from, to: catalog, port }, 'ingress');
 
       const openIngress = may(orders, newcomer, 80);
       const openEgress = may(newcomer, foreignUi, 443);
       const withoutDns = [ui, catalog, orders].filter((p) => !may(p, dns, 53, 'UDP') || !may(p, dns, 53, 'TCP'));
       const intruders = [
-        may(orders, catalog, 8080) ? 'a pod labelled app=orders in your namespace' : '',
-        may(foreignUi, catalog, 8080) ? 'a pod labelled app=ui in the outside namespace' : '',
-        may(ui, catalog, 9090) ? 'ui, on a port other than 8080' : '',
+        admits(orders, 8080) ? 'a pod labelled app=orders in your namespace' : '',
+        admits(foreignUi, 8080) ? 'a pod labelled app=ui in the outside namespace' : '',
+        admits(ui, 9090) ? 'ui on ports other than 8080' : '',
       ].filter(Boolean);
       const hint = '`kubectl get networkpolicies -o yaml`; for each, which pods does it select, and which peers and ports does it allow?';
       return [
@@ -56,7 +58,7 @@ export default defineCheck({
         }),
         criterion('only-ui', intruders.length === 0, {
           pass: 'Nothing else reaches catalog.',
-          fail: `Besides this namespace's ui, ${intruders.join(' and ')} may reach catalog.`,
+          fail: `Besides this namespace's ui, catalog admits ${intruders.join(' and ')}: its ingress rule must name ui alone, whatever other pods' egress rules say today.`,
           hint: 'Two items in a from list are an OR; one item with both selectors is an AND.',
         }),
       ];

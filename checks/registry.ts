@@ -3,16 +3,20 @@
  * the ids of a lab and a step, never from a path in a request.
  */
 import batchTheRightWay from './batch-the-right-way.ts';
+import ciDeployer from './ci-deployer.ts';
 import deployChangesSafely from './deploy-changes-safely.ts';
 import firstDeployment from './first-deployment.ts';
 import type { LabCheck } from './lib/check.ts';
 import moveToGraviton from './move-to-graviton.ts';
 import networkSegmentation from './network-segmentation.ts';
+import onboardTenant from './onboard-tenant.ts';
+import runtimeSecurity from './runtime-security.ts';
 import secretsLeastRead from './secrets-least-read.ts';
 import serverlessNode from './serverless-node.ts';
 import shortLivedCredentials from './short-lived-credentials.ts';
 import signalsAndCost from './signals-and-cost.ts';
 import surviveZoneLoss from './survive-zone-loss.ts';
+import testTheRestore from './test-the-restore.ts';
 import whoMayDoWhat from './who-may-do-what.ts';
 
 const all: LabCheck[] = [
@@ -27,6 +31,10 @@ const all: LabCheck[] = [
   signalsAndCost,
   deployChangesSafely,
   surviveZoneLoss,
+  testTheRestore,
+  ciDeployer,
+  onboardTenant,
+  runtimeSecurity,
 ];
 
 export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

@@ -31,6 +31,8 @@ export interface Admission {
   allowed: boolean;
   /** Why it was refused, as the API server said it. */
   reason: string;
+  /** The object as admission left it (defaults filled in), when allowed. */
+  object?: KubernetesObject;
 }
 
 function errorBody(error: unknown): { code?: number; message?: string } {
@@ -122,8 +124,8 @@ export class CheckContext {
   /** A server-side dry-run create: would admission (quota, limits, Pod Security, policies) accept it? */
   async admits(object: KubernetesObject): Promise<Admission> {
     try {
-      await this.objects.create(object, undefined, 'All');
-      return { allowed: true, reason: '' };
+      const created = await this.objects.create(object, undefined, 'All');
+      return { allowed: true, reason: '', object: created };
     } catch (error) {
       const { code, message } = errorBody(error);
       if (code === undefined || code >= 500) throw error;

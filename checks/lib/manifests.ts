@@ -9,7 +9,14 @@
  * for, as `kubectl rollout status` would, before the next object (so a setup
  * can leave a rollout history behind).
  */
-import { type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy, type V1Deployment } from '@kubernetes/client-node';
+import {
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  loadYaml,
+  PatchStrategy,
+  type V1Deployment,
+} from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
 
@@ -51,9 +58,43 @@ export function parseManifests(text: string, namespaces: NamespaceMap, source: s
       throw new ManifestError(`${source}: every document needs apiVersion, kind and metadata.name`);
     }
     if (!object.metadata.namespace && fallback) object.metadata.namespace = fallback;
-    objects.push(object);
+    // Into the client's typed model, whose serializer knows the wire names
+    // (`from`, `default`, `x-kubernetes-…`); a plain object would lose them.
+    objects.push(loadYaml<KubernetesObject>(JSON.stringify(object)));
   }
   return objects;
+}
+
+/** Kinds that live outside any namespace, which deleting a sandbox's namespaces does not remove. */
+export const CLUSTER_KINDS = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'MutatingAdmissionPolicy',
+  'MutatingAdmissionPolicyBinding',
+  'PriorityClass',
+  'StorageClass',
+  'IngressClass',
+  'RuntimeClass',
+  'PersistentVolume',
+]);
+
+/** Deletes the cluster-wide objects among `objects`, in reverse order; absent ones are fine. */
+export async function deleteClusterObjects(kc: KubeConfig, objects: readonly KubernetesObject[]): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  const seen = new Set<string>();
+  for (const object of [...objects].reverse()) {
+    const key = `${object.apiVersion}/${object.kind}/${object.metadata?.name}`;
+    if (!CLUSTER_KINDS.has(object.kind ?? '') || seen.has(key)) continue;
+    seen.add(key);
+    const { namespace: _, ...metadata } = object.metadata ?? {};
+    await client.delete({ apiVersion: object.apiVersion, kind: object.kind, metadata }).catch((error: { code?: number }) => {
+      if (error.code !== 404) throw error;
+    });
+  }
 }
 
 function isDelete(object: KubernetesObject): boolean {

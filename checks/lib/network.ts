@@ -87,8 +87,12 @@ function types(policy: V1NetworkPolicy): string[] {
   return policy.spec?.egress ? ['Ingress', 'Egress'] : ['Ingress'];
 }
 
-/** Whether the policies (of every namespace involved) let this traffic through. */
-export function allows(policies: readonly V1NetworkPolicy[], traffic: Traffic): boolean {
+/**
+ * Whether the policies (of every namespace involved) let this traffic
+ * through; `side` limits the question to the source's egress or the
+ * destination's ingress rules.
+ */
+export function allows(policies: readonly V1NetworkPolicy[], traffic: Traffic, side: 'both' | 'ingress' | 'egress' = 'both'): boolean {
   const protocol = traffic.protocol ?? 'TCP';
   const inNamespace = (ns: string) => policies.filter((p) => p.metadata?.namespace === ns);
 
@@ -117,5 +121,7 @@ export function allows(policies: readonly V1NetworkPolicy[], traffic: Traffic): 
           (sources(rule).length === 0 || sources(rule).some((peer) => peerMatches(peer, traffic.to.namespace, traffic.from))),
       ),
     );
+  if (side === 'ingress') return ingressOk;
+  if (side === 'egress') return egressOk;
   return egressOk && ingressOk;
 }

@@ -63,3 +63,23 @@ describe('NetworkPolicy evaluation', () => {
     expect(selects({ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, { app: 'ui' })).toBe(false);
   });
 });
+
+describe('one side of the question', () => {
+  it('answers for the ingress rules alone', () => {
+    const or = policy('or', {
+      podSelector: { matchLabels: { app: 'db' } },
+      ingress: [
+        {
+          _from: [
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'a' } } },
+            { podSelector: { matchLabels: { app: 'ui' } } },
+          ],
+        },
+      ],
+    });
+    const traffic = { from: at('a', 'orders'), to: at('a', 'db'), port: 5432 };
+    expect(allows([or, denyAll], traffic)).toBe(false);
+    expect(allows([or, denyAll], traffic, 'ingress')).toBe(true);
+    expect(allows([or, denyAll], traffic, 'egress')).toBe(false);
+  });
+});

@@ -44,4 +44,9 @@ export interface LabCatalog {
   setup(kc: KubeConfig, lab: LabDefinition, namespaces: NamespaceMap): Promise<void>;
   solve(kc: KubeConfig, lab: LabDefinition, namespaces: NamespaceMap): Promise<void>;
   check(kc: KubeConfig, lab: LabDefinition, stepId: string, namespaces: NamespaceMap, timeoutMs: number): Promise<CheckResult>;
+  /**
+   * Removes what a cluster-scope lab made outside its namespaces (bindings,
+   * policies, definitions); deleting the namespaces removes the rest.
+   */
+  teardown?(kc: KubeConfig, lab: LabDefinition, namespaces: NamespaceMap): Promise<void>;
 }

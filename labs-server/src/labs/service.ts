@@ -118,6 +118,7 @@ export class LabService {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
     const namespaces = session.status?.labs?.[lab.id]?.namespaces ?? namespaceMap(session, lab.id, lab.namespaces);
+    await this.teardown(lab, namespaces);
     await this.deps.sandboxes.remove(namespaces);
     const fresh = await this.provision(session, lab);
     await this.deps.store.patchStatus(session.metadata.name, () => ({
@@ -129,8 +130,18 @@ export class LabService {
   /** Ends a session: its namespaces and identity go at once, then the LabSession itself. */
   async end(sessionName: string): Promise<boolean> {
     this.onSessionEnd?.(sessionName);
+    const session = await this.deps.store.get(sessionName);
+    for (const [labId, progress] of Object.entries(session?.status?.labs ?? {})) {
+      const lab = this.deps.catalog.get(labId);
+      if (lab && progress.namespaces) await this.teardown(lab, progress.namespaces);
+    }
     await this.deps.sandboxes.removeSession(sessionName);
     return this.deps.store.end(sessionName);
+  }
+
+  /** What a cluster-scope lab made outside its namespaces goes first. */
+  private async teardown(lab: LabDefinition, namespaces: NamespaceMap): Promise<void> {
+    if (lab.scope === 'cluster') await this.deps.catalog.teardown?.(this.deps.kc, lab, namespaces);
   }
 
   /** Resets a lab for every session that has started it; returns how many. */

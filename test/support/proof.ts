@@ -1,11 +1,13 @@
 /**
- * The proof that every lab of the course works, on the real test cluster:
+ * The proof that a lab of the course works, on the real test cluster:
  * from its setup the check fails; the solution passes every criterion; each
  * wrong attempt, from the setup again, fails the criterion it names with a
  * message that says what is wrong. Every attempt gets a sandbox of its own
  * (a session, as a learner would have), so labs and attempts run in
  * parallel. Namespace-scope solutions are applied with the learner's own
  * short-lived token, which proves a learner's rights are enough to do the lab.
+ * Cluster-scope labs change cluster-wide objects (bindings, admission), so
+ * their attempts run one at a time, each cleaned up before the next.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -21,6 +23,7 @@ const admin = loadKubeConfig(inject('kubeconfig'));
 const sandboxes = new Sandboxes(admin);
 const store = new SessionStore(admin, { ttlMs: 3_600_000 });
 const sessions: string[] = [];
+
 const CHECK_TIMEOUT_MS = 20_000;
 
 beforeAll(async () => {
@@ -56,6 +59,11 @@ async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
   return { namespaces, learner };
 }
 
+/** A cluster-scope attempt's cluster-wide objects go before the next attempt starts. */
+async function tidy(lab: LabDefinition, namespaces: NamespaceMap): Promise<void> {
+  if (lab.scope === 'cluster') await catalog.teardown(admin, lab, namespaces);
+}
+
 function check(lab: LabDefinition, step: string, namespaces: NamespaceMap): Promise<CheckResult> {
   return catalog.check(admin, lab, step, namespaces, CHECK_TIMEOUT_MS);
 }
@@ -64,33 +72,47 @@ function summary(result: CheckResult): string {
   return result.criteria.map((c) => `${c.passed ? '✔' : '✖'} ${c.id}: ${c.message}`).join('\n');
 }
 
-describe.concurrent.each(catalog.list().map((lab) => [lab.id, lab] as const))('lab %s', (_, lab) => {
-  it('fails from its setup, and passes with its solution', async () => {
-    const { namespaces, learner } = await freshSandbox(lab);
-    for (const step of lab.steps) {
-      const before = await check(lab, step.id, namespaces);
-      expect(before.passed, `step ${step.id} passes before anything was done:\n${summary(before)}`).toBe(false);
-    }
-    await catalog.solve(learner, lab, namespaces);
-    for (const step of lab.steps) {
-      const after = await check(lab, step.id, namespaces);
-      expect(after.passed, `step ${step.id} fails with the solution:\n${summary(after)}`).toBe(true);
-      expect(after.criteria.length).toBeGreaterThan(0);
+/** Registers the proof of every lab of the given scope. */
+export function proveLabs(scope: LabDefinition['scope']): void {
+  const labs = catalog.list().filter((lab) => lab.scope === scope);
+  const suite = scope === 'namespace' ? describe.concurrent : describe;
+  it(`has ${scope}-scope labs to prove`, () => expect(labs.length).toBeGreaterThan(0));
+  suite.each(labs.map((lab) => [lab.id, lab] as const))('lab %s', (_, lab) => {
+    it('fails from its setup, and passes with its solution', async () => {
+      const { namespaces, learner } = await freshSandbox(lab);
+      try {
+        for (const step of lab.steps) {
+          const before = await check(lab, step.id, namespaces);
+          expect(before.passed, `step ${step.id} passes before anything was done:\n${summary(before)}`).toBe(false);
+        }
+        await catalog.solve(learner, lab, namespaces);
+        for (const step of lab.steps) {
+          const after = await check(lab, step.id, namespaces);
+          expect(after.passed, `step ${step.id} fails with the solution:\n${summary(after)}`).toBe(true);
+          expect(after.criteria.length).toBeGreaterThan(0);
+        }
+      } finally {
+        await tidy(lab, namespaces);
+      }
+    });
+
+    const files = catalog.files(lab.id);
+    for (const wrong of files?.definition.wrong ?? []) {
+      it(`refuses the wrong attempt ${wrong.file}`, async () => {
+        const { namespaces, learner } = await freshSandbox(lab);
+        try {
+          await catalog.applyWrong(learner, lab, wrong.file, namespaces);
+          const result = await check(lab, wrong.step, namespaces);
+          const failing = result.criteria.find((c) => c.id === wrong.criterion);
+          expect(failing, `no criterion ${wrong.criterion} in:\n${summary(result)}`).toBeDefined();
+          expect(failing?.passed, `criterion ${wrong.criterion} passes the wrong attempt:\n${summary(result)}`).toBe(false);
+          expect(failing?.message).toContain(wrong.messageIncludes);
+          expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
+          expect(result.passed).toBe(false);
+        } finally {
+          await tidy(lab, namespaces);
+        }
+      });
     }
   });
-
-  const files = catalog.files(lab.id);
-  for (const wrong of files?.definition.wrong ?? []) {
-    it(`refuses the wrong attempt ${wrong.file}`, async () => {
-      const { namespaces, learner } = await freshSandbox(lab);
-      await catalog.applyWrong(learner, lab, wrong.file, namespaces);
-      const result = await check(lab, wrong.step, namespaces);
-      const failing = result.criteria.find((c) => c.id === wrong.criterion);
-      expect(failing, `no criterion ${wrong.criterion} in:\n${summary(result)}`).toBeDefined();
-      expect(failing?.passed, `criterion ${wrong.criterion} passes the wrong attempt:\n${summary(result)}`).toBe(false);
-      expect(failing?.message).toContain(wrong.messageIncludes);
-      expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
-      expect(result.passed).toBe(false);
-    });
-  }
-});
+}

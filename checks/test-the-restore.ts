@@ -1,0 +1,131 @@
+import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { type CheckContext, criterion, defineCheck, missing, passed, shaped } from './lib/check.ts';
+import { awaitRollout, rolledOut } from './lib/workloads.ts';
+
+const TAKEN_AT = 'backup.containerdaylabs.dev/taken-at';
+
+interface Backup {
+  name: string;
+  takenAt: Date;
+  config: Record<string, string>;
+  image: string | undefined;
+}
+
+function parseBackup(map: V1ConfigMap): Backup {
+  const docs = parseAllDocuments(map.data?.['objects.yaml'] ?? '').map(
+    (d) => d.toJS() as { kind?: string; data?: Record<string, string> } & V1Deployment,
+  );
+  return {
+    name: map.metadata?.name ?? '',
+    takenAt: new Date(map.metadata?.annotations?.[TAKEN_AT] ?? 0),
+    config: docs.find((d) => d.kind === 'ConfigMap')?.data ?? {},
+    image: docs.find((d) => d.kind === 'Deployment')?.spec?.template.spec?.containers[0]?.image,
+  };
+}
+
+/** The incident, and the backups from newest to oldest, of those taken before the last write. */
+async function evidence(ctx: CheckContext) {
+  const [incident, maps] = await Promise.all([
+    ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'incident', ctx.ns()),
+    ctx.list<V1ConfigMap>('v1', 'ConfigMap', ctx.ns(), 'backup-of=ledger'),
+  ]);
+  const lastWrite = new Date(incident?.data?.['last-write-at'] ?? 0);
+  const backups = maps
+    .map(parseBackup)
+    .filter((b) => b.takenAt <= lastWrite)
+    .sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+  return { incident, lastWrite, backups };
+}
+
+const minutes = (ms: number) => Math.round(ms / 60_000);
+
+export default defineCheck({
+  lab: 'test-the-restore',
+  steps: {
+    async restore(ctx) {
+      const [{ backups }, config, ledger, service] = await Promise.all([
+        evidence(ctx),
+        ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'ledger-config', ctx.ns()),
+        awaitRollout(ctx, 'ledger'),
+        ctx.get('v1', 'Service', 'ledger', ctx.ns()),
+      ]);
+      const newest = backups[0];
+      if (!newest) return [missing('restored', 'A backup of ledger', 'Reset the lab: its backups are gone.')];
+      const absent = [config ? '' : 'ConfigMap ledger-config', ledger ? '' : 'Deployment ledger', service ? '' : 'Service ledger'].filter(
+        Boolean,
+      );
+      if (absent.length > 0) {
+        return [
+          missing(
+            'restored',
+            `The ${absent.join(', the ')}`,
+            '`kubectl get configmaps -l backup-of=ledger` lists the backups; each holds the objects in objects.yaml.',
+          ),
+        ];
+      }
+      const image = ledger?.spec?.template.spec?.containers[0]?.image;
+      const liveConfig = config?.data ?? {};
+      const from = backups.find((b) => b.image === image && Object.entries(b.config).every(([k, v]) => liveConfig[k] === v));
+      const older = from && from !== newest ? from : undefined;
+      const result = shaped(
+        'newest-backup',
+        { data: newest.config, image: newest.image },
+        { data: liveConfig, image },
+        {
+          pass: `ledger is back as it was in ${newest.name}.`,
+          fail: older
+            ? `ledger was restored from an older backup, ${older.name} (taken ${older.takenAt.toISOString()}); ${newest.name} is newer, so more writes were lost than needed.`
+            : `ledger does not match the newest backup, ${newest.name}.`,
+          hint: 'Compare the taken-at annotations of the backups.',
+        },
+      );
+      return [
+        passed('restored', 'The ConfigMap, Deployment and Service of ledger exist again.'),
+        result,
+        criterion('available', ledger !== undefined && rolledOut(ledger), {
+          pass: 'ledger is rolled out and available.',
+          fail: 'The Deployment ledger is not available yet.',
+          hint: '`kubectl rollout status deployment/ledger`',
+        }),
+      ];
+    },
+    async report(ctx) {
+      const [{ incident, lastWrite, backups }, report, ledger] = await Promise.all([
+        evidence(ctx),
+        ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'restore-report', ctx.ns()),
+        ctx.get<V1Deployment>('apps/v1', 'Deployment', 'ledger', ctx.ns()),
+      ]);
+      if (!report) return [missing('source', 'The ConfigMap restore-report', '`kubectl create configmap restore-report --from-literal=…`')];
+      const newest = backups[0];
+      const data = report.data ?? {};
+      const rpo = newest ? minutes(lastWrite.getTime() - newest.takenAt.getTime()) : Number.NaN;
+      const down =
+        incident?.metadata?.creationTimestamp && ledger?.metadata?.creationTimestamp
+          ? minutes(new Date(ledger.metadata.creationTimestamp).getTime() - new Date(incident.metadata.creationTimestamp).getTime())
+          : undefined;
+      const recordedRpo = Number(data['rpo-minutes']);
+      const recordedRto = Number(data['rto-minutes']);
+      const problems = [
+        recordedRpo === rpo
+          ? ''
+          : `rpo-minutes is ${data['rpo-minutes'] ?? 'missing'}, and the writes between the backup and the last write span a different time`,
+        down !== undefined && Number.isFinite(recordedRto) && Math.abs(recordedRto - down) <= 3
+          ? ''
+          : `rto-minutes is ${data['rto-minutes'] ?? 'missing'}, and ledger was not gone that long by the clock of the cluster`,
+      ].filter(Boolean);
+      return [
+        criterion('source', data['restored-from'] === newest?.name, {
+          pass: `The report names ${newest?.name}.`,
+          fail: `restore-report says it restored from ${data['restored-from'] ?? 'nothing'}; the newest backup before the last write is another.`,
+          hint: 'Which backup did you apply?',
+        }),
+        criterion('figures', problems.length === 0, {
+          pass: `RPO ${rpo} min and RTO ${down} min are recorded.`,
+          fail: `restore-report: ${problems.join('; ')}.`,
+          hint: 'RPO: from the backup to the last write (incident: last-write-at). RTO: from the incident ConfigMap’s creation to ledger’s.',
+        }),
+      ];
+    },
+  },
+});
