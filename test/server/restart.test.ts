@@ -40,7 +40,9 @@ async function start(port: number): Promise<Running> {
   child.stderr?.on('data', (chunk) => (output += chunk));
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`the server exited (${child.exitCode ?? child.signalCode}):\n${output}`);
+    }
     const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then(
       (r) => r.ok,
       () => false,
@@ -53,7 +55,7 @@ async function start(port: number): Promise<Running> {
 }
 
 async function kill(running: Running): Promise<void> {
-  if (running.child.exitCode !== null) return;
+  if (running.child.exitCode !== null || running.child.signalCode !== null) return;
   const exited = new Promise((resolve) => running.child.once('exit', resolve));
   running.child.kill('SIGKILL');
   await exited;

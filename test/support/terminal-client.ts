@@ -70,12 +70,17 @@ export class TerminalClient {
     throw new Error(`no ${pattern} in the terminal within ${timeoutMs} ms; it shows:\n${this.text.slice(-2000)}`);
   }
 
-  /** Runs a command and returns what it printed between two markers. */
+  /**
+   * Runs a command and returns what it printed between two markers. The
+   * markers are quoted in two halves, so the echoed command line (which the
+   * terminal may wrap anywhere) never contains them whole.
+   */
   async run(command: string, timeoutMs = 15_000): Promise<string> {
     const tag = Math.random().toString(36).slice(2, 8);
-    this.send(`echo BEGIN-${tag}; ${command}; echo END-${tag}\r`);
-    const out = await this.waitFor(new RegExp(`\\r?\\nBEGIN-${tag}\\r?\\n([\\s\\S]*?)END-${tag}`), timeoutMs);
-    return out.replace(new RegExp(`^\\r?\\nBEGIN-${tag}\\r?\\n`), '').replace(`END-${tag}`, '');
+    this.send(`echo "BEGIN-""${tag}"; ${command}; echo "END-""${tag}"\r`);
+    const pattern = new RegExp(`BEGIN-${tag}\\r?\\n([\\s\\S]*?)END-${tag}`);
+    await this.waitFor(pattern, timeoutMs);
+    return pattern.exec(this.text)?.[1] ?? '';
   }
 
   close(): Promise<void> {
