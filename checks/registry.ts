@@ -2,6 +2,8 @@
  * Every lab's check, by lab id. The server runs checks only from here, by
  * the ids of a lab and a step, never from a path in a request.
  */
+
+import batchEnginePermissions from './batch-engine-permissions.ts';
 import batchTheRightWay from './batch-the-right-way.ts';
 import ciDeployer from './ci-deployer.ts';
 import deployChangesSafely from './deploy-changes-safely.ts';
@@ -10,8 +12,11 @@ import type { LabCheck } from './lib/check.ts';
 import moveToGraviton from './move-to-graviton.ts';
 import networkSegmentation from './network-segmentation.ts';
 import onboardTenant from './onboard-tenant.ts';
+import policyAsCode from './policy-as-code.ts';
+import recreateFromScratch from './recreate-from-scratch.ts';
 import runtimeSecurity from './runtime-security.ts';
 import secretsLeastRead from './secrets-least-read.ts';
+import selfServiceApi from './self-service-api.ts';
 import serverlessNode from './serverless-node.ts';
 import shortLivedCredentials from './short-lived-credentials.ts';
 import signalsAndCost from './signals-and-cost.ts';
@@ -35,6 +40,10 @@ const all: LabCheck[] = [
   ciDeployer,
   onboardTenant,
   runtimeSecurity,
+  recreateFromScratch,
+  batchEnginePermissions,
+  policyAsCode,
+  selfServiceApi,
 ];
 
 export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

@@ -33,6 +33,8 @@ export interface Admission {
   reason: string;
   /** The object as admission left it (defaults filled in), when allowed. */
   object?: KubernetesObject;
+  /** The HTTP status of a refusal: 422 invalid, 403 forbidden by policy, 404 no such resource. */
+  code?: number;
 }
 
 function errorBody(error: unknown): { code?: number; message?: string } {
@@ -129,7 +131,7 @@ export class CheckContext {
     } catch (error) {
       const { code, message } = errorBody(error);
       if (code === undefined || code >= 500) throw error;
-      return { allowed: false, reason: message ?? `refused with ${code}` };
+      return { allowed: false, reason: message ?? `refused with ${code}`, code };
     }
   }
 

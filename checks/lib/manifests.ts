@@ -91,10 +91,26 @@ export async function deleteClusterObjects(kc: KubeConfig, objects: readonly Kub
     if (!CLUSTER_KINDS.has(object.kind ?? '') || seen.has(key)) continue;
     seen.add(key);
     const { namespace: _, ...metadata } = object.metadata ?? {};
-    await client.delete({ apiVersion: object.apiVersion, kind: object.kind, metadata }).catch((error: { code?: number }) => {
+    const ref = { apiVersion: object.apiVersion, kind: object.kind, metadata };
+    await client.delete(ref).catch((error: { code?: number }) => {
       if (error.code !== 404) throw error;
     });
+    // A definition goes only once its objects are gone; the next attempt may define it again.
+    if (object.kind === 'CustomResourceDefinition') await awaitGone(client, ref);
   }
+}
+
+async function awaitGone(client: KubernetesObjectApi, ref: KubernetesObject & { metadata: { name?: string } }): Promise<void> {
+  const deadline = Date.now() + ROLLOUT_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const gone = await client.read(ref as KubernetesObject & { metadata: { name: string } }).then(
+      () => false,
+      (error: { code?: number }) => error.code === 404,
+    );
+    if (gone) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new ManifestError(`${ref.kind} ${ref.metadata.name} was not deleted within ${ROLLOUT_TIMEOUT_MS / 1000} s`);
 }
 
 function isDelete(object: KubernetesObject): boolean {

@@ -29,6 +29,11 @@ describe('the labs as data', () => {
     for (const lab of catalog.list()) expect(TOPICS.map((t) => t.slug)).toContain(lab.topic);
   });
 
+  it('covers every topic of the course with at least one lab', () => {
+    const topics = new Set(courseCatalog().list().map((lab) => lab.topic));
+    expect(TOPICS.filter((t) => !topics.has(t.slug)).map((t) => t.slug)).toEqual([]);
+  });
+
   it('a lab folder without a solution is refused, naming the folder', () => {
     const dir = copyOfLabs();
     rmSync(join(dir, 'first-deployment', 'solution.yaml'));
