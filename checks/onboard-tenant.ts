@@ -18,12 +18,30 @@ export default defineCheck({
       const name = request?.data?.namespace;
       const group = request?.data?.group ?? 'team-payments';
       if (!name) return [missing('namespace', 'The ConfigMap tenant-request', 'Reset the lab to get the request back.')];
-      const namespace = await ctx.get<V1Namespace>('v1', 'Namespace', name);
-      if (!namespace) return [missing('namespace', `The namespace ${name}`, '`kubectl create namespace --help`')];
-      const [quotas, limitRanges] = await Promise.all([
+      const pod = (cpu?: string): V1Pod => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'quota-probe', namespace: name },
+        spec: {
+          containers: [
+            { name: 'c', image: 'public.ecr.aws/nginx/nginx:1.27', ...(cpu ? { resources: { requests: { cpu }, limits: { cpu } } } : {}) },
+          ],
+        },
+      });
+      const team = { group };
+      // Everything at once: what exists, what admission does with a pod that
+      // sets nothing and one over the quota, and what the team may do.
+      const [namespace, quotas, limitRanges, plain, greedy, edits, elsewhere, rbac] = await Promise.all([
+        ctx.get<V1Namespace>('v1', 'Namespace', name),
         ctx.list<V1ResourceQuota>('v1', 'ResourceQuota', name),
         ctx.list<V1LimitRange>('v1', 'LimitRange', name),
+        ctx.admits(pod()),
+        ctx.admits(pod('64')),
+        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: name }),
+        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: ctx.ns() }),
+        ctx.can(team, { verb: 'create', resource: 'rolebindings', group: 'rbac.authorization.k8s.io', namespace: name }),
       ]);
+      if (!namespace) return [missing('namespace', `The namespace ${name}`, '`kubectl create namespace --help`')];
       const wantCpu = request?.data?.['requests.cpu'];
       const wantMemory = request?.data?.['requests.memory'];
       const quota = quotas.find(
@@ -35,26 +53,8 @@ export default defineCheck({
         (r.spec?.limits ?? []).some((l) => l.type === 'Container' && l.defaultRequest && l._default),
       );
 
-      // What admission does with a pod that sets nothing, and with one that asks for more than the quota.
-      const pod = (cpu?: string): V1Pod => ({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'quota-probe', namespace: name },
-        spec: {
-          containers: [
-            { name: 'c', image: 'public.ecr.aws/nginx/nginx:1.27', ...(cpu ? { resources: { requests: { cpu }, limits: { cpu } } } : {}) },
-          ],
-        },
-      });
-      const [plain, greedy] = await Promise.all([ctx.admits(pod()), ctx.admits(pod('64'))]);
       const defaulted = (plain.object as V1Pod | undefined)?.spec?.containers[0]?.resources?.requests;
 
-      const team = { group };
-      const [edits, elsewhere, rbac] = await Promise.all([
-        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: name }),
-        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: ctx.ns() }),
-        ctx.can(team, { verb: 'create', resource: 'rolebindings', group: 'rbac.authorization.k8s.io', namespace: name }),
-      ]);
       const reach = `\`kubectl auth can-i create deployments -n <namespace> --as someone --as-group ${group}\``;
       return [
         criterion('namespace', namespace.metadata?.labels?.team === 'payments', {

@@ -55,24 +55,27 @@ export default defineCheck({
 
       // Would the files apply to an empty namespace? A server-side dry run in the scratch namespace says.
       const scratch = ctx.ns('scratch');
-      const refusals: string[] = [];
-      for (const object of captured) {
-        const copy = loadYaml<KubernetesObject>(JSON.stringify({ ...object, metadata: { ...object.metadata, namespace: scratch } }));
-        const answer = await ctx.admits(copy);
-        if (!answer.allowed) refusals.push(`${object.kind} ${object.metadata?.name}: ${answer.reason}`);
-      }
+      const [answers, lives] = await Promise.all([
+        Promise.all(
+          captured.map((object) =>
+            ctx.admits(loadYaml<KubernetesObject>(JSON.stringify({ ...object, metadata: { ...object.metadata, namespace: scratch } }))),
+          ),
+        ),
+        Promise.all(EXPECTED.map((e) => ctx.get<Captured>(e.apiVersion, e.kind, e.name, ctx.ns()))),
+      ]);
+      const refusals = captured.flatMap((object, i) =>
+        answers[i]?.allowed ? [] : [`${object.kind} ${object.metadata?.name}: ${answers[i]?.reason}`],
+      );
 
       // Does each captured object say what the live one says?
-      const drift = [];
-      for (const e of EXPECTED) {
+      const drift = EXPECTED.flatMap((e, i) => {
         const copy = find(e);
-        if (!copy) continue;
-        const live = await ctx.get<Captured>(e.apiVersion, e.kind, e.name, ctx.ns());
+        if (!copy) return [];
         const field = e.kind === 'ConfigMap' ? 'data' : 'spec';
         const { clusterIP: _, clusterIPs: __, ...capturedSpec } = (copy[field] ?? {}) as Record<string, unknown>;
-        const liveJson = live ? JSON.parse(JSON.stringify(live)) : {};
-        for (const d of differences(capturedSpec, liveJson[field])) drift.push({ ...d, path: `${e.kind} ${e.name}: ${field}.${d.path}` });
-      }
+        const live = lives[i] ? JSON.parse(JSON.stringify(lives[i])) : {};
+        return differences(capturedSpec, live[field]).map((d) => ({ ...d, path: `${e.kind} ${e.name}: ${field}.${d.path}` }));
+      });
       const listed = kustomization?.resources?.includes('resources.yaml') ?? false;
       return [
         criterion('complete', absent.length === 0 && listed, {

@@ -51,6 +51,21 @@ function errorBody(error: unknown): { code?: number; message?: string } {
   return { ...(e.code !== undefined ? { code: e.code } : {}), ...(message !== undefined ? { message } : {}) };
 }
 
+/**
+ * One set of clients per kubeconfig, kept between checks: the generic client
+ * learns each API group's resources once (a discovery call) and remembers them.
+ */
+const clientCache = new WeakMap<KubeConfig, { objects: KubernetesObjectApi; authz: AuthorizationV1Api }>();
+
+function clientsFor(kc: KubeConfig) {
+  let clients = clientCache.get(kc);
+  if (!clients) {
+    clients = { objects: KubernetesObjectApi.makeApiClient(kc), authz: kc.makeApiClient(AuthorizationV1Api) };
+    clientCache.set(kc, clients);
+  }
+  return clients;
+}
+
 export class CheckContext {
   readonly kc: KubeConfig;
   readonly namespaces: NamespaceMap;
@@ -60,8 +75,9 @@ export class CheckContext {
   constructor(kc: KubeConfig, namespaces: NamespaceMap) {
     this.kc = kc;
     this.namespaces = namespaces;
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
-    this.authz = kc.makeApiClient(AuthorizationV1Api);
+    const clients = clientsFor(kc);
+    this.objects = clients.objects;
+    this.authz = clients.authz;
   }
 
   /** The learner's real namespace for the lab's name of it (default: the lab's first). */

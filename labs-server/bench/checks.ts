@@ -30,11 +30,13 @@ function quantiles(values: number[]) {
 console.log(`provider ${provider.name}, ${rounds} checks per step on a solved sandbox`);
 const all: number[] = [];
 const sessions: string[] = [];
+const clusterLabs: Array<() => Promise<void>> = [];
 try {
   for (const lab of catalog.list()) {
     const { session } = await store.create(`bench ${lab.id}`);
     sessions.push(session.metadata.name);
     const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
+    if (lab.scope === 'cluster') clusterLabs.push(() => catalog.teardown(kc, lab, namespaces));
     await catalog.setup(kc, lab, namespaces);
     await catalog.solve(kc, lab, namespaces);
     for (const step of lab.steps) {
@@ -59,6 +61,7 @@ try {
     `${'all checks'.padEnd(48)} p50 ${q.p50.toFixed(1).padStart(6)} ms  p95 ${q.p95.toFixed(1).padStart(6)} ms  max ${q.max.toFixed(1).padStart(6)} ms  (n=${all.length})`,
   );
 } finally {
+  for (const teardown of clusterLabs) await teardown();
   await Promise.all(
     sessions.map(async (name) => {
       await sandboxes.removeSession(name);

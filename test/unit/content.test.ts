@@ -30,7 +30,11 @@ describe('the labs as data', () => {
   });
 
   it('covers every topic of the course with at least one lab', () => {
-    const topics = new Set(courseCatalog().list().map((lab) => lab.topic));
+    const topics = new Set(
+      courseCatalog()
+        .list()
+        .map((lab) => lab.topic),
+    );
     expect(TOPICS.filter((t) => !topics.has(t.slug)).map((t) => t.slug)).toEqual([]);
   });
 
