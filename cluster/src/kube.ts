@@ -18,6 +18,32 @@ export const FIELD_MANAGER = 'container-day-labs';
 export function loadKubeConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(path);
+  return reuseConnections(kc);
+}
+
+/** A KubeConfig from kubeconfig text (a learner's), with connections reused. */
+export function kubeConfigFromString(text: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(text);
+  return reuseConnections(kc);
+}
+
+type DispatcherFactory = { createDispatcher(cluster: unknown, agentOptions: unknown): unknown };
+
+/**
+ * The client builds a new connection pool (an undici Agent) for every
+ * request, so each API call pays a fresh TLS handshake: about 12 ms on this
+ * kind of machine instead of about 1. Keep one pool per cluster and user.
+ */
+export function reuseConnections(kc: KubeConfig): KubeConfig {
+  const target = kc as unknown as DispatcherFactory;
+  const create = target.createDispatcher.bind(kc);
+  const pools = new Map<string, unknown>();
+  target.createDispatcher = (cluster, agentOptions) => {
+    const key = JSON.stringify([kc.getCurrentCluster()?.server, kc.getCurrentUser()?.name]);
+    if (!pools.has(key)) pools.set(key, create(cluster, agentOptions));
+    return pools.get(key);
+  };
   return kc;
 }
 

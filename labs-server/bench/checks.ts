@@ -1,7 +1,7 @@
 /**
  * How long a learner waits for "Check": every lab's check, run again and
- * again on a solved sandbox of its own, on the running cluster (`npm run
- * cluster -- up` first). A script, not a test:
+ * again on a solved sandbox of its own, on the cluster (started if it is not
+ * running). A script, not a test:
  *
  *   node labs-server/bench/checks.ts [rounds]
  */
@@ -14,6 +14,7 @@ import { SessionStore } from '../src/sessions/store.ts';
 
 const rounds = Number(process.argv[2] ?? 30);
 const provider = createProvider(await chooseProvider(undefined));
+await provider.up((line) => console.error(line));
 const kc = loadKubeConfig(provider.kubeconfig);
 const catalog = courseCatalog();
 const store = new SessionStore(kc, { ttlMs: 600_000 });

@@ -13,6 +13,7 @@ import { SessionStore } from '../src/sessions/store.ts';
 
 const rounds = Number(process.argv[2] ?? 40);
 const provider = createProvider(await chooseProvider(undefined));
+await provider.up((line) => console.error(line));
 const kc = loadKubeConfig(provider.kubeconfig);
 const store = new SessionStore(kc, { ttlMs: 600_000 });
 const sandboxes = new Sandboxes(kc);

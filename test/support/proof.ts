@@ -9,10 +9,10 @@
  * Cluster-scope labs change cluster-wide objects (bindings, admission), so
  * their attempts run one at a time, each cleaned up before the next.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
-import { loadKubeConfig } from '../../cluster/src/kube.ts';
+import { kubeConfigFromString, loadKubeConfig } from '../../cluster/src/kube.ts';
 import type { CheckResult, LabDefinition } from '../../labs-server/src/labs/catalog.ts';
 import { type NamespaceMap, Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
 import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
@@ -54,8 +54,7 @@ async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
   await catalog.setup(admin, lab, namespaces);
   if (lab.scope === 'cluster') return { namespaces, learner: admin };
   const { token } = await sandboxes.issueToken(session, 600);
-  const learner = new KubeConfig();
-  learner.loadFromString(sandboxes.learnerKubeconfig(token, Object.values(namespaces)[0] ?? 'default'));
+  const learner = kubeConfigFromString(sandboxes.learnerKubeconfig(token, Object.values(namespaces)[0] ?? 'default'));
   return { namespaces, learner };
 }
 
