@@ -22,6 +22,13 @@ import { encode } from './protocol.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
 import type { Home, ShellBackend, ShellSize } from './shell.ts';
 
+/** While output streams, what arrives within this window goes out as one frame. */
+const BATCH_WINDOW_MS = 2;
+/** A read at least this big means output is streaming, and batching starts. */
+const STREAMING_CHUNK_BYTES = 1024;
+/** A batch this big goes out at once. */
+const BATCH_MAX_BYTES = 64 * 1024;
+
 /** What the server knows about the shell to start. */
 export interface ShellSpec {
   sessionName: string;
@@ -83,6 +90,9 @@ export class PtySession {
   private home: Home | undefined;
   private lastActivity = 0;
   private readPaused = false;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private batchTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly exitListeners: Array<() => void> = [];
 
@@ -168,12 +178,55 @@ export class PtySession {
     await rename(next, file);
   }
 
+  /**
+   * Output goes out at once when the shell has been quiet (a keystroke's
+   * echo waits for nothing); while it streams, what arrives within a short
+   * window goes out as one frame, so a `cat` of a big file costs a few
+   * hundred frames and acknowledgements a second instead of thousands.
+   */
   private output(data: Buffer): void {
     this.replay.push(data);
-    if (this.socket) {
-      this.sendFrame(encode.output(data));
-      this.flow.sent(data.length);
+    if (!this.socket) return;
+    if (this.batchTimer) {
+      this.batch.push(data);
+      this.batchBytes += data.length;
+      if (this.batchBytes >= BATCH_MAX_BYTES) this.flushBatch();
+      return;
     }
+    this.sendOutput(data);
+    // A keystroke's echo is a few bytes; a full read means output is streaming.
+    if (data.length >= STREAMING_CHUNK_BYTES) this.batchTimer = setTimeout(() => this.endBatchWindow(), BATCH_WINDOW_MS);
+  }
+
+  private sendOutput(data: Buffer): void {
+    this.sendFrame(encode.output(data));
+    this.flow.sent(data.length);
+  }
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    const data = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    this.sendOutput(data);
+  }
+
+  /** A window closes: send what it gathered and keep batching, or go back to sending at once. */
+  private endBatchWindow(): void {
+    if (this.batch.length === 0) {
+      this.batchTimer = undefined;
+      return;
+    }
+    this.flushBatch();
+    this.batchTimer = setTimeout(() => this.endBatchWindow(), BATCH_WINDOW_MS);
+  }
+
+  /** Drops a batch (it is in the replay buffer) when the browser changes. */
+  private dropBatch(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.batch = [];
+    this.batchBytes = 0;
   }
 
   private sendFrame(frame: Buffer): void {
@@ -196,6 +249,7 @@ export class PtySession {
       return;
     }
     clearTimeout(this.graceTimer);
+    this.dropBatch();
     const previous = this.socket;
     this.socket = socket;
     previous?.close(4001, 'this terminal was opened in another window');
@@ -215,6 +269,7 @@ export class PtySession {
   detach(socket: WebSocket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
+    this.dropBatch();
     this.setReading(false);
     this.graceTimer = setTimeout(() => void this.close(), this.options.graceMs);
     this.graceTimer.unref();
@@ -243,6 +298,7 @@ export class PtySession {
     this.closed = true;
     clearTimeout(this.graceTimer);
     clearInterval(this.renewTimer);
+    this.dropBatch();
     const pid = this.pty?.pid;
     try {
       if (pid !== undefined) {
