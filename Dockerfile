@@ -17,7 +17,7 @@ RUN node cluster/src/local/prebuild.ts && rm -rf /opt/container-day-labs/build /
 
 FROM node:24-bookworm-slim AS app
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap ca-certificates python3 make g++ \
+ && apt-get install -y --no-install-recommends bubblewrap socat ca-certificates python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
