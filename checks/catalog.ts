@@ -11,6 +11,7 @@ import type { CheckResult, LabCatalog, LabDefinition } from '../labs-server/src/
 import type { NamespaceMap } from '../labs-server/src/sandbox/provision.ts';
 import { CheckContext, type LabCheck } from './lib/check.ts';
 import { applyManifests, deleteClusterObjects, parseManifests } from './lib/manifests.ts';
+import { runVerifyScript } from './lib/script.ts';
 import { CHECKS } from './registry.ts';
 
 export class CatalogError extends Error {
@@ -24,7 +25,10 @@ function pair(files: LabFiles[], checks: Record<string, LabCheck>): Map<string, 
     const check = checks[lab.definition.id];
     if (!check) throw new CatalogError(`the lab "${lab.definition.id}" has no check in checks/registry.ts`);
     const steps = lab.definition.steps.map((s) => s.id);
-    const missing = steps.filter((id) => !check.steps[id]);
+    const scripted = lab.definition.steps.filter((s) => s.verify).map((s) => s.id);
+    const missing = steps.filter((id) => !check.steps[id] && !scripted.includes(id));
+    const both = scripted.filter((id) => check.steps[id]);
+    if (both.length > 0) throw new CatalogError(`the lab "${lab.definition.id}" has both a script and a check for ${both.join(', ')}`);
     const extra = Object.keys(check.steps).filter((id) => !steps.includes(id));
     if (missing.length > 0) throw new CatalogError(`the check of "${lab.definition.id}" has no step ${missing.join(', ')}`);
     if (extra.length > 0) throw new CatalogError(`the check of "${lab.definition.id}" checks steps the lab lacks: ${extra.join(', ')}`);
@@ -96,9 +100,16 @@ export function courseCatalog(labsDir = LABS_DIR, checks: Record<string, LabChec
       await apply(kc, text, namespaces, `${lab.id}/wrong/${file}`);
     },
     async check(kc, lab, stepId, namespaces, timeoutMs): Promise<CheckResult> {
-      const step = entry(lab.id).check.steps[stepId];
-      if (!step) throw new CatalogError(`the lab "${lab.id}" has no step "${stepId}"`);
+      const { files, check } = entry(lab.id);
       const started = performance.now();
+      const script = files.scripts.get(stepId);
+      if (script) {
+        const seconds = files.definition.steps.find((s) => s.id === stepId)?.verify?.timeoutSeconds ?? 10;
+        const criterion = await runVerifyScript(kc, script, namespaces, Math.min(seconds * 1000, timeoutMs));
+        return { labId: lab.id, stepId, passed: criterion.passed, criteria: [criterion], durationMs: performance.now() - started };
+      }
+      const step = check.steps[stepId];
+      if (!step) throw new CatalogError(`the lab "${lab.id}" has no step "${stepId}"`);
       const deadline = timeout(timeoutMs);
       try {
         const criteria = await Promise.race([step(new CheckContext(kc, namespaces)), deadline.promise]);

@@ -21,6 +21,8 @@ export interface LabFiles {
   solution: string;
   /** File name in wrong/ → YAML text. */
   wrong: Map<string, string>;
+  /** Step id → the path of its verify script. */
+  scripts: Map<string, string>;
 }
 
 export class LabContentError extends Error {
@@ -57,8 +59,16 @@ export function loadLab(dir: string): LabFiles {
     if (!existsSync(path)) throw new LabContentError(`${where}/lab.yaml: wrong attempt ${attempt.file} has no file wrong/${attempt.file}`);
     wrong.set(attempt.file, read(path));
   }
+  const scripts = new Map<string, string>();
+  for (const step of definition.steps) {
+    if (!step.verify) continue;
+    const path = join(dir, step.verify.script);
+    if (!existsSync(path))
+      throw new LabContentError(`${where}/lab.yaml: step ${step.id} names ${step.verify.script}, and there is no such file`);
+    scripts.set(step.id, path);
+  }
   const setupPath = join(dir, 'setup.yaml');
-  return { definition, dir, setup: existsSync(setupPath) ? read(setupPath) : '', solution: read(solutionPath), wrong };
+  return { definition, dir, setup: existsSync(setupPath) ? read(setupPath) : '', solution: read(solutionPath), wrong, scripts };
 }
 
 /** Every lab under `labsDir`, in folder order. */

@@ -43,6 +43,17 @@ export const LabStepSchema = z.object({
   task: z.string().min(10),
   /** Nudges that say how to look, not the answer. Shown one at a time. */
   hints: z.array(z.string().min(5)).min(1),
+  /**
+   * Instead of a check module: a bash script in the lab's folder, run with
+   * kubectl and the sandbox's kubeconfig; exit 0 passes, and what it prints
+   * is what the learner reads. For authors coming from other platforms.
+   */
+  verify: z
+    .object({
+      script: z.string().regex(/^[a-z0-9-]+\.sh$/, 'a script in the lab folder, e.g. verify-expose.sh'),
+      timeoutSeconds: z.number().int().min(1).max(60).default(10),
+    })
+    .optional(),
 });
 
 /** A plausible mistake kept beside the lab, which its check must refuse. */

@@ -59,6 +59,17 @@ describe('the labs as data', () => {
     expect(() => loadLabs(dir)).toThrow(/lab.yaml: .*topic/);
   });
 
+  it('a step whose verify script is missing, or that has a script and a check, is refused', () => {
+    const dir = copyOfLabs();
+    rmSync(join(dir, 'first-deployment', 'verify-expose.sh'));
+    expect(() => loadLabs(dir)).toThrow(/step expose names verify-expose.sh, and there is no such file/);
+    const withBoth = {
+      ...CHECKS,
+      'first-deployment': { lab: 'first-deployment', steps: { ...CHECKS['first-deployment']?.steps, expose: async () => [] } },
+    };
+    expect(() => courseCatalog(LABS_DIR, withBoth)).toThrow(/both a script and a check for expose/);
+  });
+
   it('a lab with no check, or a check for no lab, is refused', () => {
     const { 'first-deployment': _, ...withoutOne } = CHECKS;
     expect(() => courseCatalog(LABS_DIR, withoutOne)).toThrow(CatalogError);

@@ -1,0 +1,83 @@
+/**
+ * A step verified by a shell script instead of a check module: bash runs it
+ * with kubectl on its PATH, a kubeconfig whose default namespace is the
+ * lab's first, `NS_<NAME>` for each of the lab's namespaces, a clean
+ * environment and a deadline. Exit 0 passes; the last lines it printed are
+ * the message.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
+import { findKubectl } from '../../labs-server/src/terminal/kubectl.ts';
+import type { Criterion } from './check.ts';
+
+const OUTPUT_LIMIT = 16 * 1024;
+
+/** The kubeconfig with the lab's first namespace as its default. */
+function scopedKubeconfig(kc: KubeConfig, namespace: string): string {
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters(),
+    users: kc.getUsers(),
+    contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
+    currentContext: kc.getCurrentContext(),
+  });
+  return copy.exportConfig();
+}
+
+export async function runVerifyScript(kc: KubeConfig, script: string, namespaces: NamespaceMap, timeoutMs: number): Promise<Criterion> {
+  const kubectl = findKubectl();
+  if (!kubectl) throw new Error('no kubectl for the verify script (run `npm run cluster -- up` once, or put kubectl on the PATH)');
+  const dir = await mkdtemp(join(tmpdir(), 'cdl-verify-'));
+  try {
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, scopedKubeconfig(kc, Object.values(namespaces)[0] ?? 'default'), { mode: 0o600 });
+    const env: NodeJS.ProcessEnv = {
+      PATH: `${dirname(kubectl)}:/usr/local/bin:/usr/bin:/bin`,
+      HOME: dir,
+      KUBECONFIG: kubeconfig,
+      LANG: 'C.UTF-8',
+      ...Object.fromEntries(Object.entries(namespaces).map(([logical, real]) => [`NS_${logical.toUpperCase().replace(/-/g, '_')}`, real])),
+    };
+    const { code, output, timedOut } = await new Promise<{ code: number | null; output: string; timedOut: boolean }>((resolve) => {
+      const child = spawn('bash', [script], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let output = '';
+      const collect = (chunk: Buffer) => {
+        if (output.length < OUTPUT_LIMIT) output += chunk.toString('utf8');
+      };
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      }, timeoutMs);
+      child.on('close', (exit) => {
+        clearTimeout(timer);
+        resolve({ code: exit, output, timedOut });
+      });
+    });
+    const lines = output.trim().split('\n').filter(Boolean);
+    const message = lines.slice(-3).join('\n');
+    if (timedOut) {
+      return {
+        id: 'script',
+        passed: false,
+        message: `The check did not finish within ${timeoutMs / 1000} s.`,
+        hint: 'Try again in a moment.',
+      };
+    }
+    if (code === 0) return { id: 'script', passed: true, message: message || 'Done.' };
+    return {
+      id: 'script',
+      passed: false,
+      message: message || `The check failed (exit ${code}).`,
+      hint: 'Read the message, then look with kubectl.',
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
