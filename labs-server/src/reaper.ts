@@ -8,12 +8,10 @@
 import type { Logger } from 'pino';
 import type { LabService } from './labs/service.ts';
 import type { Metrics } from './metrics.ts';
-import type { Sandboxes } from './sandbox/provision.ts';
 import type { LabSession, SessionStore } from './sessions/store.ts';
 
 export interface ReaperDeps {
   store: SessionStore;
-  sandboxes: Sandboxes;
   labs: LabService;
   metrics: Metrics;
   logger: Logger;
@@ -44,8 +42,7 @@ export async function sweep(deps: ReaperDeps): Promise<SweepResult> {
     }
     const ready = Object.entries(session.status?.labs ?? {}).filter(([, lab]) => lab.sandbox === 'ready');
     if (ready.length > 0 && now - idleSince(session) > deps.idleMs) {
-      deps.labs.onSessionEnd?.(name);
-      await deps.sandboxes.removeSession(name);
+      await deps.labs.removeSandboxes(name);
       await deps.store.patchStatus(name, () => ({
         labs: Object.fromEntries(ready.map(([id]) => [id, { sandbox: 'removed' as const }])),
       }));

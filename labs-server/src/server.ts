@@ -127,7 +127,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     },
   });
 
-  const stopReaper = startReaper({ store, sandboxes, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
+  const stopReaper = startReaper({ store, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
 
   const host = config.HOST === '0.0.0.0' || config.HOST === '127.0.0.1' ? 'localhost' : config.HOST;
   return {

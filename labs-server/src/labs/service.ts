@@ -129,14 +129,22 @@ export class LabService {
 
   /** Ends a session: its namespaces and identity go at once, then the LabSession itself. */
   async end(sessionName: string): Promise<boolean> {
+    await this.removeSandboxes(sessionName);
+    return this.deps.store.end(sessionName);
+  }
+
+  /**
+   * Closes a session's terminals and removes every sandbox it has (with what
+   * its cluster-scope labs made outside them); the LabSession stays.
+   */
+  async removeSandboxes(sessionName: string): Promise<void> {
     this.onSessionEnd?.(sessionName);
     const session = await this.deps.store.get(sessionName);
     for (const [labId, progress] of Object.entries(session?.status?.labs ?? {})) {
       const lab = this.deps.catalog.get(labId);
-      if (lab && progress.namespaces) await this.teardown(lab, progress.namespaces);
+      if (lab && progress.namespaces && progress.sandbox === 'ready') await this.teardown(lab, progress.namespaces);
     }
     await this.deps.sandboxes.removeSession(sessionName);
-    return this.deps.store.end(sessionName);
   }
 
   /** What a cluster-scope lab made outside its namespaces goes first. */

@@ -1,0 +1,87 @@
+/**
+ * Housekeeping on the real cluster: an expired session is ended with its
+ * sandboxes; an idle one loses its sandboxes (and what its cluster-scope
+ * labs made outside them) but keeps its progress; an active one is left alone.
+ */
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { courseCatalog } from '../../checks/catalog.ts';
+import { LabService } from '../../labs-server/src/labs/service.ts';
+import { createMetrics } from '../../labs-server/src/metrics.ts';
+import { sweep } from '../../labs-server/src/reaper.ts';
+import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
+import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
+import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+import { testKubeConfig } from '../support/kube.ts';
+
+const kc = testKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const HOUR = 3_600_000;
+const store = new SessionStore(kc, { ttlMs: HOUR });
+const sandboxes = new Sandboxes(kc);
+const metrics = createMetrics();
+const labs = new LabService({
+  kc,
+  catalog: courseCatalog(),
+  store,
+  sandboxes,
+  metrics,
+  capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false },
+  mode: 'single',
+});
+const created: string[] = [];
+
+async function exists(namespace: string): Promise<boolean> {
+  const ns = await core.readNamespace({ name: namespace }).catch(() => undefined);
+  return ns !== undefined && ns.status?.phase !== 'Terminating';
+}
+
+beforeAll(async () => {
+  await ensureCrd(kc);
+  await sandboxes.ensureSystemNamespace();
+});
+
+afterAll(async () => {
+  for (const name of created) await labs.end(name).catch(() => undefined);
+});
+
+describe('the reaper', () => {
+  it('ends expired sessions, clears idle sandboxes, keeps progress, and leaves active ones alone', async () => {
+    const [idle, active] = await Promise.all([store.create('idle'), store.create('active')]);
+    created.push(idle.session.metadata.name, active.session.metadata.name);
+    const idleLab = await labs.start(idle.session, 'ci-deployer');
+    const activeLab = await labs.start(active.session, 'first-deployment');
+    await labs.check(await store.require(idle.session.metadata.name), 'ci-deployer', 'least-privilege');
+    const binding = `ci-deployer-${idleLab.namespaces.ci}`;
+    expect((await rbac.readClusterRoleBinding({ name: binding })).metadata?.name).toBe(binding);
+
+    // The idle learner's last move was 70 minutes ago; the limit is an hour.
+    const longAgo = new Date(Date.now() - 70 * 60_000).toISOString();
+    await store.patchStatus(idle.session.metadata.name, () => ({ lastActivityAt: longAgo }));
+    const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
+    expect(result.ended).toEqual([]);
+    expect(result.idled).toContain(idle.session.metadata.name);
+    expect(result.idled).not.toContain(active.session.metadata.name);
+    expect(await exists(idleLab.namespaces.ci ?? '')).toBe(false);
+    expect(await exists(activeLab.namespaces.app ?? '')).toBe(true);
+    // What the cluster-scope lab made outside its namespace went with it.
+    await expect(rbac.readClusterRoleBinding({ name: binding })).rejects.toMatchObject({ code: 404 });
+    const kept = await store.require(idle.session.metadata.name);
+    expect(kept.status?.labs?.['ci-deployer']?.sandbox).toBe('removed');
+    expect(kept.status?.labs?.['ci-deployer']?.steps?.['least-privilege']?.attempts).toBe(1);
+  });
+
+  it('ends a session whose time is up, with its sandboxes', async () => {
+    const short = new SessionStore(kc, { ttlMs: 1000 });
+    const { session } = await short.create('brief');
+    created.push(session.metadata.name);
+    const { namespaces } = await labs.start(session, 'first-deployment');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
+    expect(result.ended).toContain(session.metadata.name);
+    expect(await store.get(session.metadata.name)).toBeUndefined();
+    expect(await exists(namespaces.app ?? '')).toBe(false);
+  });
+});
