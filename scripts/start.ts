@@ -1,8 +1,9 @@
 /**
  * `npm start`: the whole platform on one machine. Checks the settings and
  * the port first (so a mistake is reported in a second, not after the
- * cluster start), loads the labs, brings the cluster up (building its
- * binaries the first time), then serves the site, the API and the terminals
+ * cluster start), loads the labs, builds the lesson site when its sources
+ * changed, brings the cluster up (building its binaries the first time),
+ * then serves the site, the API and the terminals
  * and prints the address, and in workshop mode the access code and the
  * instructor's token. The cluster keeps running after Ctrl-C, so the next
  * start takes seconds; `npm run cluster -- down` stops it.
@@ -15,6 +16,7 @@ import { LabContentError } from '../content/load.ts';
 import { ConfigError, readConfig } from '../labs-server/src/config.ts';
 import { assertPortFree, PortInUseError } from '../labs-server/src/listen.ts';
 import { startLabServer } from '../labs-server/src/server.ts';
+import { buildSite, SiteBuildError, siteStale } from './build-site.ts';
 import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -25,6 +27,7 @@ async function main(): Promise<number> {
   await assertPortFree(config.PORT, config.HOST);
   const catalog = courseCatalog();
   if (config.CDL_MODE === 'workshop') ensurePrograms(SANDBOX_PROGRAMS, say);
+  if (siteStale()) await buildSite(say);
   const providerName = await chooseProvider(undefined);
   const cluster = createProvider(providerName);
   await cluster.up(say);
@@ -57,7 +60,12 @@ try {
     say(`error: ${error.message}\n${error.hint}`);
   } else if (error instanceof PortInUseError) {
     say(`error: ${error.message}.\nStop that program, or start on another port: PORT=4322 npm start`);
-  } else if (error instanceof ConfigError || error instanceof LabContentError || error instanceof CatalogError) {
+  } else if (
+    error instanceof ConfigError ||
+    error instanceof LabContentError ||
+    error instanceof CatalogError ||
+    error instanceof SiteBuildError
+  ) {
     say(`error: ${error.message}`);
   } else {
     throw error;

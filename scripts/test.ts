@@ -1,6 +1,6 @@
 /**
  * `npm test`: every check the project has, in order of cost: the type check,
- * the linter, then Vitest (unit tests, and the tests on a real local cluster
+ * the linter, the site's build, then Vitest (unit tests, and the tests on a real local cluster
  * that its global setup starts). Arguments go to Vitest, e.g.
  * `npm test -- --project unit`.
  */
@@ -19,6 +19,8 @@ try {
 const steps: Array<{ name: string; args: string[] }> = [
   { name: 'type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'] },
   { name: 'lint', args: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'] },
+  // The lessons' front matter is validated by the content schema as the site builds.
+  { name: 'site build', args: ['scripts/build-site.ts'] },
   { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)] },
 ];
 

@@ -28,11 +28,15 @@ export interface TestServer extends LabServer {
   port: number;
 }
 
-export async function startTestServer(env: Record<string, string> = {}, catalog: LabCatalog = fixtureCatalog): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  catalog: LabCatalog = fixtureCatalog,
+  siteDir = '/nonexistent',
+): Promise<TestServer> {
   const port = await freePort();
   const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env });
   const cluster = new LocalProvider({ clusterName: TEST_CLUSTER });
-  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir: '/nonexistent' });
+  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir });
   return { ...server, origin: `http://localhost:${port}`, port };
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Builds the lesson site into site/dist (Astro, with every lesson's front
+ * matter validated by the content schema) and its search index (Pagefind,
+ * which runs offline in the page). `npm start` calls it when the site is
+ * missing or older than its sources; `npm test` always does.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../cluster/src/paths.ts';
+
+export const SITE_DIST = join(projectRoot, 'site', 'dist');
+const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'content/schema.ts'].map((p) => join(projectRoot, p));
+
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newest(join(path, entry))));
+}
+
+/** Whether site/dist is missing or older than anything it is built from. */
+export function siteStale(): boolean {
+  const index = join(SITE_DIST, 'index.html');
+  if (!existsSync(index) || !existsSync(join(SITE_DIST, 'pagefind'))) return true;
+  return Math.max(...SOURCES.map(newest)) > statSync(index).mtimeMs;
+}
+
+export class SiteBuildError extends Error {
+  override readonly name = 'SiteBuildError';
+}
+
+export async function buildSite(say: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  say('Building the lesson site…');
+  const astro = spawnSync(
+    process.execPath,
+    [join(projectRoot, 'node_modules/astro/bin/astro.mjs'), 'build', '--root', join(projectRoot, 'site'), '--silent'],
+    {
+      cwd: projectRoot,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+    },
+  );
+  if (astro.status !== 0)
+    throw new SiteBuildError(`the site did not build (astro exited with ${astro.status ?? astro.signal}); its messages are above`);
+  const pagefind = await import('pagefind');
+  const { index, errors } = await pagefind.createIndex({});
+  if (!index) throw new SiteBuildError(`Pagefind could not start: ${errors.join('; ')}`);
+  const added = await index.addDirectory({ path: SITE_DIST });
+  if (added.errors.length > 0) throw new SiteBuildError(`Pagefind could not index the site: ${added.errors.join('; ')}`);
+  const written = await index.writeFiles({ outputPath: join(SITE_DIST, 'pagefind') });
+  if (written.errors.length > 0) throw new SiteBuildError(`Pagefind could not write its index: ${written.errors.join('; ')}`);
+  await pagefind.close();
+  say(`Built the lesson site: ${added.page_count} pages indexed for search (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+}
+
+// `node scripts/build-site.ts` builds it once.
+if (import.meta.main) {
+  await buildSite((line) => process.stderr.write(`${line}\n`));
+}

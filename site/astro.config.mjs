@@ -1,0 +1,25 @@
+// The lesson site: static pages built from content/lessons, served by the
+// lab server on the same origin as its API. In development (`astro dev`),
+// /api and the terminal WebSocket are forwarded to a lab server on
+// LABS_SERVER (default http://127.0.0.1:4321); start that one with
+// PUBLIC_ORIGINS including the dev server's address.
+import { fileURLToPath } from 'node:url';
+import mdx from '@astrojs/mdx';
+import { defineConfig } from 'astro/config';
+
+const labsServer = process.env.LABS_SERVER ?? 'http://127.0.0.1:4321';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
+  outDir: fileURLToPath(new URL('./dist', import.meta.url)),
+  integrations: [mdx()],
+  server: { port: 4322 },
+  vite: {
+    resolve: {
+      alias: { '@lesson': fileURLToPath(new URL('./src/components/lesson/index.ts', import.meta.url)) },
+    },
+    server: {
+      proxy: { '/api': { target: labsServer, ws: true } },
+    },
+  },
+});

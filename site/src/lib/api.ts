@@ -1,0 +1,97 @@
+/** The lab server's API from the page: same origin, the session cookie, JSON errors made readable. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly hint: string | undefined;
+  constructor(status: number, code: string, message: string, hint?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+export async function api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch {
+    throw new ApiError(0, 'offline', 'The lab server does not answer. Is it running?');
+  }
+  const text = await response.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (!response.ok) {
+    const e = (data ?? {}) as { error?: string; message?: string; hint?: string };
+    throw new ApiError(response.status, e.error ?? 'error', e.message ?? `The server answered ${response.status}.`, e.hint);
+  }
+  return data as T;
+}
+
+export interface Session {
+  id: string;
+  learner: string;
+  mode: 'single' | 'workshop';
+  expiresAt: string;
+  currentLab?: string;
+  stepsPassed: number;
+}
+
+let current: Promise<Session> | undefined;
+
+/** The learner's session: in single-user mode one is made on first visit; in a workshop, joining asks for the code. */
+export function session(): Promise<Session> {
+  current ??= (async () => {
+    try {
+      return await api<Session>('GET', '/api/session');
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.code !== 'join_required') throw error;
+      return join();
+    }
+  })();
+  current.catch(() => {
+    current = undefined;
+  });
+  return current;
+}
+
+/** Asks for a name and the access code until the server accepts them. */
+async function join(): Promise<Session> {
+  const dialog = document.querySelector<HTMLDialogElement>('#join');
+  if (!dialog) throw new Error('this page cannot join a workshop');
+  const form = dialog.querySelector('form') as HTMLFormElement;
+  const problem = dialog.querySelector('[data-problem]') as HTMLElement;
+  dialog.showModal();
+  for (;;) {
+    await new Promise<void>((resolve) =>
+      form.addEventListener(
+        'submit',
+        (event) => {
+          event.preventDefault();
+          resolve();
+        },
+        { once: true },
+      ),
+    );
+    const data = new FormData(form);
+    try {
+      const joined = await api<Session>('POST', '/api/session', { name: data.get('name'), accessCode: data.get('accessCode') });
+      dialog.close();
+      return joined;
+    } catch (error) {
+      problem.textContent = error instanceof ApiError ? error.message : String(error);
+    }
+  }
+}
+
+/** Events the lesson's parts use to talk to each other. */
+export const EVENTS = { run: 'cdl:run', labChanged: 'cdl:lab-changed' } as const;

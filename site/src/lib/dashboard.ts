@@ -1,0 +1,148 @@
+/**
+ * The instructor's live grid: learners by labs (steps passed of total), who
+ * is stuck, and the controls (reset one or everyone, extend, end). Polls the
+ * admin API every five seconds with the admin token, which stays in this
+ * tab's sessionStorage.
+ */
+import { ApiError, api } from './api.ts';
+
+interface StepView {
+  id: string;
+  passedAt?: string;
+}
+interface LabProgress {
+  passed: number;
+  total: number;
+  steps: StepView[];
+}
+interface Learner {
+  id: string;
+  learner: string;
+  expiresAt: string;
+  currentLab?: string;
+  stepsPassed: number;
+  labs: Record<string, LabProgress>;
+  stuck?: { lab: string; step: string; minutes: number };
+}
+interface Progress {
+  labs: Array<{ id: string; title: string }>;
+  learners: Learner[];
+}
+
+const KEY = 'cdl-admin-token';
+const form = document.querySelector('#token-form') as HTMLFormElement;
+const status = document.querySelector('#dashboard-status') as HTMLElement;
+const board = document.querySelector('#dashboard') as HTMLElement;
+const grid = document.querySelector('#grid') as HTMLTableElement;
+const choice = document.querySelector('#lab-choice') as HTMLSelectElement;
+let timer: number | undefined;
+
+const token = () => sessionStorage.getItem(KEY) ?? '';
+const admin = <T>(method: string, path: string, body?: unknown) =>
+  api<T>(method, `/api/admin${path}`, body, { authorization: `Bearer ${token()}` });
+
+function cell(text: string, className = ''): HTMLTableCellElement {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function button(label: string, action: () => Promise<unknown>): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await action();
+      await refresh();
+    } catch (error) {
+      status.textContent = (error as Error).message;
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+function render(progress: Progress): void {
+  if (choice.options.length === 0) {
+    for (const lab of progress.labs) choice.add(new Option(lab.title, lab.id));
+  }
+  const head = document.createElement('thead');
+  const top = head.insertRow();
+  for (const label of ['Learner', ...progress.labs.map((l) => l.title), 'Stuck', '']) {
+    const th = document.createElement('th');
+    th.textContent = label;
+    th.scope = 'col';
+    top.append(th);
+  }
+  const body = document.createElement('tbody');
+  for (const learner of progress.learners) {
+    const row = body.insertRow();
+    row.dataset.learner = learner.id;
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = learner.learner;
+    row.append(name);
+    for (const lab of progress.labs) {
+      const p = learner.labs[lab.id];
+      const stuckHere = learner.stuck?.lab === lab.id;
+      row.append(
+        cell(p?.steps.length ? `${p.passed}/${p.total}` : '', p && p.total > 0 && p.passed === p.total ? 'done' : stuckHere ? 'stuck' : ''),
+      );
+    }
+    row.append(cell(learner.stuck ? `${learner.stuck.step}, ${learner.stuck.minutes} min` : '', learner.stuck ? 'stuck' : ''));
+    const actions = document.createElement('td');
+    const lab = () => choice.value;
+    actions.append(
+      button('Reset lab', () => admin('POST', `/sessions/${learner.id}/labs/${lab()}/reset`)),
+      button('+30 min', () => admin('POST', `/sessions/${learner.id}/extend`, { minutes: 30 })),
+      button('End', () => (confirm(`End ${learner.learner}'s session?`) ? admin('DELETE', `/sessions/${learner.id}`) : Promise.resolve())),
+    );
+    row.append(actions);
+  }
+  grid.replaceChildren(head, body);
+  const stuck = progress.learners.filter((l) => l.stuck).length;
+  status.textContent = `${progress.learners.length} learners, ${stuck} stuck · updated ${new Date().toLocaleTimeString()}`;
+}
+
+async function refresh(): Promise<void> {
+  const minutes = Number(new FormData(form).get('stuck') ?? 10);
+  try {
+    render(await admin<Progress>('GET', `/progress?stuckMinutes=${minutes}`));
+    board.hidden = false;
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      sessionStorage.removeItem(KEY);
+      window.clearInterval(timer);
+      board.hidden = true;
+    }
+    status.textContent = (error as Error).message;
+  }
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const value = String(new FormData(form).get('token') ?? '').trim();
+  if (value) sessionStorage.setItem(KEY, value);
+  window.clearInterval(timer);
+  void refresh();
+  timer = window.setInterval(() => void refresh(), 5000);
+});
+
+document.querySelector('[data-everyone="reset"]')?.addEventListener('click', async () => {
+  if (!confirm('Reset this lab for every learner who started it?')) return;
+  try {
+    const { reset } = await admin<{ reset: number }>('POST', `/labs/${choice.value}/reset`);
+    status.textContent = `Reset for ${reset} learners.`;
+  } catch (error) {
+    status.textContent = (error as Error).message;
+  }
+});
+
+if (token()) {
+  void refresh();
+  timer = window.setInterval(() => void refresh(), 5000);
+}

@@ -1,0 +1,130 @@
+/**
+ * The interactive parts of a lesson, as custom elements so a page ships
+ * only this small script and the terminal: run blocks, check buttons and
+ * lab controls. The lab is the one named by the closest [data-lab].
+ */
+import { ApiError, api, EVENTS, session } from './api.ts';
+
+function labOf(element: Element): string {
+  return element.closest<HTMLElement>('[data-lab]')?.dataset.lab ?? '';
+}
+
+function text(tag: string, content: string, className?: string): HTMLElement {
+  const element = document.createElement(tag);
+  element.textContent = content;
+  if (className) element.className = className;
+  return element;
+}
+
+function show(value: unknown): string {
+  return value === undefined ? '(absent)' : typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+class CdlRun extends HTMLElement {
+  connectedCallback(): void {
+    const cmd = this.dataset.cmd ?? '';
+    this.querySelector('[data-action="run"]')?.addEventListener('click', () => {
+      window.dispatchEvent(new CustomEvent(EVENTS.run, { detail: cmd }));
+    });
+    const copy = this.querySelector<HTMLButtonElement>('[data-action="copy"]');
+    copy?.addEventListener('click', async () => {
+      await navigator.clipboard.writeText(cmd).catch(() => undefined);
+      copy.textContent = 'Copied';
+      setTimeout(() => {
+        copy.textContent = 'Copy';
+      }, 1500);
+    });
+  }
+}
+
+interface Criterion {
+  id: string;
+  passed: boolean;
+  message: string;
+  hint?: string;
+  diff?: Array<{ path: string; expected: unknown; actual: unknown }>;
+}
+
+class CdlCheck extends HTMLElement {
+  connectedCallback(): void {
+    const button = this.querySelector('button') as HTMLButtonElement;
+    const result = this.querySelector('[data-result]') as HTMLElement;
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      result.replaceChildren(text('p', 'Checking…', 'muted'));
+      try {
+        await session();
+        const outcome = await api<{ passed: boolean; criteria: Criterion[] }>(
+          'POST',
+          `/api/labs/${labOf(this)}/steps/${this.dataset.step}/check`,
+        );
+        this.dataset.passed = String(outcome.passed);
+        result.replaceChildren(this.render(outcome.passed, outcome.criteria));
+        window.dispatchEvent(new CustomEvent(EVENTS.labChanged));
+      } catch (error) {
+        const message = error instanceof ApiError && error.code === 'lab_not_started' ? 'Start the lab first.' : (error as Error).message;
+        result.replaceChildren(text('p', message, 'problem'));
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  private render(passed: boolean, criteria: Criterion[]): HTMLElement {
+    const box = document.createElement('div');
+    box.append(text('p', passed ? 'Well done: every criterion passes.' : 'Not yet:', passed ? 'verdict pass' : 'verdict fail'));
+    const list = document.createElement('ul');
+    list.className = 'criteria';
+    for (const c of criteria) {
+      const item = document.createElement('li');
+      item.className = c.passed ? 'pass' : 'fail';
+      item.dataset.criterion = c.id;
+      item.append(text('span', c.passed ? '✔' : '✖', 'mark'), text('span', c.message));
+      if (!c.passed && c.hint) item.append(text('p', `Hint: ${c.hint}`, 'hint'));
+      if (!c.passed && c.diff?.length) {
+        const table = document.createElement('table');
+        table.className = 'diff';
+        const head = table.createTHead().insertRow();
+        for (const h of ['field', 'expected', 'actual']) head.append(text('th', h));
+        const body = table.createTBody();
+        for (const d of c.diff) {
+          const row = body.insertRow();
+          row.append(text('td', d.path), text('td', show(d.expected), 'expected'), text('td', show(d.actual), 'actual'));
+        }
+        item.append(table);
+      }
+      list.append(item);
+    }
+    box.append(list);
+    return box;
+  }
+}
+
+class CdlLabControls extends HTMLElement {
+  connectedCallback(): void {
+    const status = this.querySelector('[data-status]') as HTMLElement;
+    for (const button of this.querySelectorAll<HTMLButtonElement>('button[data-action]')) {
+      button.addEventListener('click', async () => {
+        const action = button.dataset.action;
+        if (action === 'solve' && !confirm('Apply the solution? Your own changes in this lab are replaced.')) return;
+        if (action === 'reset' && !confirm('Reset the lab to its start? Your changes in this lab are lost; your progress is kept.')) return;
+        for (const b of this.querySelectorAll('button')) b.disabled = true;
+        status.textContent = { start: 'Starting…', reset: 'Resetting…', solve: 'Solving…' }[action ?? ''] ?? '';
+        try {
+          await session();
+          await api('POST', `/api/labs/${labOf(this)}/${action}`);
+          status.textContent = { start: 'Ready.', reset: 'Back at the start.', solve: 'Solved: run the checks.' }[action ?? ''] ?? '';
+          window.dispatchEvent(new CustomEvent(EVENTS.labChanged));
+        } catch (error) {
+          status.textContent = (error as Error).message;
+        } finally {
+          for (const b of this.querySelectorAll('button')) b.disabled = false;
+        }
+      });
+    }
+  }
+}
+
+customElements.define('cdl-run', CdlRun);
+customElements.define('cdl-check', CdlCheck);
+customElements.define('cdl-lab-controls', CdlLabControls);

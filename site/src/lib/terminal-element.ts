@@ -1,0 +1,173 @@
+/**
+ * <cdl-terminal lab="…">: xterm.js on the lab server's terminal protocol.
+ * Acknowledges output once xterm has parsed it (flow control), keeps the
+ * shell across reloads and network drops (reconnecting with the offset it
+ * has, so only missed output is replayed), fits its box, and shows the
+ * connection's state. Commands from run blocks arrive as `cdl:run` events.
+ */
+import { FitAddon } from '@xterm/addon-fit';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Terminal } from '@xterm/xterm';
+import '@xterm/xterm/css/xterm.css';
+import { api, EVENTS, session } from './api.ts';
+import { ackFrame, decode, inputFrame, resizeFrame } from './protocol.ts';
+
+type State = 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'unavailable';
+
+const LABELS: Record<State, string> = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  ended: 'The shell has ended. Reload to start a new one.',
+  unavailable: 'No terminal',
+};
+
+function theme(): { background: string; foreground: string; cursor: string } {
+  const style = getComputedStyle(document.documentElement);
+  return {
+    background: style.getPropertyValue('--terminal-bg').trim() || '#111',
+    foreground: style.getPropertyValue('--terminal-fg').trim() || '#eee',
+    cursor: style.getPropertyValue('--accent').trim() || '#6cf',
+  };
+}
+
+class CdlTerminal extends HTMLElement {
+  private term: Terminal | undefined;
+  private fit: FitAddon | undefined;
+  private ws: WebSocket | undefined;
+  /** Output bytes received from this shell: where a reconnect resumes. */
+  private offset = 0;
+  private retry = 0;
+  private everConnected = false;
+  private stopped = false;
+  private status!: HTMLElement;
+
+  connectedCallback(): void {
+    const lab = this.getAttribute('lab');
+    this.status = this.querySelector('[data-status]') as HTMLElement;
+    const screen = this.querySelector('[data-screen]') as HTMLElement;
+    if (!lab) {
+      this.setState('unavailable');
+      return;
+    }
+    const term = new Terminal({
+      allowProposedApi: true,
+      cursorBlink: true,
+      fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
+      fontSize: 14,
+      scrollback: 5000,
+      theme: theme(),
+    });
+    this.fit = new FitAddon();
+    term.loadAddon(this.fit);
+    term.loadAddon(new WebLinksAddon());
+    term.loadAddon(new Unicode11Addon());
+    term.unicode.activeVersion = '11';
+    term.open(screen);
+    this.term = term;
+    this.fit.fit();
+    term.onData((data) => this.send(inputFrame(data)));
+    term.onResize(({ cols, rows }) => this.send(resizeFrame(cols, rows)));
+    new ResizeObserver(() => this.fit?.fit()).observe(screen);
+    window.addEventListener(EVENTS.run, (event) => {
+      const command = (event as CustomEvent<string>).detail;
+      this.send(inputFrame(`${command}\r`));
+      term.focus();
+    });
+    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      term.options.theme = theme();
+    });
+    void session().then(
+      () => this.connect(lab),
+      (error: Error) => {
+        this.setState('unavailable');
+        term.writeln(`\r\n${error.message}`);
+      },
+    );
+  }
+
+  disconnectedCallback(): void {
+    this.stopped = true;
+    this.ws?.close();
+    this.term?.dispose();
+  }
+
+  private setState(state: State, detail?: string): void {
+    this.dataset.state = state;
+    this.status.textContent = detail ?? LABELS[state];
+  }
+
+  private send(frame: Uint8Array): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
+  /** A terminal that never opened: ask the server why (an unavailable lab, an ended session). */
+  private async explain(lab: string): Promise<void> {
+    try {
+      const { unavailableReason: unavailable } = await api<{ unavailableReason?: string }>('GET', `/api/labs/${lab}`);
+      if (unavailable) {
+        this.setState('unavailable', unavailable);
+        return;
+      }
+    } catch (error) {
+      this.setState('unavailable', (error as Error).message);
+      return;
+    }
+    this.retry = 0;
+    this.everConnected = true;
+    this.connect(lab);
+  }
+
+  private connect(lab: string): void {
+    const term = this.term as Terminal;
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const query = new URLSearchParams({ lab, cols: String(term.cols), rows: String(term.rows), since: String(this.offset) });
+    const ws = new WebSocket(`${scheme}://${location.host}/api/terminal?${query}`);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.setState(this.offset > 0 ? 'reconnecting' : 'connecting');
+    let ended = false;
+    ws.onmessage = (message) => {
+      const frame = decode(message.data as ArrayBuffer);
+      if (frame.type === 'output') {
+        const length = frame.data.length;
+        this.offset += length;
+        term.write(frame.data, () => this.send(ackFrame(length)));
+      } else if (frame.type === 'ready') {
+        this.retry = 0;
+        this.everConnected = true;
+        // The replay that follows starts at this offset.
+        this.offset = frame.offset;
+        this.setState('connected');
+      } else if (frame.type === 'exit') {
+        ended = true;
+        this.setState('ended');
+      } else if (frame.type === 'error') {
+        term.writeln(`\r\n\x1b[33m${frame.message}\x1b[0m`);
+      }
+    };
+    ws.onclose = (event) => {
+      if (this.stopped || ended) return;
+      if (event.code === 4001) {
+        this.setState('ended', 'This terminal was opened in another window.');
+        return;
+      }
+      if (event.code === 1008 || event.code === 1011) {
+        this.setState('ended', event.reason || LABELS.ended);
+        return;
+      }
+      if (!this.everConnected && this.retry >= 2) {
+        void this.explain(lab);
+        return;
+      }
+      // Back off: 0.5 s, 1 s, 2 s … up to 10 s; the shell waits on the server meanwhile.
+      const delay = Math.min(10_000, 500 * 2 ** this.retry);
+      this.retry += 1;
+      this.setState('reconnecting', `Connection lost; reconnecting in ${Math.round(delay / 1000) || 1} s…`);
+      setTimeout(() => this.connect(lab), delay);
+    };
+  }
+}
+
+customElements.define('cdl-terminal', CdlTerminal);
