@@ -21,6 +21,7 @@ const LTS = '24.21.0';
 const TASKS = {
   start: ['scripts/start.ts'],
   test: ['scripts/test.ts'],
+  'test:browser': ['node_modules/@playwright/test/cli.js', 'test'],
   cluster: ['cluster/src/main.ts'],
   typecheck: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'],
   lint: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'],

@@ -23,6 +23,8 @@ function newest(path: string): number {
 export function siteStale(): boolean {
   const index = join(SITE_DIST, 'index.html');
   if (!existsSync(index) || !existsSync(join(SITE_DIST, 'pagefind'))) return true;
+  // The site's type check reads the content types that a build generates.
+  if (!existsSync(join(projectRoot, 'site', '.astro', 'types.d.ts'))) return true;
   return Math.max(...SOURCES.map(newest)) > statSync(index).mtimeMs;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The few programs the platform needs from the operating system rather than
  * from npm: bubblewrap (the workshop terminal's sandbox) and socat (its one
- * way out, to the API server). Where one is missing on a Debian or Ubuntu
+ * way out, to the API server); for the browser tests, Chromium. Where one is missing on a Debian or Ubuntu
  * machine and we run as root, it is installed with apt-get, once; otherwise
  * the error says which package to install.
  */
@@ -15,6 +15,9 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
   { command: 'bwrap', aptPackage: 'bubblewrap', why: 'sandboxes workshop terminals' },
   { command: 'socat', aptPackage: 'socat', why: "relays a sandboxed terminal's kubectl to the API server" },
 ];
+
+/** The browser tests drive the system's Chromium: a test tool's own browser download needs the internet. */
+export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPackage: 'chromium', why: 'runs the browser tests' }];
 
 export class SystemPackageError extends Error {
   readonly hint: string;

@@ -1,15 +1,16 @@
 /**
  * `npm test`: every check the project has, in order of cost: the type check,
- * the linter, the site's build, then Vitest (unit tests, and the tests on a real local cluster
- * that its global setup starts). Arguments go to Vitest, e.g.
- * `npm test -- --project unit`.
+ * the linter, the site's build, Vitest (unit tests, and the tests on a real
+ * local cluster that its global setup starts), then the browser tests
+ * (Playwright in the system's Chromium, against the real server and cluster).
+ * Arguments go to Vitest, e.g. `npm test -- --project unit`.
  */
 import { spawnSync } from 'node:child_process';
-import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+import { BROWSER_PROGRAMS, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
 
-// The terminal tests run shells in bubblewrap, as a workshop does.
+// The terminal tests run shells in bubblewrap, as a workshop does; the browser tests drive Chromium.
 try {
-  ensurePrograms(SANDBOX_PROGRAMS, (line) => process.stderr.write(`${line}\n`));
+  ensurePrograms([...SANDBOX_PROGRAMS, ...BROWSER_PROGRAMS], (line) => process.stderr.write(`${line}\n`));
 } catch (error) {
   if (!(error instanceof SystemPackageError)) throw error;
   process.stderr.write(`error: ${error.message}\n${error.hint}\n`);
@@ -21,7 +22,10 @@ const steps: Array<{ name: string; args: string[] }> = [
   { name: 'lint', args: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'] },
   // The lessons' front matter is validated by the content schema as the site builds.
   { name: 'site build', args: ['scripts/build-site.ts'] },
+  // The browser code, with the content types the build generated.
+  { name: 'site type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'site'] },
   { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)] },
+  { name: 'browser tests', args: ['node_modules/@playwright/test/cli.js', 'test'] },
 ];
 
 for (const step of steps) {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
-import { Client, freePort } from '../support/server.ts';
+import { freePort } from '../support/ports.ts';
+import { Client } from '../support/server.ts';
 
 const ADMIN_TOKEN = 'restart-test-admin-token-0123456789';
 const CLUSTER_NAME = `cdl-restart-${process.pid}`;

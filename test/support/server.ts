@@ -3,7 +3,6 @@
  * cluster (the local provider's, as `npm start` would use it), with a small cookie-keeping
  * client per learner.
  */
-import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { readConfig } from '../../labs-server/src/config.ts';
@@ -11,17 +10,7 @@ import type { LabCatalog } from '../../labs-server/src/labs/catalog.ts';
 import { type LabServer, startLabServer } from '../../labs-server/src/server.ts';
 import { TEST_CLUSTER } from './cluster-setup.ts';
 import { fixtureCatalog } from './fixture-catalog.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from './ports.ts';
 
 export interface TestServer extends LabServer {
   origin: string;

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { errorHandler, HttpError } from '../../labs-server/src/http/errors.ts';
-import { freePort } from '../support/server.ts';
+import { freePort } from '../support/ports.ts';
 
 async function answer(error: () => Promise<unknown>) {
   const app = express();

@@ -8,7 +8,7 @@ export const FRAME = { input: 0x00, resize: 0x01, ack: 0x02, output: 0x10, ready
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function inputFrame(text: string): Uint8Array {
+export function inputFrame(text: string): Uint8Array<ArrayBuffer> {
   const body = encoder.encode(text);
   const frame = new Uint8Array(body.length + 1);
   frame[0] = FRAME.input;
@@ -16,7 +16,7 @@ export function inputFrame(text: string): Uint8Array {
   return frame;
 }
 
-export function resizeFrame(cols: number, rows: number): Uint8Array {
+export function resizeFrame(cols: number, rows: number): Uint8Array<ArrayBuffer> {
   const frame = new Uint8Array(5);
   const view = new DataView(frame.buffer);
   frame[0] = FRAME.resize;
@@ -25,7 +25,7 @@ export function resizeFrame(cols: number, rows: number): Uint8Array {
   return frame;
 }
 
-export function ackFrame(bytes: number): Uint8Array {
+export function ackFrame(bytes: number): Uint8Array<ArrayBuffer> {
   const frame = new Uint8Array(5);
   frame[0] = FRAME.ack;
   new DataView(frame.buffer).setUint32(1, bytes);

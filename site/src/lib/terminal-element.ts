@@ -98,7 +98,7 @@ class CdlTerminal extends HTMLElement {
     this.status.textContent = detail ?? LABELS[state];
   }
 
-  private send(frame: Uint8Array): void {
+  private send(frame: Uint8Array<ArrayBuffer>): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
   }
 
