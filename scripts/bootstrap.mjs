@@ -20,6 +20,7 @@ const LTS = '24.21.0';
 
 const TASKS = {
   start: ['scripts/start.ts'],
+  dev: ['scripts/dev.ts'],
   test: ['scripts/test.ts'],
   'test:browser': ['node_modules/@playwright/test/cli.js', 'test'],
   cluster: ['cluster/src/main.ts'],

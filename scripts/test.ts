@@ -3,7 +3,8 @@
  * the linter, the site's build, Vitest (unit tests, and the tests on a real
  * local cluster that its global setup starts), then the browser tests
  * (Playwright in the system's Chromium, against the real server and cluster).
- * Arguments go to Vitest, e.g. `npm test -- --project unit`.
+ * Arguments go to Vitest, e.g. `npm test -- --project unit`, and leave the
+ * browser tests out (`npm run test:browser` runs them alone).
  */
 import { spawnSync } from 'node:child_process';
 import { BROWSER_PROGRAMS, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
@@ -17,6 +18,7 @@ try {
   process.exit(1);
 }
 
+const vitestArgs = process.argv.slice(2);
 const steps: Array<{ name: string; args: string[] }> = [
   { name: 'type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'] },
   { name: 'lint', args: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'] },
@@ -24,9 +26,13 @@ const steps: Array<{ name: string; args: string[] }> = [
   { name: 'site build', args: ['scripts/build-site.ts'] },
   // The browser code, with the content types the build generated.
   { name: 'site type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'site'] },
-  { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)] },
-  { name: 'browser tests', args: ['node_modules/@playwright/test/cli.js', 'test'] },
+  { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs] },
 ];
+if (vitestArgs.length === 0) {
+  steps.push({ name: 'browser tests', args: ['node_modules/@playwright/test/cli.js', 'test'] });
+} else {
+  process.stderr.write('Arguments choose Vitest tests: the browser tests are left out (npm run test:browser runs them).\n');
+}
 
 for (const step of steps) {
   process.stderr.write(`\n▶ ${step.name}\n`);

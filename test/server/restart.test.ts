@@ -4,28 +4,23 @@
  * provider), is killed with SIGKILL mid-workshop and started again, and the
  * learner's session, its sandbox and its progress are all still there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import { freePort } from '../support/ports.ts';
+import { type Running, runEntry } from '../support/process.ts';
 import { Client } from '../support/server.ts';
 
 const ADMIN_TOKEN = 'restart-test-admin-token-0123456789';
 const CLUSTER_NAME = `cdl-restart-${process.pid}`;
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-}
-
-async function start(port: number): Promise<Running> {
-  const child = spawn(process.execPath, ['scripts/start.ts'], {
-    cwd: projectRoot,
+function start(port: number): Promise<Running> {
+  return runEntry({
+    script: 'scripts/start.ts',
+    port,
     env: {
-      ...process.env,
       PORT: String(port),
       CDL_MODE: 'single',
       CDL_PROVIDER: 'external',
@@ -34,32 +29,7 @@ async function start(port: number): Promise<Running> {
       CDL_ADMIN_TOKEN: ADMIN_TOKEN,
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the server exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-    }
-    const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return { child, output: () => output };
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`the server did not answer /healthz within 60 s:\n${output}`);
-}
-
-async function kill(running: Running): Promise<void> {
-  if (running.child.exitCode !== null || running.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => running.child.once('exit', resolve));
-  running.child.kill('SIGKILL');
-  await exited;
 }
 
 describe('a server killed and started again', () => {
@@ -67,7 +37,7 @@ describe('a server killed and started again', () => {
   let port = 0;
 
   afterAll(async () => {
-    await Promise.all(started.map(kill));
+    await Promise.all(started.map((running) => running.stop('SIGKILL')));
     rmSync(join(projectRoot, '.cluster', CLUSTER_NAME), { recursive: true, force: true });
     for (const running of started) {
       rmSync(join(tmpdir(), `cdl-terminals-${running.child.pid}-${port}`), { recursive: true, force: true });
@@ -93,7 +63,7 @@ describe('a server killed and started again', () => {
       expect(passing.body.passed, JSON.stringify(passing.body)).toBe(true);
       const before = (await learner.get('/api/labs/first-deployment')).body;
 
-      await kill(first);
+      await first.stop('SIGKILL');
       expect(first.child.signalCode).toBe('SIGKILL');
       started.push(await start(port));
 

@@ -1,0 +1,86 @@
+/**
+ * What `npm start` and `npm run dev` share: check the settings and the port
+ * first (so a mistake is reported in a second, not after the cluster start),
+ * load the labs, bring the cluster up (building its binaries the first
+ * time), serve the API and the terminals, and say so. Startup errors that a
+ * user can fix become one line and a hint instead of a stack trace.
+ */
+import { pino } from 'pino';
+import { CatalogError, courseCatalog } from '../checks/catalog.ts';
+import { ClusterError } from '../cluster/src/errors.ts';
+import { chooseProvider, clusterName, createProvider, recordActive } from '../cluster/src/select.ts';
+import { LabContentError } from '../content/load.ts';
+import { ConfigError, readConfig, type ServerConfig } from '../labs-server/src/config.ts';
+import { assertPortFree, PortInUseError } from '../labs-server/src/listen.ts';
+import { type LabServer, startLabServer } from '../labs-server/src/server.ts';
+import { buildSite, SiteBuildError, siteStale } from './build-site.ts';
+import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+
+export const say = (line: string) => process.stderr.write(`${line}\n`);
+
+export interface PlatformOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Build the lesson site first when its sources changed (npm start); `npm run dev` has Astro serve it live instead. */
+  buildSite: boolean;
+}
+
+export interface Platform {
+  server: LabServer;
+  config: ServerConfig;
+  /** Prints the address, the mode and, where generated, the secrets. */
+  announce(url: string, startedAt: number): void;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const env = options.env ?? process.env;
+  const config = readConfig(env);
+  await assertPortFree(config.PORT, config.HOST);
+  const catalog = courseCatalog();
+  if (config.CDL_MODE === 'workshop') ensurePrograms(SANDBOX_PROGRAMS, say);
+  if (options.buildSite && siteStale()) await buildSite(say);
+  const providerName = await chooseProvider(undefined, env);
+  const cluster = createProvider(providerName, { env });
+  await cluster.up(say);
+  await recordActive(clusterName(env), providerName);
+  const logger = pino({ level: config.LOG_LEVEL });
+  const server = await startLabServer({ config, cluster, catalog, logger });
+
+  const announce = (url: string, startedAt: number) => {
+    say(`\nContainer Day Labs is ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${url}`);
+    say(`  mode: ${config.CDL_MODE} · ${catalog.list().length} labs · cluster: ${providerName} · shells: ${server.shell}`);
+    if (config.CDL_MODE === 'workshop') {
+      if (!server.secrets.fromEnv.accessCode) say(`  access code for attendees: ${server.secrets.accessCode}`);
+      if (!server.secrets.fromEnv.adminToken) say(`  instructor's admin token:  ${server.secrets.adminToken}`);
+    } else if (!server.secrets.fromEnv.adminToken) {
+      say(`  admin token (instructor dashboard): ${server.secrets.adminToken}`);
+    }
+  };
+  return { server, config, announce };
+}
+
+/** Resolves on Ctrl-C or SIGTERM. */
+export function untilStopped(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+/** One clear line for the errors a user can fix; anything else is a bug and keeps its stack. */
+export function reportStartupError(error: unknown): void {
+  if (error instanceof ClusterError || error instanceof SystemPackageError) {
+    say(`error: ${error.message}\n${error.hint}`);
+  } else if (error instanceof PortInUseError) {
+    say(`error: ${error.message}.\nStop that program, or start on another port: PORT=4322 npm start`);
+  } else if (
+    error instanceof ConfigError ||
+    error instanceof LabContentError ||
+    error instanceof CatalogError ||
+    error instanceof SiteBuildError
+  ) {
+    say(`error: ${error.message}`);
+  } else {
+    throw error;
+  }
+  process.exitCode = 1;
+}

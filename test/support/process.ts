@@ -1,0 +1,81 @@
+/**
+ * One of the project's entry points (`scripts/start.ts`, `scripts/dev.ts`)
+ * run as a real process, as a user runs it, for the tests that need the
+ * whole program: wait until its /healthz answers, keep what it prints, stop it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { projectRoot } from '../../cluster/src/paths.ts';
+
+export interface Running {
+  child: ChildProcess;
+  /** What it printed so far (the last 64 KiB). */
+  output(): string;
+  /** Stops it with `signal` (SIGKILL after 10 s) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface EntryOptions {
+  /** The script, relative to the project's root. */
+  script: string;
+  env: Record<string, string>;
+  /** The port whose /healthz says it is ready. */
+  port: number;
+  /** Or an address of its own that answers 200 once it is ready. */
+  readyUrl?: string;
+  timeoutMs?: number;
+  /** Also write what it prints to this file. */
+  logFile?: string;
+}
+
+/** The environment a user's shell would give it: without the test runner's own variables (Astro serves no pages under VITEST). */
+function userEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('VITEST')));
+}
+
+export async function runEntry(options: EntryOptions): Promise<Running> {
+  const child = spawn(process.execPath, [options.script], {
+    cwd: projectRoot,
+    env: { ...userEnv(), ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-64 * 1024);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  if (options.logFile) {
+    const log = createWriteStream(options.logFile);
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+  }
+  const running: Running = {
+    child,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killed);
+    },
+  };
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const readyUrl = options.readyUrl ?? `http://127.0.0.1:${options.port}/healthz`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${options.script} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+    }
+    const ready = await fetch(readyUrl).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return running;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await running.stop('SIGKILL');
+  throw new Error(`${options.script} did not answer ${readyUrl} within ${timeoutMs / 1000} s:\n${output}`);
+}
