@@ -11,6 +11,7 @@ import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
 import { Sandboxes } from '../src/sandbox/provision.ts';
 import { ensureCrd } from '../src/sessions/crd.ts';
 import { SessionStore } from '../src/sessions/store.ts';
+import { quantile } from './support.ts';
 
 const rounds = Number(process.argv[2] ?? 30);
 const provider = createProvider(await chooseProvider(undefined));
@@ -23,9 +24,7 @@ await ensureCrd(kc);
 await sandboxes.ensureSystemNamespace();
 
 function quantiles(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { p50: at(0.5), p95: at(0.95), max: sorted.at(-1) ?? 0 };
+  return { p50: quantile(values, 0.5), p95: quantile(values, 0.95), max: quantile(values, 1) };
 }
 
 console.log(`provider ${provider.name}, ${rounds} checks per step on a solved sandbox`);

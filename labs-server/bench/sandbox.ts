@@ -10,6 +10,7 @@ import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
 import { Sandboxes } from '../src/sandbox/provision.ts';
 import { ensureCrd } from '../src/sessions/crd.ts';
 import { SessionStore } from '../src/sessions/store.ts';
+import { quantile } from './support.ts';
 
 const rounds = Number(process.argv[2] ?? 40);
 const provider = createProvider(await chooseProvider(undefined));
@@ -37,9 +38,8 @@ for (let i = 0; i < rounds; i += 1) {
 }
 
 function summary(name: string, values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(1);
-  console.log(`${name.padEnd(42)} p50 ${at(0.5)} ms   p95 ${at(0.95)} ms   max ${sorted.at(-1)?.toFixed(1)} ms   (n=${sorted.length})`);
+  const at = (q: number) => quantile(values, q).toFixed(1);
+  console.log(`${name.padEnd(42)} p50 ${at(0.5)} ms   p95 ${at(0.95)} ms   max ${at(1)} ms   (n=${values.length})`);
 }
 console.log(`provider ${provider.name}, ${rounds} rounds`);
 summary('session (LabSession create + status)', sessionTimes);

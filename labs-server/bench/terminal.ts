@@ -11,7 +11,6 @@
  *   node labs-server/bench/terminal.ts [keystrokes] [megabytes]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import WebSocket from 'ws';
@@ -19,7 +18,7 @@ import { courseCatalog } from '../../checks/catalog.ts';
 import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
 import { readConfig } from '../src/config.ts';
 import { startLabServer } from '../src/server.ts';
-import { decodeServerFrame, encode } from '../src/terminal/protocol.ts';
+import { freePort, quantile, Terminal } from './support.ts';
 
 const clientMode = process.argv[2] === '--client';
 // The client is started as: --client <url> <cookie> <origin> <keystrokes> <megabytes>
@@ -28,62 +27,6 @@ const megabytes = Number(process.argv[clientMode ? 7 : 3] ?? 20);
 const WARM_UP = 100;
 const LAB = 'first-deployment';
 const ACCESS_CODE = 'BENCH-2026';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-}
-
-/** A terminal that acknowledges output as a browser does and lets the bench wait for text. */
-class Terminal {
-  readonly ws: WebSocket;
-  bytes = 0;
-  tail = '';
-  private waiters: Array<{ test: () => boolean; resolve: () => void }> = [];
-
-  constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data: Buffer) => {
-      const frame = decodeServerFrame(data);
-      if (frame.type !== 'output') return;
-      this.bytes += frame.data.length;
-      this.tail = (this.tail + frame.data.toString('latin1')).slice(-4096);
-      ws.send(encode.ack(frame.data.length));
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.test()) return true;
-        w.resolve();
-        return false;
-      });
-    });
-  }
-
-  until(test: () => boolean, timeoutMs = 30_000): Promise<void> {
-    if (test()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out; the terminal shows: ${this.tail.slice(-300)}`)), timeoutMs);
-      this.waiters.push({
-        test,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-
-  type(text: string): void {
-    this.ws.send(encode.input(text));
-  }
-}
 
 interface ClientFigures {
   firstOutputMs: number;

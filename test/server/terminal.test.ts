@@ -171,11 +171,11 @@ describe('in workshop mode (bubblewrap)', () => {
     }
   });
 
-  it('ends every process of the shell when the session ends', async () => {
+  it('ends every process of the shell when the session ends, even one that ignores the hangup', async () => {
     const bo = new Client(server.origin);
     await bo.post('/api/session', { name: 'Bo', accessCode: 'TERM-2026' });
     const term = await open(server, bo);
-    term.send('sleep 300 & sleep 301 &\r');
+    term.send('sleep 300 & nohup sleep 301 >/dev/null 2>&1 &\r');
     await term.waitFor(/\[2\] \d+/);
     const id = (await bo.get('/api/session')).body.id;
     const pid = (await server.terminals.find(id, 'palette'))?.pid ?? 0;

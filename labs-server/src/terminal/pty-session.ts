@@ -67,13 +67,34 @@ export function sessionMembers(sid: number): number[] {
   return members;
 }
 
-function signal(pids: number[], sig: NodeJS.Signals): void {
-  for (const pid of pids) {
+/** Whether `pid` still runs (a zombie, dead but not yet reaped, does not). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends `sig` to every process of session `sid` and waits up to `ms` for
+ * them to end. /proc is scanned once per call (a scan reads every process's
+ * stat, costly with hundreds of shells); the wait then checks only those pids.
+ */
+async function signalSession(sid: number, sig: NodeJS.Signals, ms: number): Promise<void> {
+  let alive = sessionMembers(sid);
+  for (const pid of alive) {
     try {
       process.kill(pid, sig);
     } catch {
       // already gone
     }
+  }
+  const deadline = Date.now() + ms;
+  while (alive.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    alive = alive.filter(running);
   }
 }
 
@@ -302,10 +323,9 @@ export class PtySession {
     const pid = this.pty?.pid;
     try {
       if (pid !== undefined) {
-        signal(sessionMembers(pid), 'SIGHUP');
-        await waitGone(pid, 1000);
-        signal(sessionMembers(pid), 'SIGKILL');
-        await waitGone(pid, 2000);
+        await signalSession(pid, 'SIGHUP', 1000);
+        // Whatever ignored the hangup, or started meanwhile.
+        await signalSession(pid, 'SIGKILL', 2000);
       }
       this.socket?.close(1000, 'the terminal was closed');
       this.socket = undefined;
@@ -314,11 +334,6 @@ export class PtySession {
       for (const listener of this.exitListeners) listener();
     }
   }
-}
-
-async function waitGone(sid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (sessionMembers(sid).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
 }
 
 function bashrc(spec: ShellSpec, home: string): string {

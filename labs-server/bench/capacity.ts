@@ -1,0 +1,191 @@
+/**
+ * A room full of learners on one machine: N learners (default 200) join a
+ * workshop-mode server, each gets a sandbox and a bubblewrap terminal, and
+ * then every terminal types about one key a second for a while, as a room
+ * of people reading and typing does, while the bench records each echo's
+ * round trip. Reports the time to get everyone in, echo p50/p99/max under
+ * that load, and the server's memory. Server in this process on core 0, the
+ * learners in a separate process on core 1 (with `taskset`, where it
+ * exists). A script, not a test:
+ *
+ *   node labs-server/bench/capacity.ts [learners] [seconds]
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { courseCatalog } from '../../checks/catalog.ts';
+import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
+import { readConfig } from '../src/config.ts';
+import { startLabServer } from '../src/server.ts';
+import { freePort, quantile, Terminal } from './support.ts';
+
+const clientMode = process.argv[2] === '--client';
+// The client is started as: --client <origin> <learners> <seconds>
+const learners = Number(process.argv[clientMode ? 4 : 2] ?? 200);
+const seconds = Number(process.argv[clientMode ? 5 : 3] ?? 30);
+const LAB = 'first-deployment';
+const ACCESS_CODE = 'ROOM-2026';
+/** How many learners join at the same moment. */
+const JOIN_CONCURRENCY = 8;
+
+interface Learner {
+  cookie: string;
+  term: Terminal;
+}
+
+interface RoomFigures {
+  joinMs: number[];
+  allInMs: number;
+  echoes: number[];
+  missed: number;
+  cookies: string[];
+}
+
+async function join(origin: string, index: number): Promise<{ learner: Learner; ms: number }> {
+  const started = performance.now();
+  const response = await fetch(`${origin}/api/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin },
+    body: JSON.stringify({ name: `learner ${index}`, accessCode: ACCESS_CODE }),
+  });
+  if (response.status !== 201) throw new Error(`join ${index}: ${response.status} ${await response.text()}`);
+  const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const url = `${origin.replace('http', 'ws')}/api/terminal?lab=${LAB}&cols=100&rows=30`;
+  const ws = new WebSocket(url, { headers: { cookie, origin } });
+  const term = new Terminal(ws);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  await term.until(() => term.tail.includes('$ '), 60_000);
+  return { learner: { cookie, term }, ms: performance.now() - started };
+}
+
+/** The learners' side, in its own process. */
+async function room(origin: string): Promise<RoomFigures> {
+  const joinMs: number[] = [];
+  const room: Learner[] = [];
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: JOIN_CONCURRENCY }, async () => {
+      while (next < learners) {
+        const index = next++;
+        const { learner, ms } = await join(origin, index);
+        room.push(learner);
+        joinMs.push(ms);
+        if (room.length % 50 === 0) process.stderr.write(`  ${room.length} learners in…\n`);
+      }
+    }),
+  );
+  const allInMs = performance.now() - started;
+
+  // Everyone types about one key a second, at random moments; each key's echo is timed.
+  const echoes: number[] = [];
+  let missed = 0;
+  const until = performance.now() + seconds * 1000;
+  await Promise.all(
+    room.map(async ({ term }) => {
+      let typed = 0;
+      while (performance.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 1000));
+        const before = term.bytes;
+        const sent = performance.now();
+        term.type(typed % 60 === 59 ? '\x15' : 'x');
+        typed += 1;
+        try {
+          await term.until(() => term.bytes > before, 5_000);
+          echoes.push(performance.now() - sent);
+        } catch {
+          missed += 1;
+        }
+      }
+    }),
+  );
+  for (const { term } of room) term.ws.close();
+  return { joinMs, allInMs, echoes, missed, cookies: room.map((l) => l.cookie) };
+}
+
+const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+
+function runRoom(origin: string): Promise<RoomFigures> {
+  const args = [fileURLToPath(import.meta.url), '--client', origin, String(learners), String(seconds)];
+  const child = hasTaskset ? spawn('taskset', ['-c', '1', process.execPath, ...args]) : spawn(process.execPath, args);
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  child.stderr.pipe(process.stderr);
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as RoomFigures) : reject(new Error(`the learners' process failed (${code})`)),
+    );
+  });
+}
+
+/** How many bubblewrap processes run, asked without blocking the server's event loop (which this process is). */
+function countShells(): Promise<number> {
+  return new Promise((resolve) => {
+    execFile('pgrep', ['-c', '-x', 'bwrap'], (_error, stdout) => resolve(Number(stdout.trim() || 0)));
+  });
+}
+
+async function measure(): Promise<void> {
+  const port = await freePort();
+  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', CDL_MODE: 'workshop', CDL_ACCESS_CODE: ACCESS_CODE });
+  const cluster = createProvider(await chooseProvider(undefined));
+  await cluster.up((line) => console.error(line));
+  const server = await startLabServer({
+    config,
+    cluster,
+    catalog: courseCatalog(),
+    logger: pino({ level: 'silent' }),
+    siteDir: '/nonexistent',
+  });
+  const origin = `http://localhost:${port}`;
+  const rssBefore = process.memoryUsage().rss;
+  let peakRss = rssBefore;
+  let shells = 0;
+  const sampler = setInterval(async () => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    shells = Math.max(shells, await countShells());
+  }, 5000);
+  console.log(
+    `${learners} learners, workshop mode (bubblewrap shells), ${seconds} s of typing${hasTaskset ? ', server on core 0, learners on core 1' : ''}`,
+  );
+  let figures: RoomFigures | undefined;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  try {
+    loop.enable();
+    figures = await runRoom(origin);
+    loop.disable();
+    const at = (values: number[], q: number) => quantile(values, q).toFixed(q === 0.5 ? 2 : 1);
+    console.log(`  everyone in          ${(figures.allInMs / 1000).toFixed(1)} s (${JOIN_CONCURRENCY} joining at a time)`);
+    console.log(
+      `  join to prompt       p50 ${at(figures.joinMs, 0.5)} ms   p95 ${at(figures.joinMs, 0.95)} ms   max ${at(figures.joinMs, 1)} ms`,
+    );
+    console.log(
+      `  echo under load      p50 ${at(figures.echoes, 0.5)} ms   p99 ${at(figures.echoes, 0.99)} ms   max ${at(figures.echoes, 1)} ms   (n=${figures.echoes.length}, missed ${figures.missed})`,
+    );
+    console.log(
+      `  server event loop    delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms   p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms   max ${(loop.max / 1e6).toFixed(1)} ms`,
+    );
+    console.log(`  bubblewrap processes ${shells} at most`);
+    console.log(`  server process RSS   ${(rssBefore / 2 ** 20).toFixed(0)} MiB → peak ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    clearInterval(sampler);
+    const started = Date.now();
+    for (const cookie of figures?.cookies ?? []) {
+      await fetch(`${origin}/api/session`, { method: 'DELETE', headers: { cookie, origin } }).catch(() => undefined);
+    }
+    console.log(`  ended every session in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await server.close();
+  }
+}
+
+if (clientMode) {
+  process.stdout.write(JSON.stringify(await room(process.argv[3] as string)));
+} else {
+  if (hasTaskset) spawnSync('taskset', ['-cp', '0', String(process.pid)]);
+  await measure();
+}
