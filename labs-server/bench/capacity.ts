@@ -13,13 +13,8 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import WebSocket from 'ws';
-import { courseCatalog } from '../../checks/catalog.ts';
-import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
-import { readConfig } from '../src/config.ts';
-import { startLabServer } from '../src/server.ts';
-import { freePort, quantile, Terminal } from './support.ts';
+import { quantile, startBenchServer, Terminal } from './support.ts';
 
 const clientMode = process.argv[2] === '--client';
 // The client is started as: --client <origin> <learners> <seconds>
@@ -131,18 +126,7 @@ function countShells(): Promise<number> {
 }
 
 async function measure(): Promise<void> {
-  const port = await freePort();
-  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', CDL_MODE: 'workshop', CDL_ACCESS_CODE: ACCESS_CODE });
-  const cluster = createProvider(await chooseProvider(undefined));
-  await cluster.up((line) => console.error(line));
-  const server = await startLabServer({
-    config,
-    cluster,
-    catalog: courseCatalog(),
-    logger: pino({ level: 'silent' }),
-    siteDir: '/nonexistent',
-  });
-  const origin = `http://localhost:${port}`;
+  const { server, origin } = await startBenchServer('workshop', ACCESS_CODE);
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   let shells = 0;

@@ -1,6 +1,11 @@
 /** What the benches share: a free port, quantiles, and a terminal client that acknowledges output as a browser does. */
 import { createServer } from 'node:net';
+import { pino } from 'pino';
 import type WebSocket from 'ws';
+import { courseCatalog } from '../../checks/catalog.ts';
+import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
+import { readConfig } from '../src/config.ts';
+import { type LabServer, startLabServer } from '../src/server.ts';
 import { decodeServerFrame, encode } from '../src/terminal/protocol.ts';
 
 export function freePort(): Promise<number> {
@@ -57,4 +62,20 @@ export class Terminal {
   type(text: string): void {
     this.ws.send(encode.input(text));
   }
+}
+
+/** A lab server in this process on the course's labs and the cluster (started if it is not running), on a free port. */
+export async function startBenchServer(mode: 'single' | 'workshop', accessCode: string): Promise<{ server: LabServer; origin: string }> {
+  const port = await freePort();
+  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', CDL_MODE: mode, CDL_ACCESS_CODE: accessCode });
+  const cluster = createProvider(await chooseProvider(undefined));
+  await cluster.up((line) => console.error(line));
+  const server = await startLabServer({
+    config,
+    cluster,
+    catalog: courseCatalog(),
+    logger: pino({ level: 'silent' }),
+    siteDir: '/nonexistent',
+  });
+  return { server, origin: `http://localhost:${port}` };
 }

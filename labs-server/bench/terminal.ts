@@ -12,13 +12,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import WebSocket from 'ws';
-import { courseCatalog } from '../../checks/catalog.ts';
-import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
-import { readConfig } from '../src/config.ts';
-import { startLabServer } from '../src/server.ts';
-import { freePort, quantile, Terminal } from './support.ts';
+import { quantile, startBenchServer, Terminal } from './support.ts';
 
 const clientMode = process.argv[2] === '--client';
 // The client is started as: --client <url> <cookie> <origin> <keystrokes> <megabytes>
@@ -104,18 +99,7 @@ function runClient(url: string, cookie: string, origin: string): Promise<ClientF
 }
 
 async function measure(mode: 'single' | 'workshop'): Promise<void> {
-  const port = await freePort();
-  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', CDL_MODE: mode, CDL_ACCESS_CODE: ACCESS_CODE });
-  const cluster = createProvider(await chooseProvider(undefined));
-  await cluster.up((line) => console.error(line));
-  const server = await startLabServer({
-    config,
-    cluster,
-    catalog: courseCatalog(),
-    logger: pino({ level: 'silent' }),
-    siteDir: '/nonexistent',
-  });
-  const origin = `http://localhost:${port}`;
+  const { server, origin } = await startBenchServer(mode, ACCESS_CODE);
   let cookie = '';
   try {
     const join = await fetch(`${origin}/api/session`, {
@@ -126,7 +110,7 @@ async function measure(mode: 'single' | 'workshop'): Promise<void> {
     cookie = (join.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     await fetch(`${origin}/api/labs/${LAB}/start`, { method: 'POST', headers: { cookie, origin } });
     const rssBefore = process.memoryUsage().rss;
-    const figures = await runClient(`ws://127.0.0.1:${port}/api/terminal?lab=${LAB}&cols=80&rows=24`, cookie, origin);
+    const figures = await runClient(`${origin.replace('http', 'ws')}/api/terminal?lab=${LAB}&cols=80&rows=24`, cookie, origin);
     const rssAfter = process.memoryUsage().rss;
     console.log(
       `${mode === 'workshop' ? 'workshop (bubblewrap)' : 'single (plain shell)'}${hasTaskset ? ', server on core 0, client on core 1' : ''}:`,

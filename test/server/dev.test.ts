@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import { freePort } from '../support/ports.ts';
-import { type Running, runEntry } from '../support/process.ts';
+import { onTestCluster, type Running, runEntry } from '../support/process.ts';
 import { Client } from '../support/server.ts';
 import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
 
@@ -35,12 +35,7 @@ describe('npm run dev', () => {
       env: {
         PORT: String(port),
         DEV_PORT: String(devPort),
-        CDL_MODE: 'single',
-        CDL_PROVIDER: 'external',
-        CDL_KUBECONFIG: inject('kubeconfig'),
-        CDL_CLUSTER_NAME: CLUSTER_NAME,
-        CDL_ADMIN_TOKEN: ADMIN_TOKEN,
-        LOG_LEVEL: 'warn',
+        ...onTestCluster(inject('kubeconfig'), CLUSTER_NAME, ADMIN_TOKEN),
       },
     });
     learner = new Client(devOrigin);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import { freePort } from '../support/ports.ts';
-import { type Running, runEntry } from '../support/process.ts';
+import { onTestCluster, type Running, runEntry } from '../support/process.ts';
 import { Client } from '../support/server.ts';
 
 const ADMIN_TOKEN = 'restart-test-admin-token-0123456789';
@@ -20,15 +20,7 @@ function start(port: number): Promise<Running> {
   return runEntry({
     script: 'scripts/start.ts',
     port,
-    env: {
-      PORT: String(port),
-      CDL_MODE: 'single',
-      CDL_PROVIDER: 'external',
-      CDL_KUBECONFIG: inject('kubeconfig'),
-      CDL_CLUSTER_NAME: CLUSTER_NAME,
-      CDL_ADMIN_TOKEN: ADMIN_TOKEN,
-      LOG_LEVEL: 'warn',
-    },
+    env: { PORT: String(port), ...onTestCluster(inject('kubeconfig'), CLUSTER_NAME, ADMIN_TOKEN) },
   });
 }
 

@@ -79,3 +79,15 @@ export async function runEntry(options: EntryOptions): Promise<Running> {
   await running.stop('SIGKILL');
   throw new Error(`${options.script} did not answer ${readyUrl} within ${timeoutMs / 1000} s:\n${output}`);
 }
+
+/** The settings that run an entry in single-user mode on the shared test cluster, through the external provider (so it never starts or stops it). */
+export function onTestCluster(kubeconfig: string, clusterName: string, adminToken: string): Record<string, string> {
+  return {
+    CDL_MODE: 'single',
+    CDL_PROVIDER: 'external',
+    CDL_KUBECONFIG: kubeconfig,
+    CDL_CLUSTER_NAME: clusterName,
+    CDL_ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: 'warn',
+  };
+}
