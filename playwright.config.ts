@@ -5,7 +5,12 @@
  * Screenshots and, on failure, traces go to test-results/browser/.
  */
 import { defineConfig } from '@playwright/test';
-import { chromiumPath } from './test/browser/chromium.ts';
+import { chromiumPath } from './scripts/system-packages.ts';
+
+const executablePath = chromiumPath();
+if (!executablePath) {
+  throw new Error('The browser tests need Chromium and none was found: install it (sudo apt-get install chromium) or set CHROMIUM_PATH.');
+}
 
 export default defineConfig({
   testDir: 'test/browser',
@@ -20,7 +25,7 @@ export default defineConfig({
   reporter: [['list']],
   use: {
     browserName: 'chromium',
-    launchOptions: { executablePath: chromiumPath() },
+    launchOptions: { executablePath },
     viewport: { width: 1366, height: 820 },
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',

@@ -19,6 +19,11 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
 /** The browser tests drive the system's Chromium: a test tool's own browser download needs the internet. */
 export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPackage: 'chromium', why: 'runs the browser tests' }];
 
+/** The Chromium the browser tests drive: `CHROMIUM_PATH`, else `chromium` or `chromium-browser` on PATH. */
+export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.CHROMIUM_PATH || onPath('chromium', env.PATH) || onPath('chromium-browser', env.PATH);
+}
+
 export class SystemPackageError extends Error {
   readonly hint: string;
   constructor(message: string, hint: string) {

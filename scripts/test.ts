@@ -7,18 +7,21 @@
  * browser tests out (`npm run test:browser` runs them alone).
  */
 import { spawnSync } from 'node:child_process';
-import { BROWSER_PROGRAMS, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+import { BROWSER_PROGRAMS, chromiumPath, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+
+const vitestArgs = process.argv.slice(2);
+const browserTests = vitestArgs.length === 0;
 
 // The terminal tests run shells in bubblewrap, as a workshop does; the browser tests drive Chromium.
 try {
-  ensurePrograms([...SANDBOX_PROGRAMS, ...BROWSER_PROGRAMS], (line) => process.stderr.write(`${line}\n`));
+  const browser = browserTests && !chromiumPath() ? BROWSER_PROGRAMS : [];
+  ensurePrograms([...SANDBOX_PROGRAMS, ...browser], (line) => process.stderr.write(`${line}\n`));
 } catch (error) {
   if (!(error instanceof SystemPackageError)) throw error;
   process.stderr.write(`error: ${error.message}\n${error.hint}\n`);
   process.exit(1);
 }
 
-const vitestArgs = process.argv.slice(2);
 const steps: Array<{ name: string; args: string[] }> = [
   { name: 'type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'] },
   { name: 'lint', args: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'] },
@@ -28,7 +31,7 @@ const steps: Array<{ name: string; args: string[] }> = [
   { name: 'site type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'site'] },
   { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs] },
 ];
-if (vitestArgs.length === 0) {
+if (browserTests) {
   steps.push({ name: 'browser tests', args: ['node_modules/@playwright/test/cli.js', 'test'] });
 } else {
   process.stderr.write('Arguments choose Vitest tests: the browser tests are left out (npm run test:browser runs them).\n');
