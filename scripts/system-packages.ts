@@ -6,8 +6,7 @@
  * the error says which package to install.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { which } from '../cluster/src/exec.ts';
 
 export type SystemProgram = { command: string; aptPackage: string; why: string };
 
@@ -21,7 +20,7 @@ export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPack
 
 /** The Chromium the browser tests drive: `CHROMIUM_PATH`, else `chromium` or `chromium-browser` on PATH. */
 export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env.CHROMIUM_PATH || onPath('chromium', env.PATH) || onPath('chromium-browser', env.PATH);
+  return env.CHROMIUM_PATH || which('chromium', env) || which('chromium-browser', env);
 }
 
 export class SystemPackageError extends Error {
@@ -31,21 +30,6 @@ export class SystemPackageError extends Error {
     this.name = 'SystemPackageError';
     this.hint = hint;
   }
-}
-
-/** The full path of `command` on PATH, or undefined. */
-export function onPath(command: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 function aptGet(args: string[], say: (line: string) => void): boolean {
@@ -61,19 +45,19 @@ function aptGet(args: string[], say: (line: string) => void): boolean {
 
 /** Makes sure every program is on PATH, installing the missing ones with apt-get where it can. */
 export function ensurePrograms(programs: SystemProgram[], say: (line: string) => void): void {
-  const missing = programs.filter((program) => !onPath(program.command));
+  const missing = programs.filter((program) => !which(program.command));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((program) => program.aptPackage))];
   const list = missing.map((program) => `${program.command} (${program.why})`).join(', ');
   const manual = `Install them and run the command again: sudo apt-get install ${packages.join(' ')} (Debian, Ubuntu) or your system's equivalent.`;
-  if (!onPath('apt-get')) throw new SystemPackageError(`missing ${list}, and this system has no apt-get.`, manual);
+  if (!which('apt-get')) throw new SystemPackageError(`missing ${list}, and this system has no apt-get.`, manual);
   if (process.getuid?.() !== 0) throw new SystemPackageError(`missing ${list}.`, manual);
   const started = Date.now();
   say(`Installing ${packages.join(', ')} with apt-get (once): ${list}…`);
   const install = ['install', '-y', '--no-install-recommends', ...packages];
   // An empty or stale package index makes the first install fail; refresh it once and retry.
   const installed = aptGet(install, say) || (aptGet(['update'], say) && aptGet(install, say));
-  const stillMissing = missing.filter((program) => !onPath(program.command));
+  const stillMissing = missing.filter((program) => !which(program.command));
   if (!installed || stillMissing.length > 0) {
     throw new SystemPackageError(`apt-get could not install ${packages.join(' ')}.`, manual);
   }

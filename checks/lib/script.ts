@@ -9,24 +9,13 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { withDefaultNamespace } from '../../cluster/src/kube.ts';
 import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
 import { findKubectl } from '../../labs-server/src/terminal/kubectl.ts';
 import type { Criterion } from './check.ts';
 
 const OUTPUT_LIMIT = 16 * 1024;
-
-/** The kubeconfig with the lab's first namespace as its default. */
-function scopedKubeconfig(kc: KubeConfig, namespace: string): string {
-  const copy = new KubeConfig();
-  copy.loadFromOptions({
-    clusters: kc.getClusters(),
-    users: kc.getUsers(),
-    contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
-    currentContext: kc.getCurrentContext(),
-  });
-  return copy.exportConfig();
-}
 
 export async function runVerifyScript(kc: KubeConfig, script: string, namespaces: NamespaceMap, timeoutMs: number): Promise<Criterion> {
   const kubectl = findKubectl();
@@ -34,7 +23,7 @@ export async function runVerifyScript(kc: KubeConfig, script: string, namespaces
   const dir = await mkdtemp(join(tmpdir(), 'cdl-verify-'));
   try {
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, scopedKubeconfig(kc, Object.values(namespaces)[0] ?? 'default'), { mode: 0o600 });
+    await writeFile(kubeconfig, withDefaultNamespace(kc, Object.values(namespaces)[0] ?? 'default'), { mode: 0o600 });
     const env: NodeJS.ProcessEnv = {
       PATH: `${dirname(kubectl)}:/usr/local/bin:/usr/bin:/bin`,
       HOME: dir,

@@ -47,6 +47,18 @@ export function reuseConnections(kc: KubeConfig): KubeConfig {
   return kc;
 }
 
+/** `kc` as kubeconfig text, its current context's default namespace set to `namespace`. */
+export function withDefaultNamespace(kc: KubeConfig, namespace: string): string {
+  const copy = new KubeConfig();
+  copy.loadFromOptions({
+    clusters: kc.getClusters(),
+    users: kc.getUsers(),
+    contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
+    currentContext: kc.getCurrentContext(),
+  });
+  return copy.exportConfig();
+}
+
 export function nodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }

@@ -3,7 +3,8 @@
  * it, reset it to its setup, have it solved, check a step. Each action reads
  * and writes the LabSession, so any replica can serve the next request.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { withDefaultNamespace } from '../../../cluster/src/kube.ts';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import type { Metrics } from '../metrics.ts';
@@ -25,18 +26,6 @@ export interface LabServiceDeps {
 const RESET_CONCURRENCY = 8;
 /** A learner's token lives an hour; terminals renew it well before that. */
 export const LEARNER_TOKEN_SECONDS = 3600;
-
-/** The server's own kubeconfig with `namespace` as the default: for a cluster of the learner's own. */
-function adminKubeconfig(kc: KubeConfig, namespace: string): string {
-  const copy = new KubeConfig();
-  copy.loadFromOptions({
-    clusters: kc.getClusters(),
-    users: kc.getUsers(),
-    contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
-    currentContext: kc.getCurrentContext(),
-  });
-  return copy.exportConfig();
-}
 
 export class LabService {
   private readonly deps: LabServiceDeps;
@@ -176,7 +165,7 @@ export class LabService {
     const namespace = namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default';
     if (lab.scope === 'cluster') {
       this.assertAvailable(lab);
-      return adminKubeconfig(this.deps.kc, namespace);
+      return withDefaultNamespace(this.deps.kc, namespace);
     }
     const { token } = await this.deps.sandboxes.issueToken(session, LEARNER_TOKEN_SECONDS);
     return this.deps.sandboxes.learnerKubeconfig(token, namespace);
