@@ -13,6 +13,7 @@ export type SystemProgram = { command: string; aptPackage: string; why: string }
 export const SANDBOX_PROGRAMS: SystemProgram[] = [
   { command: 'bwrap', aptPackage: 'bubblewrap', why: 'sandboxes workshop terminals' },
   { command: 'socat', aptPackage: 'socat', why: "relays a sandboxed terminal's kubectl to the API server" },
+  { command: 'setpriv', aptPackage: 'util-linux', why: "drops a workshop terminal's launcher to the learner's own uid" },
 ];
 
 /** The browser tests drive the system's Chromium: a test tool's own browser download needs the internet. */

@@ -5,8 +5,8 @@
  * port and keep the sessions tidy. Nothing lives only in this process: a
  * restarted server picks up every session from the cluster.
  */
+import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ClusterError } from '../../cluster/src/errors.ts';
@@ -27,8 +27,9 @@ import { Sandboxes } from './sandbox/provision.ts';
 import { ensureCrd } from './sessions/crd.ts';
 import { SessionStore } from './sessions/store.ts';
 import { findKubectl } from './terminal/kubectl.ts';
-import { TerminalManager } from './terminal/manager.ts';
+import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
 import { BubblewrapShell, HostShell, type ShellBackend } from './terminal/shell.ts';
+import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
 import { attachTerminals } from './terminal/ws.ts';
 
 export interface LabServerOptions {
@@ -37,8 +38,14 @@ export interface LabServerOptions {
   catalog: LabCatalog;
   logger: Logger;
   siteDir?: string;
-  /** Where terminals keep their homes and the API relay. Default: a folder per server in the temp folder. */
+  /**
+   * Where terminals keep their workspaces and the API relay: a folder of the
+   * server's own. Default: a fresh private folder in the temporary folder,
+   * removed when the server stops (and by the next server after a crash).
+   */
   terminalDir?: string;
+  /** Terminal settings beyond the config's (the tests shorten the token renewal, say). */
+  terminals?: Partial<Pick<TerminalManagerOptions, 'renewMs' | 'maxPerSession' | 'maxTotal' | 'guard' | 'watermarks'>>;
 }
 
 export interface LabServer {
@@ -99,11 +106,19 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   });
   const server = await listen(app, config.PORT, config.HOST);
 
-  const terminalDir = options.terminalDir ?? join(tmpdir(), `cdl-terminals-${process.pid}-${config.PORT}`);
+  let terminalDir: string;
+  if (options.terminalDir) {
+    terminalDir = await verifyStateDir(options.terminalDir);
+  } else {
+    const stale = await sweepStaleStateDirs();
+    if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
+    terminalDir = await createStateDir();
+  }
   const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir);
   const terminals = new TerminalManager({
+    ...options.terminals,
     backend,
-    homesDir: join(terminalDir, 'homes'),
+    workDir: backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals'),
     metrics,
     logger,
     graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
@@ -141,6 +156,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       stopReaper();
       await terminals.closeAll();
       await backend.close();
+      if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { readConfig } from '../../labs-server/src/config.ts';
 import type { LabCatalog } from '../../labs-server/src/labs/catalog.ts';
-import { type LabServer, startLabServer } from '../../labs-server/src/server.ts';
+import { type LabServer, type LabServerOptions, startLabServer } from '../../labs-server/src/server.ts';
 import { TEST_CLUSTER } from './cluster-setup.ts';
 import { fixtureCatalog } from './fixture-catalog.ts';
 import { freePort } from './ports.ts';
@@ -21,11 +21,12 @@ export async function startTestServer(
   env: Record<string, string> = {},
   catalog: LabCatalog = fixtureCatalog,
   siteDir = '/nonexistent',
+  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir'>> = {},
 ): Promise<TestServer> {
   const port = await freePort();
   const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env });
   const cluster = new LocalProvider({ clusterName: TEST_CLUSTER });
-  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir });
+  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir, ...extra });
   return { ...server, origin: `http://localhost:${port}`, port };
 }
 

@@ -18,7 +18,10 @@ export class TerminalClient {
   ready: { resumed: boolean; replayedBytes: number; offset: number } | undefined;
   exit: { code: number } | undefined;
   acking = true;
+  /** Output received and not yet acknowledged (while `acking` is off). */
+  unacked = 0;
   closed: { code: number; reason: string } | undefined;
+  private outputWaiters: Array<() => void> = [];
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
@@ -29,6 +32,8 @@ export class TerminalClient {
         // Keep the tail only: a `yes` would otherwise fill the test's memory.
         this.text = (this.text + frame.data.toString('utf8')).slice(-64 * 1024);
         if (this.acking) ws.send(encode.ack(frame.data.length));
+        else this.unacked += frame.data.length;
+        for (const wake of this.outputWaiters.splice(0)) wake();
       } else if (frame.type === 'ready') this.ready = frame.ready;
       else if (frame.type === 'exit') this.exit = frame.exit;
       else this.errors.push(`${frame.error.code}: ${frame.error.message}`);
@@ -57,6 +62,31 @@ export class TerminalClient {
 
   send(text: string): void {
     this.ws.send(encode.input(text));
+  }
+
+  /** Acknowledges everything received so far and goes back to acknowledging as output comes. */
+  ackAll(): void {
+    if (this.unacked > 0) this.ws.send(encode.ack(this.unacked));
+    this.unacked = 0;
+    this.acking = true;
+  }
+
+  /**
+   * Keystroke echo times: types one character at a time and waits for the
+   * shell's echo of it, `count` times, `intervalMs` apart; then clears the line.
+   */
+  async echoTimes(count: number, intervalMs = 20): Promise<number[]> {
+    const times: number[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const echoed = new Promise<void>((resolve) => this.outputWaiters.push(resolve));
+      const started = performance.now();
+      this.send('x');
+      await Promise.race([echoed, new Promise((r) => setTimeout(r, 5000))]);
+      times.push(performance.now() - started);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+    this.send('\x15');
+    return times;
   }
 
   async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {

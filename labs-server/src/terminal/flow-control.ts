@@ -42,17 +42,23 @@ export class FlowControl {
     }
   }
 
-  /** An acknowledgement of `bytes`; more than was sent counts as all of it. */
-  acked(bytes: number): void {
-    this.unacked = Math.max(0, this.unacked - bytes);
+  /**
+   * An acknowledgement of `bytes`. Only bytes actually sent can be
+   * acknowledged: a claim of more is refused (false) and changes nothing, so
+   * a client cannot switch flow control off by acknowledging what it never got.
+   */
+  acked(bytes: number): boolean {
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > this.unacked) return false;
+    this.unacked -= bytes;
     if (this.paused && this.unacked < this.marks.low) {
       this.paused = false;
       this.resume();
     }
+    return true;
   }
 
   /** A new browser starts with nothing outstanding. */
   reset(): void {
-    this.acked(Number.POSITIVE_INFINITY);
+    this.acked(this.unacked);
   }
 }

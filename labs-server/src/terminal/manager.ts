@@ -2,19 +2,28 @@
  * The terminals of this server: one shell per (session, lab), found again by
  * a browser that reconnects, limited per session and in total, and counted
  * in the metrics, with every gauge brought down in `finally` whatever way a
- * terminal ends.
+ * terminal ends. Each shell of a backend with separate users gets a uid no
+ * other live shell has.
+ *
+ * A socket gets its error and close handlers before anything is awaited:
+ * `ws` reports a bad frame (invalid UTF-8, an oversized frame, a reserved
+ * opcode) as an 'error' event, and an error event with no listener would
+ * end the whole process, every learner's shell with it.
  */
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Metrics } from '../metrics.ts';
 import type { Watermarks } from './flow-control.ts';
-import { decodeClientFrame, encode } from './protocol.ts';
+import { decodeClientFrame } from './protocol.ts';
 import { PtySession, type ShellSpec } from './pty-session.ts';
-import type { ShellBackend, ShellSize } from './shell.ts';
+import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT, type ShellBackend, type ShellSize } from './shell.ts';
+import { DEFAULT_GUARD_LIMITS, type GuardLimits, SocketGuard } from './socket-guard.ts';
+import { UidPool } from './uid-pool.ts';
 
 export interface TerminalManagerOptions {
   backend: ShellBackend;
-  homesDir: string;
+  /** Where each terminal's workspace folder is made (a folder of the server's). */
+  workDir: string;
   metrics: Metrics;
   logger: Logger;
   /** How long a shell waits for its browser to come back. */
@@ -26,6 +35,7 @@ export interface TerminalManagerOptions {
   maxPerSession?: number;
   maxTotal?: number;
   watermarks?: Watermarks;
+  guard?: GuardLimits;
 }
 
 export class TerminalLimitError extends Error {
@@ -34,6 +44,7 @@ export class TerminalLimitError extends Error {
 
 export class TerminalManager {
   private readonly terminals = new Map<string, Promise<PtySession>>();
+  private readonly uids = new UidPool(SANDBOX_UID_BASE, SANDBOX_UID_COUNT);
   private readonly options: TerminalManagerOptions;
 
   constructor(options: TerminalManagerOptions) {
@@ -57,9 +68,12 @@ export class TerminalManager {
     const mine = [...this.terminals.keys()].filter((k) => k.startsWith(`${spec.sessionName}/`)).length;
     if (mine >= maxPerSession) throw new TerminalLimitError(`at most ${maxPerSession} terminals per session`);
     if (this.terminals.size >= maxTotal) throw new TerminalLimitError('this server has as many terminals as it can take');
+    const uid = this.options.backend.separateUsers ? this.uids.take(key) : undefined;
+    if (this.options.backend.separateUsers && uid === undefined) throw new TerminalLimitError('this server has no sandbox uid left');
     const session = new PtySession(key, spec, {
       backend: this.options.backend,
-      homesDir: this.options.homesDir,
+      workDir: this.options.workDir,
+      ...(uid !== undefined ? { identity: { uid, gid: uid } } : {}),
       logger: this.options.logger,
       graceMs: this.options.graceMs,
       replayBytes: this.options.replayBytes ?? 256 * 1024,
@@ -70,6 +84,7 @@ export class TerminalManager {
       this.options.metrics.terminalsOpen.inc();
       session.onExit(() => {
         this.terminals.delete(key);
+        if (uid !== undefined) this.uids.release(uid);
         this.options.metrics.terminalsOpen.dec();
       });
       try {
@@ -86,15 +101,42 @@ export class TerminalManager {
 
   /** Wires a WebSocket to the (new or existing) shell for `spec`. */
   async attach(socket: WebSocket, spec: ShellSpec, since: number | undefined, size: ShellSize): Promise<void> {
-    const session = await this.ensure(spec, size);
+    // Before anything is awaited: a frame `ws` rejects is an 'error' event on this socket.
+    let gone = false;
+    const onGone = () => {
+      gone = true;
+    };
+    socket.on('error', (error) => {
+      this.options.logger.info({ err: error, session: spec.sessionName, lab: spec.labId }, 'terminal socket error');
+      onGone();
+    });
+    socket.on('close', onGone);
+    let session: PtySession | undefined;
+    const guard = new SocketGuard(socket, () => session?.congestion(guard), this.options.guard ?? DEFAULT_GUARD_LIMITS);
+    // Frames that come while the shell starts wait for it (the socket is paused, so they stay in the kernel).
+    socket.pause();
+    try {
+      session = await this.ensure(spec, size);
+    } catch (error) {
+      guard.dispose();
+      throw error;
+    }
+    if (gone || socket.readyState !== 1) {
+      // The browser left while its shell was starting: the shell waits for it as after any detach.
+      guard.dispose();
+      session.detachIfIdle();
+      return;
+    }
     const { metrics } = this.options;
     metrics.terminalsAttached.inc();
     let attached = true;
+    const started = session;
     const detach = () => {
       if (!attached) return;
       attached = false;
+      guard.dispose();
       try {
-        session.detach(socket);
+        started.detach(socket);
       } finally {
         metrics.terminalsAttached.dec();
       }
@@ -102,27 +144,31 @@ export class TerminalManager {
     socket.on('close', detach);
     socket.on('error', detach);
     socket.on('message', (data, isBinary) => {
-      if (!isBinary) {
-        socket.send(encode.error('text_frame', 'frames must be binary'));
-        return;
-      }
-      const frame = decodeClientFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
-      switch (frame.type) {
-        case 'input':
-          session.input(frame.data);
-          break;
-        case 'resize':
-          session.resize(frame.cols, frame.rows);
-          break;
-        case 'ack':
-          session.acknowledge(frame.bytes);
-          break;
-        case 'invalid':
-          socket.send(encode.error('bad_frame', frame.reason));
-          break;
+      // Whatever one connection's frame does, it cannot end the process.
+      try {
+        if (!isBinary) return guard.refuse('text_frame', 'frames must be binary');
+        const frame = decodeClientFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
+        switch (frame.type) {
+          case 'input':
+            started.input(frame.data);
+            break;
+          case 'resize':
+            started.resize(frame.cols, frame.rows);
+            break;
+          case 'ack':
+            if (!started.acknowledge(frame.bytes)) guard.violation('acknowledged more output than was sent');
+            break;
+          case 'invalid':
+            guard.refuse('bad_frame', frame.reason);
+            break;
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error, session: spec.sessionName, lab: spec.labId }, 'a terminal frame failed');
+        socket.close(1011, 'the frame could not be handled');
       }
     });
-    session.attach(socket, since, size);
+    started.attach(guard, since, size);
+    socket.resume();
   }
 
   /** Closes every terminal of a session (it ended, or its sandbox was removed). */

@@ -5,22 +5,26 @@
  * same shell and what it missed. While no browser is attached the pty is not
  * read, so a runaway command blocks instead of spinning.
  *
- * The home folder holds the learner's kubeconfig (renewed on a timer while
- * the shell lives, since its token is short-lived) and a .bashrc; it is
+ * The terminal's workspace folder (the server's, read-only to the shell)
+ * holds the rc file, the first kubeconfig and the learner's short-lived
+ * token, renewed on a timer while the shell lives (credentials.ts); it is
  * removed with the shell. Closing ends every process of the shell's session
- * (SIGHUP, then SIGKILL), not just bash.
+ * (SIGHUP, then SIGKILL), not just bash. Everything sent to the browser goes
+ * through the socket's guard (socket-guard.ts), which bounds what a client
+ * that does not read can cost.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IPty } from 'node-pty';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { parse, stringify } from 'yaml';
+import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
 import { DEFAULT_WATERMARKS, FlowControl, type Watermarks } from './flow-control.ts';
 import { encode } from './protocol.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
-import type { Home, ShellBackend, ShellSize } from './shell.ts';
+import { type ShellBackend, type ShellSize, WORKSPACE_FILES, type Workspace } from './shell.ts';
+import type { SocketGuard } from './socket-guard.ts';
 
 /** While output streams, what arrives within this window goes out as one frame. */
 const BATCH_WINDOW_MS = 2;
@@ -28,6 +32,20 @@ const BATCH_WINDOW_MS = 2;
 const STREAMING_CHUNK_BYTES = 1024;
 /** A batch this big goes out at once. */
 const BATCH_MAX_BYTES = 64 * 1024;
+/** Input given to the pty and not yet taken by the shell, beyond which the socket's input waits. */
+const MAX_INPUT_BACKLOG = 256 * 1024;
+
+/**
+ * Bytes written to the pty and not yet taken by the shell. node-pty keeps
+ * them in its write stream's queue and has no public way to tell; a unit
+ * test pins this to the node-pty version in the lockfile.
+ */
+export function ptyBacklog(pty: IPty): number {
+  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: Array<{ buffer: Buffer; offset: number }> } })._writeStream
+    ?._writeQueue;
+  if (!Array.isArray(queue)) return 0;
+  return queue.reduce((sum, task) => sum + task.buffer.length - task.offset, 0);
+}
 
 /** What the server knows about the shell to start. */
 export interface ShellSpec {
@@ -43,7 +61,10 @@ export interface ShellSpec {
 
 export interface TerminalOptions {
   backend: ShellBackend;
-  homesDir: string;
+  /** The folder of the server's where each terminal's workspace folder is made. */
+  workDir: string;
+  /** The uid and gid of this shell (a backend with separate users); none of another live shell's. */
+  identity?: { uid: number; gid: number };
   logger: Logger;
   graceMs: number;
   replayBytes: number;
@@ -106,9 +127,11 @@ export class PtySession {
   private readonly flow: FlowControl;
   private pty: IPty | undefined;
   private socket: WebSocket | undefined;
+  private guard: SocketGuard | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  private home: Home | undefined;
+  private workspace: Workspace | undefined;
+  private tokenPath = '';
   private lastActivity = 0;
   private readPaused = false;
   private batch: Buffer[] = [];
@@ -151,21 +174,26 @@ export class PtySession {
   }
 
   async start(size: ShellSize): Promise<void> {
-    const { backend, homesDir } = this.options;
-    const { uid, gid } = backend.identity(this.key);
-    const dir = join(homesDir, this.key.replace(/[^a-z0-9-]/g, '_'));
+    const { backend, workDir, identity } = this.options;
+    const id = this.key.replace(/[^a-z0-9-]/g, '_');
+    const dir = join(workDir, id);
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
     await rm(dir, { recursive: true, force: true });
-    await mkdir(join(dir, '.kube'), { recursive: true, mode: 0o700 });
-    this.home = { dir, uid, gid };
-    await this.writeKubeconfig();
-    const inside = backend.homeInside(this.home);
-    await writeFile(join(dir, '.bashrc'), bashrc(this.spec, inside));
-    await backend.prepareHome(this.home);
-    if (uid !== undefined && gid !== undefined) {
-      for (const path of [dir, join(dir, '.kube'), join(dir, '.kube', 'config'), join(dir, '.bashrc')]) await chown(path, uid, gid);
+    await mkdir(dir, { mode: 0o700 });
+    this.workspace = { id, dir, uid: identity?.uid, gid: identity?.gid };
+    // The shell's group may read its workspace (through the sandbox's read-only bind); no one may write it.
+    if (identity && process.getuid?.() === 0) {
+      await chown(dir, 0, identity.gid);
+      await chmod(dir, 0o750);
     }
-    await chmod(dir, 0o700);
-    const pty = backend.spawn(this.home, size, { KUBECONFIG: `${inside}/.kube/config` });
+    const inside = backend.workspaceInside(this.workspace);
+    this.tokenPath = `${inside}/${WORKSPACE_FILES.token}`;
+    const credentials = await this.credentials();
+    await writeWorkspaceFile(dir, WORKSPACE_FILES.kubeconfig, credentials.kubeconfig, identity?.gid);
+    if (credentials.token !== undefined) await writeWorkspaceFile(dir, WORKSPACE_FILES.token, credentials.token, identity?.gid);
+    await writeWorkspaceFile(dir, WORKSPACE_FILES.bashrc, bashrc(this.spec, backend.homeInside(this.workspace)), identity?.gid);
+    await backend.prepare(this.workspace);
+    const pty = backend.spawn(this.workspace, size, { KUBECONFIG: `${backend.homeInside(this.workspace)}/.kube/config` });
     this.pty = pty;
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => {
@@ -174,29 +202,26 @@ export class PtySession {
       void this.close();
     });
     this.renewTimer = setInterval(() => {
-      this.writeKubeconfig().catch((error: unknown) =>
-        this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal kubeconfig'),
+      this.renewToken().catch((error: unknown) =>
+        this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
       );
     }, this.options.renewMs);
     this.renewTimer.unref();
     this.setReading(false);
   }
 
-  private async writeKubeconfig(): Promise<void> {
-    if (!this.home) return;
-    const config = parse(await this.spec.kubeconfig()) as {
-      clusters?: Array<{ cluster: { server: string; 'tls-server-name'?: string } }>;
-    };
-    for (const entry of config.clusters ?? []) {
-      const { server, tlsServerName } = this.options.backend.apiServer(entry.cluster.server);
-      entry.cluster.server = server;
-      if (tlsServerName) entry.cluster['tls-server-name'] = tlsServerName;
+  private async credentials() {
+    const { backend } = this.options;
+    return shellCredentials(await this.spec.kubeconfig(), this.tokenPath, (url) => backend.apiServer(url));
+  }
+
+  /** A fresh token, into the workspace folder (never into the learner's home). */
+  private async renewToken(): Promise<void> {
+    if (!this.workspace || this.closed) return;
+    const { token } = await this.credentials();
+    if (token !== undefined && !this.closed) {
+      await writeWorkspaceFile(this.workspace.dir, WORKSPACE_FILES.token, token, this.workspace.gid);
     }
-    const file = join(this.home.dir, '.kube', 'config');
-    const next = `${file}.next`;
-    await writeFile(next, stringify(config), { mode: 0o600 });
-    if (this.home.uid !== undefined && this.home.gid !== undefined) await chown(next, this.home.uid, this.home.gid);
-    await rename(next, file);
   }
 
   /**
@@ -251,12 +276,12 @@ export class PtySession {
   }
 
   private sendFrame(frame: Buffer): void {
-    if (this.socket?.readyState === 1) this.socket.send(frame);
+    this.guard?.send(frame);
   }
 
   /** Reads the pty only while a browser is attached and keeping up. */
   private setReading(on: boolean): void {
-    const want = on && this.socket !== undefined && !this.flow.isPaused;
+    const want = on && this.socket !== undefined && !this.flow.isPaused && !this.guard?.congested;
     if (!this.pty || want === !this.readPaused) return;
     this.readPaused = !want;
     if (want) this.pty.resume();
@@ -264,7 +289,8 @@ export class PtySession {
   }
 
   /** Attaches a browser, replacing any other; replays output from `since`. */
-  attach(socket: WebSocket, since: number | undefined, size: ShellSize | undefined): void {
+  attach(guard: SocketGuard, since: number | undefined, size: ShellSize | undefined): void {
+    const { socket } = guard;
     if (this.closed) {
       socket.close(1011, 'the shell has ended');
       return;
@@ -273,6 +299,7 @@ export class PtySession {
     this.dropBatch();
     const previous = this.socket;
     this.socket = socket;
+    this.guard = guard;
     previous?.close(4001, 'this terminal was opened in another window');
     if (size) this.resize(size.cols, size.rows);
     const resumed = this.replay.end > 0;
@@ -290,14 +317,30 @@ export class PtySession {
   detach(socket: WebSocket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
+    this.guard = undefined;
     this.dropBatch();
     this.setReading(false);
+    this.detachIfIdle();
+  }
+
+  /** A shell with no browser (one left while it started) waits the grace period, then ends. */
+  detachIfIdle(): void {
+    if (this.socket || this.closed) return;
+    clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => void this.close(), this.options.graceMs);
     this.graceTimer.unref();
   }
 
+  /** The socket's guard says when its congestion starts and ends. */
+  congestion(guard: SocketGuard): void {
+    if (guard === this.guard) this.setReading(true);
+  }
+
   input(data: Buffer): void {
-    this.pty?.write(data);
+    if (!this.pty) return;
+    this.pty.write(data);
+    const pty = this.pty;
+    if (ptyBacklog(pty) > MAX_INPUT_BACKLOG) this.guard?.holdInput(() => ptyBacklog(pty) <= MAX_INPUT_BACKLOG / 2);
     const now = Date.now();
     if (now - this.lastActivity > 10_000) {
       this.lastActivity = now;
@@ -305,12 +348,13 @@ export class PtySession {
     }
   }
 
-  acknowledge(bytes: number): void {
-    this.flow.acked(bytes);
+  /** Output the page has processed; false when it claims more than it was sent (a protocol error). */
+  acknowledge(bytes: number): boolean {
+    return this.flow.acked(bytes);
   }
 
   resize(cols: number, rows: number): void {
-    this.pty?.resize(cols, rows);
+    if (!this.closed) this.pty?.resize(cols, rows);
   }
 
   /** Ends the shell and everything it started; safe to call twice. */
@@ -329,7 +373,11 @@ export class PtySession {
       }
       this.socket?.close(1000, 'the terminal was closed');
       this.socket = undefined;
-      if (this.home) await rm(this.home.dir, { recursive: true, force: true });
+      this.guard = undefined;
+      if (this.workspace) {
+        await this.options.backend.release(this.workspace);
+        await rm(this.workspace.dir, { recursive: true, force: true });
+      }
     } finally {
       for (const listener of this.exitListeners) listener();
     }
@@ -339,6 +387,7 @@ export class PtySession {
 function bashrc(spec: ShellSpec, home: string): string {
   return `# The workshop shell: your kubeconfig reaches your own sandbox only.
 export KUBECONFIG=${home}/.kube/config
+if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
 PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${spec.labId}\\[\\e[0m\\] (${spec.namespace}) \\w $ '
 alias k=kubectl
 if command -v kubectl >/dev/null; then

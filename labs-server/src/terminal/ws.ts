@@ -48,6 +48,7 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
 
 export function attachTerminals(server: Server, options: AttachTerminalsOptions): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME, perMessageDeflate: false });
+  wss.on('error', (error) => options.logger.warn({ err: error }, 'terminal server error'));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     void (async () => {
@@ -66,6 +67,8 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
       }
       const spec = await options.shellFor(sessionName, query.data.lab);
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // At once: a frame `ws` rejects is an 'error' event, fatal to the process without a listener.
+        ws.on('error', () => undefined);
         const { since, cols, rows } = query.data;
         options.manager.attach(ws, spec, since, { cols, rows }).catch((error: unknown) => {
           options.logger.error({ err: error, session: sessionName, lab: spec.labId }, 'terminal failed to start');

@@ -133,7 +133,11 @@ class CdlTerminal extends HTMLElement {
       if (frame.type === 'output') {
         const length = frame.data.length;
         this.offset += length;
-        term.write(frame.data, () => this.send(ackFrame(length)));
+        // Acknowledged on the socket it came by: the server counts what each socket was sent,
+        // and an acknowledgement of more than that ends the connection.
+        term.write(frame.data, () => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(ackFrame(length));
+        });
       } else if (frame.type === 'ready') {
         this.retry = 0;
         this.everConnected = true;

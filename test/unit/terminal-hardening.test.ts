@@ -1,0 +1,239 @@
+/**
+ * The pieces that keep one workshop shell from reaching another, in
+ * isolation: the launcher closes inherited descriptors, the seccomp program
+ * has the shape the kernel expects, uids are never shared, acknowledgements
+ * cannot exceed what was sent, the terminals' folder cannot be squatted, and
+ * node-pty still keeps its write queue where the input backpressure reads it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
+import { launchCommand, launcherScript, shellQuote } from '../../labs-server/src/terminal/launch.ts';
+import { ptyBacklog } from '../../labs-server/src/terminal/pty-session.ts';
+import { CLONE_NEW_FLAGS, refusedSyscalls, seccompProgram } from '../../labs-server/src/terminal/seccomp.ts';
+import { createStateDir, StateDirError, sweepStaleStateDirs, verifyStateDir } from '../../labs-server/src/terminal/state-dir.ts';
+import { UidPool } from '../../labs-server/src/terminal/uid-pool.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'cdl-unit-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('the launcher', () => {
+  it('closes every inherited descriptor but 0, 1 and 2 before the command runs', () => {
+    const { file, args } = launchCommand({ command: ['/bin/bash', '-c', 'ls /proc/$$/fd | tr "\\n" " "; true'] });
+    // Two extra pipes on descriptors 3 and 4, inherited without close-on-exec, as node-pty's masters are.
+    const leaky = spawnSync('/bin/bash', ['-c', 'ls /proc/$$/fd | tr "\\n" " "; true'], {
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'],
+    });
+    expect(leaky.stdout.toString().trim().split(' ')).toEqual(expect.arrayContaining(['0', '1', '2', '3', '4']));
+    const launched = spawnSync(file, args, { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'] });
+    expect(launched.status).toBe(0);
+    expect(launched.stdout.toString().trim()).toBe('0 1 2');
+  });
+
+  it('opens the files it is told on their descriptors, sets hard limits, and quotes every path', () => {
+    const file = join(scratch, "it's a file");
+    writeFileSync(file, 'seen\n');
+    const { file: bash, args } = launchCommand({
+      files: [{ fd: 3, path: file }],
+      ulimit: ['-u', '123', '-c', '0'],
+      command: ['/bin/bash', '-c', 'cat <&3; ulimit -H -u; ls /proc/$$/fd | tr "\\n" " "; true'],
+    });
+    const result = spawnSync(bash, args, { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    expect(result.stdout.toString().split('\n').slice(0, 3)).toEqual(['seen', '123', '0 1 2 3 ']);
+    expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+    expect(() => launcherScript({ files: [{ fd: 1, path: '/x' }], command: ['true'] })).toThrow(/3–9/);
+  });
+});
+
+describe('the seccomp program', () => {
+  it('is whole BPF instructions: arch check first, errno returns, refusing namespaces and mounts', () => {
+    for (const arch of ['x64', 'arm64'] as const) {
+      const program = seccompProgram(arch);
+      expect(program.length % 8).toBe(0);
+      const count = program.length / 8;
+      expect(count).toBeLessThan(256);
+      // First: load the arch (offset 4) and compare.
+      expect(program.readUInt16LE(0)).toBe(0x20);
+      expect(program.readUInt32LE(4)).toBe(4);
+      // The last three are returns: allow, EPERM, ENOSYS.
+      expect(program.readUInt32LE((count - 3) * 8 + 4)).toBe(0x7fff0000);
+      expect(program.readUInt32LE((count - 2) * 8 + 4)).toBe(0x00050001);
+      expect(program.readUInt32LE((count - 1) * 8 + 4)).toBe(0x00050026);
+      // Every jump lands inside the program.
+      for (let i = 0; i < count; i += 1) {
+        const code = program.readUInt16LE(i * 8);
+        if ((code & 0x07) !== 0x05) continue;
+        expect(i + 1 + program.readUInt8(i * 8 + 2)).toBeLessThan(count);
+        expect(i + 1 + program.readUInt8(i * 8 + 3)).toBeLessThan(count);
+      }
+      expect(refusedSyscalls(arch)).toEqual(
+        expect.arrayContaining(['unshare', 'setns', 'mount', 'bpf', 'keyctl', 'ptrace', 'io_uring_setup']),
+      );
+    }
+    expect(CLONE_NEW_FLAGS & 0x10000000).toBe(0x10000000);
+  });
+});
+
+describe('sandbox uids', () => {
+  it('never gives two live shells the same uid, and gives one back when its shell ends', () => {
+    const pool = new UidPool(200_000, 100_000);
+    const taken = new Set<number>();
+    for (let i = 0; i < 5000; i += 1) {
+      const uid = pool.take(`s-${i.toString(16).padStart(12, '0')}/palette`);
+      expect(uid).toBeDefined();
+      expect(taken.has(uid as number)).toBe(false);
+      taken.add(uid as number);
+    }
+    const small = new UidPool(10, 2);
+    const a = small.take('a') as number;
+    const b = small.take('b') as number;
+    expect(a).not.toBe(b);
+    expect(small.take('c')).toBeUndefined();
+    small.release(a);
+    expect(small.take('c')).toBe(a);
+  });
+});
+
+describe('flow control', () => {
+  it('refuses an acknowledgement of more than was sent, and changes nothing', () => {
+    let paused = false;
+    const flow = new FlowControl(
+      DEFAULT_WATERMARKS,
+      () => {
+        paused = true;
+      },
+      () => {
+        paused = false;
+      },
+    );
+    flow.sent(DEFAULT_WATERMARKS.high + 1);
+    expect(paused).toBe(true);
+    expect(flow.acked(0xffffffff)).toBe(false);
+    expect(flow.pending).toBe(DEFAULT_WATERMARKS.high + 1);
+    expect(paused).toBe(true);
+    expect(flow.acked(-1)).toBe(false);
+    expect(flow.acked(DEFAULT_WATERMARKS.high)).toBe(true);
+    expect(paused).toBe(false);
+    flow.reset();
+    expect(flow.pending).toBe(0);
+  });
+});
+
+describe("the terminals' private folder", () => {
+  it('is made fresh and private, never found by a guessable name', async () => {
+    const dir = await createStateDir(scratch);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(dir, 'server.pid'), 'utf8').trim()).toBe(String(process.pid));
+    const other = await createStateDir(scratch);
+    expect(other).not.toBe(dir);
+  });
+
+  it('removes the folders of crashed servers, and keeps live ones and symlinks', async () => {
+    const dead = join(scratch, 'cdl-terminals-dead');
+    mkdirSync(dead);
+    writeFileSync(join(dead, 'server.pid'), '2147483646\n');
+    writeFileSync(join(dead, 'token'), 'a learner token');
+    const live = await createStateDir(scratch);
+    const link = join(scratch, 'cdl-terminals-link');
+    symlinkSync(dead, link);
+    const removed = await sweepStaleStateDirs(scratch);
+    expect(removed).toEqual([dead]);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+  });
+
+  it('refuses a folder given by the operator that is a symlink', async () => {
+    const target = join(scratch, 'target');
+    mkdirSync(target);
+    const link = join(scratch, 'given-link');
+    symlinkSync(target, link);
+    await expect(verifyStateDir(link)).rejects.toThrow(StateDirError);
+    const writable = join(scratch, 'writable');
+    mkdirSync(writable, { mode: 0o777 });
+    await verifyStateDir(writable);
+    expect(statSync(writable).mode & 0o022).toBe(0);
+  });
+});
+
+describe('node-pty', () => {
+  it('keeps its write queue where the input backpressure reads it', async () => {
+    const { spawn } = await import('node-pty');
+    // A shell that does not read its input: what is written stays queued.
+    const pty = spawn('/bin/sleep', ['5'], { cols: 80, rows: 24, encoding: null });
+    try {
+      for (let i = 0; i < 64; i += 1) pty.write(Buffer.alloc(16 * 1024, 0x61));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(ptyBacklog(pty)).toBeGreaterThan(256 * 1024);
+    } finally {
+      // Drop what is queued, so the queue does not write to a closed pty after the kill.
+      (pty as unknown as { _writeStream: { _writeQueue: unknown[] } })._writeStream._writeQueue.length = 0;
+      pty.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the socket guard', () => {
+  it('congests a socket whose client does not read, stops reading its input, and cuts it when it does not drain', async () => {
+    const { WebSocketServer, WebSocket } = await import('ws');
+    const { SocketGuard } = await import('../../labs-server/src/terminal/socket-guard.ts');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const port = (wss.address() as { port: number }).port;
+    const accepted = new Promise<import('ws').WebSocket>((resolve) => wss.once('connection', resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    await new Promise((r) => client.once('open', r));
+    // The client reads nothing from here on.
+    (client as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const server = await accepted;
+    const congestion: boolean[] = [];
+    const guard = new SocketGuard(server, (c) => congestion.push(c), {
+      maxBufferedBytes: 256 * 1024,
+      drainTimeoutMs: 500,
+      errorBurst: 2,
+      errorsPerSecond: 1,
+      maxIgnoredBadFrames: 3,
+    });
+    const started = Date.now();
+    const frame = Buffer.alloc(64 * 1024, 0x61);
+    while (!guard.congested && Date.now() - started < 10_000) {
+      guard.send(frame);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(guard.congested).toBe(true);
+    expect(congestion).toEqual([true]);
+    expect(server.bufferedAmount).toBeLessThan(256 * 1024 + 2 * frame.length);
+    await new Promise<void>((resolve) => server.once('close', () => resolve()));
+    expect(Date.now() - started).toBeLessThan(5000);
+    client.terminate();
+    await new Promise((r) => wss.close(r));
+  });
+
+  it('answers bad frames within a budget, then disconnects the client', async () => {
+    const { WebSocketServer, WebSocket } = await import('ws');
+    const { SocketGuard } = await import('../../labs-server/src/terminal/socket-guard.ts');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const port = (wss.address() as { port: number }).port;
+    const accepted = new Promise<import('ws').WebSocket>((resolve) => wss.once('connection', resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    const received: Buffer[] = [];
+    client.on('message', (data: Buffer) => received.push(data));
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    await new Promise((r) => client.once('open', r));
+    const guard = new SocketGuard(await accepted, () => undefined, {
+      maxBufferedBytes: 1024 * 1024,
+      drainTimeoutMs: 500,
+      errorBurst: 2,
+      errorsPerSecond: 0.001,
+      maxIgnoredBadFrames: 3,
+    });
+    for (let i = 0; i < 10; i += 1) guard.refuse('bad_frame', `bad ${i}`);
+    expect(await closed).toBe(1008);
+    // Two answers within the budget, then the violation's own.
+    expect(received.map((b) => JSON.parse(b.subarray(1).toString()).code)).toEqual(['bad_frame', 'bad_frame', 'protocol_violation']);
+    await new Promise((r) => wss.close(r));
+  });
+});
