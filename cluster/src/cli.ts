@@ -13,9 +13,11 @@ import { chooseProvider, clusterName, createProvider, recordActive } from './sel
 const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external]
 
 commands:
-  up          start the cluster (builds the local provider's binaries once), or confirm it runs
+  up          start the cluster (builds the local provider's binaries once), confirm it runs,
+              or restart the processes a degraded one lost
   down        remove the cluster and every process of it
-  status      say whether the cluster runs (--json for a machine-readable answer)
+  status      say whether the cluster runs, and which of its processes do
+              (--json for a machine-readable answer)
   reset       down, then up: a fresh, empty cluster
   kubeconfig  print the path of the cluster's kubeconfig, e.g.
               export KUBECONFIG=$(npm run -s cluster -- kubeconfig)`;

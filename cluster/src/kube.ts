@@ -1,9 +1,12 @@
 /**
  * The few API calls the cluster tooling itself makes: is the API server
- * answering, which version, how many nodes are Ready, and applying objects
- * with server-side apply so `up` can run again without conflicts.
+ * answering, which version, how many nodes are Ready, applying objects with
+ * server-side apply so `up` can run again without conflicts, and releasing
+ * the node leases a dead kwok controller held.
  */
 import {
+  ApiException,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   type KubernetesObject,
@@ -85,6 +88,16 @@ export async function applyObjects(kc: KubeConfig, objects: readonly KubernetesO
   const client = KubernetesObjectApi.makeApiClient(kc);
   for (const object of objects) {
     await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+}
+
+/** Deletes the named Leases of a namespace; one that is already gone is fine. */
+export async function deleteLeases(kc: KubeConfig, namespace: string, names: readonly string[]): Promise<void> {
+  const api = kc.makeApiClient(CoordinationV1Api);
+  for (const name of names) {
+    await api.deleteNamespacedLease({ name, namespace }).catch((error: unknown) => {
+      if (!(error instanceof ApiException && error.code === 404)) throw error;
+    });
   }
 }
 

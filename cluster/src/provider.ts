@@ -18,6 +18,15 @@ export interface Capabilities {
 
 export type ClusterState = 'running' | 'stopped' | 'degraded';
 
+/** One process of a control plane that the platform runs itself (the local provider's). */
+export interface ComponentStatus {
+  /** The component's name, e.g. `kube-scheduler`. */
+  name: string;
+  running: boolean;
+  /** Its process id, while it runs. */
+  pid?: number;
+}
+
 export interface ClusterStatus {
   provider: ProviderName;
   state: ClusterState;
@@ -28,6 +37,12 @@ export interface ClusterStatus {
   serverVersion?: string;
   nodesReady?: number;
   nodesTotal?: number;
+  /**
+   * Every process the control plane needs, running or not, where the platform
+   * runs them itself (the local provider); a provider whose control plane
+   * someone else keeps alive (kind, external) leaves this out.
+   */
+  components?: ComponentStatus[];
 }
 
 /** Progress lines for people; they go to stderr so stdout stays machine-readable. */
@@ -38,7 +53,7 @@ export interface ClusterProvider {
   readonly capabilities: Capabilities;
   /** The kubeconfig file for this cluster (it exists once `up` has run). */
   readonly kubeconfig: string;
-  /** Creates the cluster, or confirms a running one; safe to call again. */
+  /** Creates the cluster, confirms a running one, or repairs a degraded one where it can; safe to call again. */
   up(log: Log): Promise<ClusterStatus>;
   /** Removes the cluster and waits until nothing of it runs. */
   down(log: Log): Promise<void>;

@@ -1,7 +1,7 @@
 /**
  * `npm run cluster` as a user meets it, on a cluster of its own (beside the
- * suite's shared one): up, up again, kubeconfig, a crash, recovery, and a
- * down that leaves no process behind.
+ * suite's shared one): up, up again, kubeconfig, a crash, recovery in place,
+ * and a down that leaves no process behind.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,9 +72,11 @@ describe('npm run cluster', () => {
     expect(status.code).toBe(1);
     expect(status.stdout).toMatch(/^local: degraded: /);
 
+    expect(status.stdout).toMatch(/^local: degraded: kube-apiserver not running; /);
+
     const again = await cli('up');
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toContain('Found a broken cluster from an earlier run');
+    expect(again.stderr).toContain('Restarting kube-apiserver…');
     expect(again.stdout).toMatch(/^running: /);
   });
 

@@ -30,6 +30,19 @@ describe('npm run cluster', () => {
     expect(result.stderr).toBe('error: Unknown provider "minikube" (from --provider).\nUse one of: local, kind, external.\n');
   });
 
+  it('lists every control-plane process of a local cluster in status --json, running or not', async () => {
+    const env = { PATH: process.env.PATH, CDL_CLUSTER_NAME: 'cdl-never-started' };
+    const result = await cli(['status', '--json', '--provider', 'local'], env);
+    expect(result.code).toBe(1);
+    const status = JSON.parse(result.stdout);
+    expect(status).toMatchObject({ provider: 'local', state: 'stopped' });
+    expect(status.components).toEqual(
+      ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok-controller'].map((name) => ({ name, running: false })),
+    );
+    const text = await cli(['status', '--provider', 'local'], env);
+    expect(text.stdout).toBe('local: stopped: no local cluster; start one with `npm run cluster -- up`\n');
+  });
+
   it('prints nothing on stdout for kubeconfig when there is no cluster', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cdl-ext-'));
     try {

@@ -1,24 +1,40 @@
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ClusterError } from '../../cluster/src/errors.ts';
 import { ExternalProvider } from '../../cluster/src/external/provider.ts';
 import { KIND_CONFIG, kindCommands } from '../../cluster/src/kind/provider.ts';
+import {
+  assess,
+  CONTROL_PLANE,
+  canServe,
+  inspectControlPlane,
+  missingPhrase,
+  parsePid,
+  pidFile,
+  processesPhrase,
+  runsBinary,
+} from '../../cluster/src/local/control-plane.ts';
 import { FARGATE_TAINT, NODE_SPECS, nodeObject, ZONES } from '../../cluster/src/local/nodes.ts';
 import { kwokctlConfig } from '../../cluster/src/local/provider.ts';
 import { chooseProvider, parseProviderName } from '../../cluster/src/select.ts';
 
+const bins = {
+  kubeApiserver: '/c/a',
+  kubeControllerManager: '/c/cm',
+  kubeScheduler: '/c/s',
+  kubectl: '/c/k',
+  etcd: '/c/e',
+  kwok: '/c/kw',
+  kwokctl: '/c/kc',
+};
+
 describe('the local provider', () => {
   it('binds every component to loopback and passes every binary by path', () => {
-    const bins = {
-      kubeApiserver: '/c/a',
-      kubeControllerManager: '/c/cm',
-      kubeScheduler: '/c/s',
-      kubectl: '/c/k',
-      etcd: '/c/e',
-      kwok: '/c/kw',
-      kwokctl: '/c/kc',
-    };
     const config = JSON.parse(kwokctlConfig(bins));
     expect(config.kind).toBe('KwokctlConfiguration');
     expect(config.options.bindAddress).toBe('127.0.0.1');
@@ -29,6 +45,13 @@ describe('the local provider', () => {
       kwokControllerBinary: '/c/kw',
       kubectlBinary: '/c/k',
     });
+  });
+
+  it('runs the controller manager and the scheduler without leader election, which would make them exit under load', () => {
+    const { componentsPatches } = JSON.parse(kwokctlConfig(bins));
+    const patched = (name: string) => componentsPatches.find((p: { name: string }) => p.name === name)?.extraArgs;
+    expect(patched('kube-controller-manager')).toEqual([{ key: 'leader-elect', value: 'false' }]);
+    expect(patched('kube-scheduler')).toEqual([{ key: 'leader-elect', value: 'false' }]);
   });
 
   it('simulates nodes in every zone with both architectures and one Fargate-style node', () => {
@@ -43,6 +66,116 @@ describe('the local provider', () => {
     expect(tainted).toHaveLength(1);
     expect(tainted[0]?.spec?.taints).toEqual([FARGATE_TAINT]);
     expect(nodes.every((n) => n.metadata?.annotations?.['kwok.x-k8s.io/node'] === 'fake')).toBe(true);
+  });
+});
+
+const all = (running: boolean) => CONTROL_PLANE.map((name, i) => ({ name, running, pid: running ? 100 + i : undefined }));
+const without = (...names: string[]) => all(true).map((c) => (names.includes(c.name) ? { name: c.name, running: false } : c));
+const api = { serverVersion: 'v1.36.3', nodesReady: 7, nodesTotal: 7 };
+
+describe("the local control plane's processes", () => {
+  it('expects all five components, each with the pid file kwokctl names after it', () => {
+    expect([...CONTROL_PLANE]).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok-controller']);
+    expect(pidFile('/c/cdl', 'kwok-controller')).toBe('/c/cdl/pids/kwok-controller.pid');
+  });
+
+  it('reads a pid file, and nothing that is not one positive number', () => {
+    expect(parsePid('4242')).toBe(4242);
+    expect(parsePid('4242\n')).toBe(4242);
+    for (const text of ['', '0', '-1', '12abc', '1.5', '42 43', '99999999999']) expect(parsePid(text), text).toBeUndefined();
+  });
+
+  it('tells a component from a process that took its number after a crash', () => {
+    const cmdline = ['/root/.cache/container-day-labs/bin/kubernetes-v1.36.3/kube-scheduler', '--config=/x/scheduler.yaml', ''].join('\0');
+    expect(runsBinary(cmdline, 'kube-scheduler')).toBe(true);
+    expect(runsBinary(cmdline, 'kube-apiserver')).toBe(false);
+    expect(runsBinary(['/usr/bin/vim', 'kube-scheduler', ''].join('\0'), 'kube-scheduler')).toBe(false);
+    expect(runsBinary('', 'kube-scheduler')).toBe(false);
+  });
+
+  it('names what runs and what does not', () => {
+    expect(processesPhrase(all(true))).toBe(
+      'running: 5 of 5 processes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller)',
+    );
+    expect(processesPhrase(all(false))).toBe('running: 0 of 5 processes');
+    expect(missingPhrase(all(true))).toBeUndefined();
+    expect(missingPhrase(without('kube-scheduler'))).toBe('kube-scheduler not running');
+    expect(missingPhrase(without('kube-controller-manager', 'kube-scheduler'))).toBe(
+      'kube-controller-manager and kube-scheduler not running',
+    );
+    expect(missingPhrase(without('etcd', 'kube-apiserver', 'kwok-controller'))).toBe(
+      'etcd, kube-apiserver and kwok-controller not running',
+    );
+  });
+
+  it('is running only with every process, an answering API server and every node Ready', () => {
+    expect(assess({ components: all(true), api })).toEqual({
+      state: 'running',
+      detail:
+        'Kubernetes v1.36.3, 7/7 nodes Ready; running: 5 of 5 processes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller)',
+    });
+  });
+
+  it('is degraded when a process is missing even though the API server answers, and says which first', () => {
+    const { state, detail } = assess({ components: without('kube-scheduler'), api });
+    expect(state).toBe('degraded');
+    expect(detail).toBe(
+      'kube-scheduler not running; Kubernetes v1.36.3, 7/7 nodes Ready; running: 4 of 5 processes (etcd, kube-apiserver, kube-controller-manager, kwok-controller)',
+    );
+  });
+
+  it('asks the API server only while it and etcd run', () => {
+    expect(canServe(all(true))).toBe(true);
+    expect(canServe(without('kube-scheduler', 'kwok-controller'))).toBe(true);
+    expect(canServe(without('etcd'))).toBe(false);
+    expect(canServe(without('kube-apiserver'))).toBe(false);
+  });
+
+  it('is degraded when the API server does not answer or a node is not Ready', () => {
+    const silent = assess({ components: without('etcd'), api: { error: 'no answer within 5000 ms' } });
+    expect(silent.state).toBe('degraded');
+    expect(silent.detail).toMatch(/^etcd not running; the API server does not answer \(no answer within 5000 ms\); running: 4 of 5/);
+    expect(assess({ components: without('etcd') })).toEqual({
+      state: 'degraded',
+      detail: 'etcd not running; running: 4 of 5 processes (kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller)',
+    });
+    const notReady = assess({ components: all(true), api: { ...api, nodesReady: 5 } });
+    expect(notReady).toMatchObject({ state: 'degraded', detail: expect.stringMatching(/^2 of 7 nodes not Ready; /) });
+    expect(assess({ components: all(true), api: { ...api, nodesReady: 0, nodesTotal: 0 } }).state).toBe('degraded');
+  });
+
+  it('finds every component of a cluster folder, running or not, and trusts a pid only for its own binary', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cdl-pids-'));
+    try {
+      await mkdir(join(dir, 'pids'));
+      // This test's own process: alive, but it is node, not etcd.
+      await writeFile(join(dir, 'pids', 'etcd.pid'), String(process.pid));
+      await writeFile(join(dir, 'pids', 'kube-scheduler.pid'), 'garbage');
+      const components = await inspectControlPlane(dir);
+      expect(components.map((c) => c.name)).toEqual([...CONTROL_PLANE]);
+      expect(components.every((c) => !c.running && c.pid === undefined)).toBe(true);
+      expect(await inspectControlPlane(join(dir, 'missing'))).toHaveLength(5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts a process as running when it runs the binary its pid file names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cdl-pids-'));
+    await mkdir(join(dir, 'pids'));
+    await symlink(process.execPath, join(dir, 'kube-scheduler'));
+    const child = spawn(join(dir, 'kube-scheduler'), ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      // 'spawn' comes once the exec succeeded, so /proc shows the new command line, not the forked parent's.
+      await once(child, 'spawn');
+      await writeFile(join(dir, 'pids', 'kube-scheduler.pid'), String(child.pid));
+      const components = await inspectControlPlane(dir);
+      expect(components.find((c) => c.name === 'kube-scheduler')).toEqual({ name: 'kube-scheduler', running: true, pid: child.pid });
+      expect(missingPhrase(components)).toBe('etcd, kube-apiserver, kube-controller-manager and kwok-controller not running');
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,16 +9,22 @@
  * would write the user's ~/.kube/config (we pass a project-local path), and
  * it would bind every component, etcd included, to 0.0.0.0 (we bind to
  * 127.0.0.1 through its configuration file).
+ *
+ * Nothing restarts a component that exits, so `status` checks every process
+ * (control-plane.ts) and `up` on a degraded cluster restarts only the missing
+ * ones with `kwokctl start cluster`, keeping etcd's data and with it every
+ * learner's session; only when that fails does it start a fresh cluster.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail } from '../exec.ts';
-import { apiState, applyObjects, loadKubeConfig, waitFor } from '../kube.ts';
+import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
 import type { Capabilities, ClusterProvider, ClusterStatus, Log } from '../provider.ts';
 import { ensureBinaries, type LocalBinaries, VERSIONS } from './binaries.ts';
+import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
 import { NODE_SPECS, nodeObject } from './nodes.ts';
 
 export interface LocalProviderOptions {
@@ -45,7 +51,15 @@ export function kwokctlConfig(binaries: LocalBinaries): string {
     kubeAuthorization: true,
     kubeAdmission: true,
   };
-  return `${JSON.stringify({ kind: 'KwokctlConfiguration', apiVersion: 'config.kwok.x-k8s.io/v1alpha1', options }, null, 2)}\n`;
+  // A lone controller manager or scheduler has no rival to elect against, and
+  // with leader election on it exits when the API server is slow to renew its
+  // lease (under load), and nothing would start it again.
+  const componentsPatches = ['kube-controller-manager', 'kube-scheduler'].map((name) => ({
+    name,
+    extraArgs: [{ key: 'leader-elect', value: 'false' }],
+  }));
+  const config = { kind: 'KwokctlConfiguration', apiVersion: 'config.kwok.x-k8s.io/v1alpha1', options, componentsPatches };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 export class LocalProvider implements ClusterProvider {
@@ -78,37 +92,28 @@ export class LocalProvider implements ClusterProvider {
 
   /** The control plane's processes that are still alive, from kwokctl's pid files. */
   async livePids(): Promise<Array<{ name: string; pid: number }>> {
-    const pidDir = join(this.clusterDir, 'pids');
-    const files = await readdir(pidDir).catch(() => [] as string[]);
-    const live: Array<{ name: string; pid: number }> = [];
-    for (const file of files.filter((f) => f.endsWith('.pid'))) {
-      const pid = Number.parseInt(await readFile(join(pidDir, file), 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) live.push({ name: file.replace(/\.pid$/, ''), pid });
-    }
-    return live;
+    const components = await inspectControlPlane(this.clusterDir);
+    return components.flatMap(({ name, pid }) => (pid === undefined ? [] : [{ name, pid }]));
   }
 
   async status(): Promise<ClusterStatus> {
+    const components = await inspectControlPlane(this.clusterDir);
     const base = { provider: this.name, kubeconfig: this.kubeconfig } as const;
-    const live = await this.livePids();
-    if (live.length === 0 && !existsSync(this.clusterDir)) {
-      return { ...base, state: 'stopped', detail: 'no local cluster; start one with `npm run cluster -- up`' };
+    if (!existsSync(this.clusterDir)) {
+      return { ...base, state: 'stopped', detail: 'no local cluster; start one with `npm run cluster -- up`', components };
     }
     if (!existsSync(this.kubeconfig)) {
-      return { ...base, state: 'degraded', detail: `a half-started cluster (${live.length} processes, no kubeconfig)` };
+      const problems = [missingPhrase(components), 'a half-started cluster (no kubeconfig)', processesPhrase(components)];
+      return { ...base, state: 'degraded', detail: problems.filter(Boolean).join('; '), components };
     }
+    // Asking an API server whose etcd is gone takes the whole timeout, and /healthz should answer at once.
+    if (!canServe(components)) return { ...base, ...assess({ components }), components };
     try {
-      const state = await withTimeout(apiState(loadKubeConfig(this.kubeconfig)), 5000);
-      const ready = state.nodesTotal > 0 && state.nodesReady === state.nodesTotal;
-      return {
-        ...base,
-        state: ready ? 'running' : 'degraded',
-        detail: `Kubernetes ${state.serverVersion}, ${state.nodesReady}/${state.nodesTotal} nodes Ready, ${live.length} control-plane processes`,
-        ...state,
-      };
+      const api = await withTimeout(apiState(loadKubeConfig(this.kubeconfig)), 5000);
+      return { ...base, ...assess({ components, api }), ...api, components };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      return { ...base, state: 'degraded', detail: `the API server does not answer (${live.length} processes alive): ${reason}` };
+      return { ...base, ...assess({ components, api: { error: reason } }), components };
     }
   }
 
@@ -120,7 +125,16 @@ export class LocalProvider implements ClusterProvider {
       return current;
     }
     if (current.state === 'degraded') {
-      log(`Found a broken cluster from an earlier run (${current.detail}); removing it first.`);
+      if (existsSync(this.kubeconfig) && existsSync(join(this.clusterDir, 'kwok.yaml'))) {
+        const repaired = await this.repair(binaries, current, log).catch((error: unknown) => {
+          log(`The repair failed: ${error instanceof Error ? error.message : String(error)}`);
+          return undefined;
+        });
+        if (repaired?.state === 'running') return repaired;
+        log(`Removing the cluster "${this.clusterName}" and starting a fresh one instead (its objects are lost).`);
+      } else {
+        log(`Found a broken cluster from an earlier run (${current.detail}); removing it first.`);
+      }
       await this.down(log);
     }
     const started = Date.now();
@@ -148,6 +162,91 @@ export class LocalProvider implements ClusterProvider {
         `Look at the component logs in ${logs} if they are still there, then run \`npm run cluster -- up\` again.`,
       );
     }
+    await this.ensureNodes();
+    const status = await this.status();
+    log(`Local cluster ready in ${formatDuration(Date.now() - started)}: ${status.detail}.`);
+    return status;
+  }
+
+  /**
+   * Brings a degraded cluster back in place: kwokctl starts each component
+   * whose process is gone (and leaves the running ones alone), then the nodes
+   * are applied again in case they never were. A component can exit while
+   * another restarts (one that still elects a leader loses its lease while the
+   * API server is down), so the missing ones are looked for a second time.
+   *
+   * A new kwok controller has an identity of its own and will not run pods on
+   * a node whose lease the dead one held until that lease expires, 200 s
+   * later; so the leases are deleted before it starts, or, when the API
+   * server could not be asked first, it is started once more after that.
+   */
+  private async repair(binaries: LocalBinaries, current: ClusterStatus, log: Log): Promise<ClusterStatus> {
+    const started = Date.now();
+    log(`The local cluster "${this.clusterName}" is degraded: ${current.detail}.`);
+    let status = current;
+    for (let round = 1; round <= 2; round++) {
+      const missing = (await inspectControlPlane(this.clusterDir)).filter((c) => !c.running).map((c) => c.name);
+      log(
+        missing.length > 0
+          ? `Restarting ${missing.join(', ')}${round > 1 ? ' again' : ''}…`
+          : 'Every process runs; waiting for the API server and the nodes…',
+      );
+      const newKwok = missing.includes('kwok-controller');
+      const apiAnswered = status.serverVersion !== undefined;
+      if (newKwok && apiAnswered) await this.releaseNodeLeases();
+      await this.startMissing(binaries, missing);
+      if (newKwok && !apiAnswered) {
+        log('Restarting kwok-controller once more, now that the API server answers, so that it takes the nodes over at once…');
+        await this.stopComponent('kwok-controller');
+        await this.releaseNodeLeases();
+        await this.startMissing(binaries, ['kwok-controller']);
+      }
+      await this.ensureNodes();
+      status = await this.status();
+      if (status.state === 'running') break;
+    }
+    if (status.state === 'running') {
+      log(`Repaired the local cluster "${this.clusterName}" in ${formatDuration(Date.now() - started)}: ${status.detail}.`);
+    } else {
+      log(`The local cluster "${this.clusterName}" is still degraded after a restart: ${status.detail}.`);
+    }
+    return status;
+  }
+
+  /** `kwokctl start cluster` starts every component that does not run, and waits until the API server is healthy. */
+  private async startMissing(binaries: LocalBinaries, missing: readonly ComponentName[]): Promise<void> {
+    // kwokctl skips a component whose pid file names a live process; after a
+    // crash that number may belong to another program by now.
+    await Promise.all(missing.map((name) => rm(pidFile(this.clusterDir, name), { force: true })));
+    const restarted = await this.kwokctl(binaries, ['start', 'cluster', '--name', this.clusterName, '--wait', '1m'], 150_000);
+    if (restarted.code !== 0) {
+      throw new ClusterError(
+        `kwokctl could not restart the control plane:\n${tail(restarted.stderr || restarted.stdout)}`,
+        `Look at the component logs in ${join(this.clusterDir, 'logs')}, then run \`npm run cluster -- reset\`.`,
+      );
+    }
+  }
+
+  /** Stops one component (SIGTERM, then SIGKILL after 10 s) and waits until it is gone. */
+  private async stopComponent(name: ComponentName): Promise<void> {
+    const pid = (await inspectControlPlane(this.clusterDir)).find((c) => c.name === name)?.pid;
+    if (pid === undefined) return;
+    signal(pid, 'SIGTERM');
+    await waitFor(`${name} to exit`, async () => !processAlive(pid), 10_000, 100).catch(() => signal(pid, 'SIGKILL'));
+    await waitFor(`${name} to exit after SIGKILL`, async () => !processAlive(pid), 5_000, 100);
+  }
+
+  /** Frees the simulated nodes' leases, which a kwok controller that died still holds. */
+  private async releaseNodeLeases(): Promise<void> {
+    await deleteLeases(
+      loadKubeConfig(this.kubeconfig),
+      'kube-node-lease',
+      NODE_SPECS.map((n) => n.name),
+    );
+  }
+
+  /** Applies the simulated nodes (again: applying is idempotent) and waits until all are Ready. */
+  private async ensureNodes(): Promise<void> {
     const kc = loadKubeConfig(this.kubeconfig);
     await applyObjects(kc, NODE_SPECS.map(nodeObject));
     await waitFor(
@@ -158,31 +257,33 @@ export class LocalProvider implements ClusterProvider {
       },
       60_000,
     );
-    const status = await this.status();
-    log(`Local cluster ready in ${formatDuration(Date.now() - started)}: ${status.detail}.`);
-    return status;
   }
 
   async down(log: Log): Promise<void> {
-    const before = await this.livePids();
+    const components = await inspectControlPlane(this.clusterDir);
+    const before = components.flatMap(({ name, pid }) => (pid === undefined ? [] : [{ name, pid }]));
     if (existsSync(this.clusterDir)) {
+      // kwokctl kills whatever its pid files name: not a program that took a dead component's number.
+      await Promise.all(components.filter((c) => !c.running).map((c) => rm(pidFile(this.clusterDir, c.name), { force: true })));
       const binaries = await ensureBinaries({ log, env: this.env }).catch(() => undefined);
       if (binaries)
         await this.kwokctl(binaries, ['delete', 'cluster', '--name', this.clusterName, '--kubeconfig', this.kubeconfig], 60_000);
     }
     // kwokctl returns before its processes have exited; wait, then insist.
     await waitFor('the control plane to exit', async () => (await pidsAlive(before)).length === 0, 10_000).catch(() => undefined);
-    for (const { pid } of await pidsAlive(before)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // it exited between the check and the kill
-      }
-    }
+    for (const { pid } of await pidsAlive(before)) signal(pid, 'SIGKILL');
     await waitFor('the control plane to exit after SIGKILL', async () => (await pidsAlive(before)).length === 0, 5_000);
     await rm(this.dir, { recursive: true, force: true });
     if (before.length > 0) log(`Stopped the local cluster "${this.clusterName}" (${before.map((p) => p.name).join(', ')}).`);
     else log(`No local cluster "${this.clusterName}" was running.`);
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // it exited between the check and the signal
   }
 }
 
