@@ -9,6 +9,14 @@ const POLICY_LOAD_MS = 6_000;
 
 const VAP = 'admissionregistration.k8s.io/v1';
 
+/**
+ * The platform's own policies guard every sandbox namespace (prod included);
+ * this lab is about the learner's.
+ */
+function learners<T extends { metadata?: { labels?: Record<string, string> } }>(items: T[]): T[] {
+  return items.filter((item) => item.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'container-day-labs');
+}
+
 function pod(namespace: string, image: string): V1Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'image-probe', namespace }, spec: { containers: [{ name: 'c', image }] } };
 }
@@ -25,8 +33,8 @@ export default defineCheck({
       const dev = ctx.ns('dev');
       const [namespace, policies, bindings] = await Promise.all([
         ctx.get<V1Namespace>('v1', 'Namespace', prod),
-        ctx.list<V1ValidatingAdmissionPolicy>(VAP, 'ValidatingAdmissionPolicy'),
-        ctx.list<V1ValidatingAdmissionPolicyBinding>(VAP, 'ValidatingAdmissionPolicyBinding'),
+        ctx.list<V1ValidatingAdmissionPolicy>(VAP, 'ValidatingAdmissionPolicy').then(learners),
+        ctx.list<V1ValidatingAdmissionPolicyBinding>(VAP, 'ValidatingAdmissionPolicyBinding').then(learners),
       ]);
       const labels = namespace?.metadata?.labels ?? {};
       const names = new Set(policies.map((p) => p.metadata?.name));

@@ -88,6 +88,16 @@ describe('two learners', () => {
     expect(await status(adaCore.listNamespace())).toBe(403);
   });
 
+  it('get their namespace only once its quota has been counted, so it holds from the first request', async () => {
+    const quotas = await kc.makeApiClient(CoreV1Api).listNamespacedResourceQuota({ namespace: bob.namespace });
+    const hard = quotas.items.flatMap((q) => Object.keys(q.spec?.hard ?? {}));
+    const uncounted = quotas.items.flatMap((q) => Object.keys(q.spec?.hard ?? {}).filter((r) => !(r in (q.status?.used ?? {}))));
+    expect(hard).toContain('count/pods');
+    expect(hard).toContain('count/configmaps');
+    expect(hard).toContain('count/secrets');
+    expect(uncounted).toEqual([]);
+  });
+
   it('carry a token Kubernetes accepts as the learner, not as the server', async () => {
     expect(await sandboxes.whoIs(ada.token)).toBe(learnerUser(ada.session));
   });

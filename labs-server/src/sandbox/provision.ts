@@ -7,6 +7,16 @@
  * kubeconfig carries a short-lived token from the TokenRequest API, never the
  * server's own credentials.
  *
+ * `admin` is wider than a shared cluster can allow, and two things narrow
+ * it: the quota counts every kind a learner can create (quota.ts, which
+ * works out the bound on what a sandbox can put into etcd), and admission
+ * policies applied with the system namespace (policies.ts, which says why
+ * policies rather than a role of our own) refuse Services with externalIPs,
+ * RoleBindings to `system:` groups or to other namespaces' ServiceAccounts,
+ * and any kind the quota does not count. A namespace is handed over only
+ * once the quota controller has counted its quotas, so they hold from the
+ * learner's first request.
+ *
  * Everything here carries an ownerReference to the LabSession as a backstop,
  * but ending a session removes its objects explicitly (`removeSession`): the
  * garbage collector learns of a new CustomResourceDefinition only at its next
@@ -21,11 +31,14 @@ import {
   RbacAuthorizationV1Api,
   type V1Namespace,
   type V1OwnerReference,
+  type V1ResourceQuota,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { waitFor } from '../../../cluster/src/kube.ts';
+import { applyObjects, waitFor } from '../../../cluster/src/kube.ts';
 import { API_VERSION, KIND, LABELS, MANAGER } from '../sessions/crd.ts';
 import type { LabSession } from '../sessions/store.ts';
+import { ensureSandboxPolicies } from './policies.ts';
+import { type ComputeLimits, sandboxQuotas } from './quota.ts';
 
 export const SYSTEM_NAMESPACE = 'cdl-system';
 /** Marks objects the platform owns inside a sandbox. */
@@ -39,11 +52,7 @@ export interface LogicalNamespace {
 /** Logical namespace name (as a lab names it) → the learner's real namespace. */
 export type NamespaceMap = Record<string, string>;
 
-export interface SandboxLimits {
-  pods: string;
-  cpu: string;
-  memory: string;
-}
+export type SandboxLimits = ComputeLimits;
 
 export const DEFAULT_LIMITS: SandboxLimits = { pods: '30', cpu: '8', memory: '16Gi' };
 
@@ -90,11 +99,16 @@ export class Sandboxes {
     this.authn = kc.makeApiClient(AuthenticationV1Api);
   }
 
-  /** The platform's own namespace, where learners' ServiceAccounts live. */
+  /**
+   * The platform's own namespace, where learners' ServiceAccounts live, and
+   * the admission policies that guard every sandbox (applied again at each
+   * start, so a newer server brings its newer policies).
+   */
   async ensureSystemNamespace(): Promise<void> {
     await this.core
       .createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } } } })
       .catch(ignore([409]));
+    await ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE);
   }
 
   /** The learner's identity: a ServiceAccount with no rights of its own. */
@@ -142,19 +156,15 @@ export class Sandboxes {
     };
     await this.core.createNamespace({ body }).catch(ignore([409]));
     const platform = { [LABELS.managedBy]: MANAGER, [PLATFORM_LABEL]: 'true' };
-    const { pods, cpu, memory } = this.limits;
+    const quotas: V1ResourceQuota[] = Object.entries(sandboxQuotas(this.limits)).map(([quota, hard]) => ({
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: quota, namespace: name, labels: platform },
+      spec: { hard },
+    }));
     await Promise.all([
-      this.core
-        .createNamespacedResourceQuota({
-          namespace: name,
-          body: {
-            metadata: { name: 'sandbox', labels: platform },
-            spec: {
-              hard: { pods, 'requests.cpu': cpu, 'requests.memory': memory, 'limits.cpu': cpu, 'limits.memory': memory, services: '20' },
-            },
-          },
-        })
-        .catch(ignore([409])),
+      // Applied rather than created, so a sandbox made by an older server gets today's quotas.
+      ...quotas.map((quota) => applyObjects(this.kc, [quota]).then(() => this.quotaCounted(quota))),
       this.core
         .createNamespacedLimitRange({
           namespace: name,
@@ -184,6 +194,25 @@ export class Sandboxes {
         })
         .catch(ignore([409])),
     ]);
+  }
+
+  /**
+   * Until the quota controller has counted a new quota, admission lets
+   * everything through it; the namespace is not ready before that.
+   */
+  private async quotaCounted(quota: V1ResourceQuota): Promise<void> {
+    const name = quota.metadata?.name ?? '';
+    const namespace = quota.metadata?.namespace ?? '';
+    const resources = Object.keys(quota.spec?.hard ?? {});
+    await waitFor(
+      `the quota ${name} of ${namespace} to be counted`,
+      async () => {
+        const { status } = await this.core.readNamespacedResourceQuota({ name, namespace });
+        return resources.every((resource) => resource in (status?.hard ?? {}) && resource in (status?.used ?? {}));
+      },
+      30_000,
+      50,
+    );
   }
 
   /** Deletes the namespaces and waits until they are gone (so they can be made again). */

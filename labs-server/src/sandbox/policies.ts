@@ -1,0 +1,175 @@
+/**
+ * What a learner may not do inside their own sandbox, though the built-in
+ * `admin` ClusterRole would let them: three ValidatingAdmissionPolicies the
+ * platform applies at startup, each bound to sandbox namespaces only (those
+ * carrying a session label) and matching only requests made by a learner.
+ *
+ * - `cdl-sandbox-no-external-ips`: a Service may not set `spec.externalIPs`.
+ *   Whoever creates one can intercept the cluster's traffic to any address
+ *   it names (CVE-2020-8554), other learners' included.
+ * - `cdl-sandbox-binding-subjects`: a RoleBinding may name a ServiceAccount
+ *   of its own namespace, or a user or group of the learner's choosing, but
+ *   no `system:` user or group (`system:unauthenticated`, `system:anonymous`,
+ *   `system:authenticated`, `system:serviceaccounts`…, which would open the
+ *   sandbox to everyone) and no ServiceAccount of another namespace (another
+ *   learner's, or the learners' own identities in the platform namespace).
+ * - `cdl-sandbox-kinds`: a learner creates only the kinds the sandbox's
+ *   quota counts (quota.ts), so the bound on what a sandbox puts into etcd
+ *   holds even when a CRD installed on the cluster aggregates into `admin`.
+ *
+ * Why policies and the built-in `admin` role, rather than a role of our own:
+ * RBAC cannot say who may be named in a binding (its `bind` and `escalate`
+ * checks look at a role's rules, never at the subjects), and it cannot look
+ * inside a Service's spec, so only admission can refuse these. A narrower
+ * role would also break the labs, whose wrong attempts bind `admin` and
+ * `edit` (RBAC lets a learner bind only rules they hold), and it would gain
+ * nothing: any learner may hand `admin` to a ServiceAccount of their
+ * namespace and act as it.
+ *
+ * That last point is also why a learner is more than their own username
+ * here. A learner may act as any ServiceAccount of their namespace (by
+ * impersonation, which `admin` allows, or with a token they request for it),
+ * so the policies match both the learners' identities
+ * (`system:serviceaccount:cdl-system:learner-*`) and every ServiceAccount of
+ * the namespace the request is made in. The platform itself, which applies
+ * setups and solutions with the server's own credentials, and the cluster's
+ * controllers (ServiceAccounts of kube-system) are never matched.
+ */
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1ValidatingAdmissionPolicy,
+  V1ValidatingAdmissionPolicyBinding,
+} from '@kubernetes/client-node';
+import { applyObjects } from '../../../cluster/src/kube.ts';
+import { LABELS, MANAGER } from '../sessions/crd.ts';
+import { COUNTED_KINDS, UNSTORED_KINDS } from './quota.ts';
+
+const API_VERSION = 'admissionregistration.k8s.io/v1';
+
+/** CEL text for a string literal (names here are plain, but quoting stays correct). */
+function cel(text: string): string {
+  return `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+/** Requests made by a learner: their own ServiceAccount, or one of the sandbox namespace they act as. */
+function learnerCondition(systemNamespace: string): string {
+  return [
+    `request.userInfo.username.startsWith(${cel(`system:serviceaccount:${systemNamespace}:learner-`)})`,
+    "request.userInfo.username.startsWith('system:serviceaccount:' + request.namespace + ':')",
+  ].join(' || ');
+}
+
+const labels = { [LABELS.managedBy]: MANAGER };
+
+function policy(
+  name: string,
+  systemNamespace: string,
+  spec: Omit<NonNullable<V1ValidatingAdmissionPolicy['spec']>, 'failurePolicy' | 'matchConditions'>,
+): V1ValidatingAdmissionPolicy {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConditions: [{ name: 'made-by-a-learner', expression: learnerCondition(systemNamespace) }],
+      ...spec,
+    },
+  };
+}
+
+/** Binds a policy to sandbox namespaces: those with a session label, made by the platform. */
+function binding(policyName: string): V1ValidatingAdmissionPolicyBinding {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name: policyName, labels },
+    spec: {
+      policyName,
+      validationActions: ['Deny'],
+      matchResources: {
+        namespaceSelector: {
+          matchLabels: { [LABELS.managedBy]: MANAGER },
+          matchExpressions: [{ key: LABELS.session, operator: 'Exists' }],
+        },
+      },
+    },
+  };
+}
+
+export const POLICY_NAMES = {
+  externalIPs: 'cdl-sandbox-no-external-ips',
+  subjects: 'cdl-sandbox-binding-subjects',
+  kinds: 'cdl-sandbox-kinds',
+} as const;
+
+/** The policies and their bindings, for learners whose ServiceAccounts live in `systemNamespace`. */
+export function sandboxPolicies(systemNamespace: string): KubernetesObject[] {
+  const externalIPs = policy(POLICY_NAMES.externalIPs, systemNamespace, {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'] }],
+    },
+    validations: [
+      {
+        expression: '!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0',
+        reason: 'Forbidden',
+        message:
+          'A Service in a sandbox may not set spec.externalIPs: it would take over traffic to those addresses for the whole cluster (CVE-2020-8554). Use a ClusterIP Service.',
+      },
+    ],
+  });
+
+  const notSystem = "s.kind == 'ServiceAccount' || !s.name.startsWith('system:')";
+  const ownNamespace = "s.kind != 'ServiceAccount' || !has(s.namespace) || s.namespace == '' || s.namespace == request.namespace";
+  const subjects = policy(POLICY_NAMES.subjects, systemNamespace, {
+    matchConstraints: {
+      resourceRules: [
+        { apiGroups: ['rbac.authorization.k8s.io'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['rolebindings'] },
+      ],
+    },
+    validations: [
+      {
+        expression: `!has(object.subjects) || object.subjects.all(s, ${notSystem})`,
+        reason: 'Forbidden',
+        message:
+          'A RoleBinding in a sandbox may not name a system: user or group (system:authenticated, system:unauthenticated, system:anonymous, system:serviceaccounts…): they stand for everyone on the cluster. Bind a ServiceAccount of this namespace, or a user or group of your own.',
+        messageExpression: `'A RoleBinding in a sandbox may not name ' + object.subjects.filter(s, !(${notSystem})).map(s, s.kind + ' ' + s.name).join(', ') + ': system: users and groups stand for everyone on the cluster. Bind a ServiceAccount of this namespace, or a user or group of your own.'`,
+      },
+      {
+        expression: `!has(object.subjects) || object.subjects.all(s, ${ownNamespace})`,
+        reason: 'Forbidden',
+        message:
+          'A RoleBinding in a sandbox may name only ServiceAccounts of its own namespace: a ServiceAccount of another namespace is another learner, or the platform.',
+        messageExpression: `'A RoleBinding in a sandbox may name only ServiceAccounts of its own namespace (' + request.namespace + '), not ' + object.subjects.filter(s, !(${ownNamespace})).map(s, s.namespace + '/' + s.name).join(', ') + ': a ServiceAccount of another namespace is another learner, or the platform.'`,
+      },
+    ],
+  });
+
+  const creatable = [...COUNTED_KINDS, ...UNSTORED_KINDS].map((kind) => cel(`${kind.group}/${kind.resource}`)).join(', ');
+  const kinds = policy(POLICY_NAMES.kinds, systemNamespace, {
+    matchConstraints: {
+      resourceRules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['CREATE'], resources: ['*'], scope: 'Namespaced' }],
+    },
+    // Guarded: a field left empty may be absent from `request`.
+    variables: [
+      { name: 'kind', expression: "(has(request.resource.group) ? request.resource.group : '') + '/' + request.resource.resource" },
+    ],
+    validations: [
+      {
+        expression: `variables.kind in [${creatable}]`,
+        reason: 'Forbidden',
+        message: 'A sandbox holds only the kinds its quota counts, and this is not one of them.',
+        messageExpression:
+          "'A sandbox holds only the kinds its quota counts (kubectl describe resourcequota), and ' + request.resource.resource + (variables.kind.startsWith('/') ? '' : '.' + request.resource.group) + ' is not one of them.'",
+      },
+    ],
+  });
+
+  return [externalIPs, subjects, kinds].flatMap((p) => [p, binding(p.metadata?.name ?? '')]);
+}
+
+/** Applies the sandbox policies (server-side apply, so a newer server updates them in place). */
+export async function ensureSandboxPolicies(kc: KubeConfig, systemNamespace: string): Promise<void> {
+  await applyObjects(kc, sandboxPolicies(systemNamespace));
+}
