@@ -67,7 +67,15 @@ export class Terminal {
 /** A lab server in this process on the course's labs and the cluster (started if it is not running), on a free port. */
 export async function startBenchServer(mode: 'single' | 'workshop', accessCode: string): Promise<{ server: LabServer; origin: string }> {
   const port = await freePort();
-  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', CDL_MODE: mode, CDL_ACCESS_CODE: accessCode });
+  // Every learner of a bench comes from this machine: loopback is a shared address, as a room behind one NAT is.
+  const config = readConfig({
+    PORT: String(port),
+    LOG_LEVEL: 'silent',
+    CDL_MODE: mode,
+    CDL_ACCESS_CODE: accessCode,
+    SHARED_ADDRESSES: '127.0.0.1,::1',
+    MAX_SESSIONS: '1000',
+  });
   const cluster = createProvider(await chooseProvider(undefined));
   await cluster.up((line) => console.error(line));
   const server = await startLabServer({

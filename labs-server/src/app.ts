@@ -2,16 +2,21 @@
  * The HTTP side of the lab server: the built site, and the API beside it on
  * the same origin. `/healthz` reports the cluster's state so that an operator
  * (or a load balancer) sees at once when the cluster went away; `/metrics`
- * is for Prometheus. Every error becomes one JSON answer (http/errors.ts).
+ * is for Prometheus (behind METRICS_TOKEN when it is set). Every answer
+ * carries the security headers (http/security-headers.ts); the client's
+ * address is the socket's unless TRUST_PROXY names the proxies in front.
+ * Every error becomes one JSON answer (http/errors.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
-import { requireSameOrigin } from './http/auth.ts';
+import { readConfig, type ServerConfig, secureCookies, trustProxy } from './config.ts';
+import { requireMetricsToken, requireOwnPage, requireSameOrigin } from './http/auth.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
+import { securityHeaders } from './http/security-headers.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface AppDeps {
@@ -27,11 +32,34 @@ export interface AppDeps {
   /** Origins whose pages may change state through the API. */
   origins?: readonly string[];
   mode?: 'single' | 'workshop';
+  /** The settings for TRUST_PROXY, METRICS_TOKEN and HTTPS; default: read from the environment. */
+  config?: ServerConfig;
 }
 
+/** The largest request body the API reads. */
+const BODY_LIMIT = 16 * 1024;
+
+/**
+ * Refuses a body that says it is too large before reading any of it, and
+ * closes the connection: body-parser would read (and wait for) all of it
+ * first, so a client claiming 100 MB and sending nothing held a socket.
+ */
+const refuseLargeBodies: RequestHandler = (req, res, next) => {
+  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) {
+    res.setHeader('Connection', 'close');
+    throw new HttpError(413, 'too_large', 'The request body is too large.', `The API reads at most ${BODY_LIMIT} bytes.`);
+  }
+  next();
+};
+
 export function createApp(deps: AppDeps): Express {
+  const config = deps.config ?? readConfig();
+  const origins = deps.origins ?? [];
+  const siteDir = deps.siteDir ?? join(projectRoot, 'site', 'dist');
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', trustProxy(config));
+  app.use(securityHeaders({ siteDir, origins, secure: secureCookies(config) }));
 
   app.get('/healthz', async (_req, res) => {
     const status = await deps.cluster.status();
@@ -44,15 +72,19 @@ export function createApp(deps: AppDeps): Express {
 
   if (deps.metrics) {
     const { registry } = deps.metrics;
-    app.get('/metrics', async (_req, res) => {
+    const guard = config.METRICS_TOKEN ? [requireMetricsToken(config.METRICS_TOKEN)] : [];
+    app.get('/metrics', ...guard, async (_req, res) => {
       res.type(registry.contentType).send(await registry.metrics());
     });
   }
 
   if (deps.api || deps.admin) {
     const api = express.Router();
-    api.use(express.json({ limit: '16kb' }));
-    api.use(requireSameOrigin(deps.origins ?? []));
+    api.use(refuseLargeBodies);
+    api.use(express.json({ limit: BODY_LIMIT }));
+    api.use(requireSameOrigin(origins));
+    // Only a page of this server may make a session (a cross-site form or script may not).
+    api.post('/session', requireOwnPage(origins));
     if (deps.admin) api.use('/admin', deps.admin);
     if (deps.api) api.use(deps.api);
     api.use((req, _res, next) => {
@@ -61,7 +93,6 @@ export function createApp(deps: AppDeps): Express {
     app.use('/api', api);
   }
 
-  const siteDir = deps.siteDir ?? join(projectRoot, 'site', 'dist');
   if (existsSync(siteDir)) {
     app.use(express.static(siteDir, { index: 'index.html', extensions: ['html'] }));
   } else {

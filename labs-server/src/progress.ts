@@ -6,9 +6,12 @@
  * "Stuck" means: in the lab the learner is on, the first step not yet passed
  * has been waiting longer than a threshold, counted from when it became the
  * next step (the previous step's pass, or the lab's start).
+ *
+ * An expired session stays on the grid, marked expired and never stuck: its
+ * sandboxes are gone, its progress is not, until the instructor ends it.
  */
 import type { LabDefinition } from './labs/catalog.ts';
-import type { LabSession } from './sessions/store.ts';
+import { countPassed, type LabSession, type SandboxState } from './sessions/store.ts';
 
 export interface StepView {
   id: string;
@@ -22,7 +25,7 @@ export interface StepView {
 
 export interface LabProgressView {
   startedAt?: string | undefined;
-  sandbox?: 'ready' | 'removed' | undefined;
+  sandbox?: SandboxState | undefined;
   passed: number;
   total: number;
   steps: StepView[];
@@ -40,6 +43,8 @@ export interface LearnerView {
   learner: string;
   createdAt: string;
   expiresAt: string;
+  /** Past its expiry: the learner's cookie opens nothing, the progress is kept. */
+  expired: boolean;
   lastActivityAt?: string | undefined;
   currentLab?: string | undefined;
   stepsPassed: number;
@@ -91,15 +96,17 @@ export function stuckOn(session: LabSession, labs: readonly LabDefinition[], now
 
 export function learnerView(session: LabSession, labs: readonly LabDefinition[], now: Date, stuckMinutes: number): LearnerView {
   const started = labs.filter((lab) => session.status?.labs?.[lab.id]);
+  const expired = Date.parse(session.spec.expiresAt) <= now.getTime();
   return {
     id: session.metadata.name,
     learner: session.spec.learner,
     createdAt: session.metadata.creationTimestamp,
     expiresAt: session.spec.expiresAt,
+    expired,
     lastActivityAt: session.status?.lastActivityAt,
     currentLab: session.status?.currentLab,
-    stepsPassed: session.status?.stepsPassed ?? 0,
+    stepsPassed: countPassed(session.status?.labs),
     labs: Object.fromEntries(started.map((lab) => [lab.id, labProgress(session, lab)])),
-    stuck: stuckOn(session, labs, now, stuckMinutes),
+    stuck: expired ? undefined : stuckOn(session, labs, now, stuckMinutes),
   };
 }

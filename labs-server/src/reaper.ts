@@ -1,9 +1,11 @@
 /**
- * Housekeeping, once a minute: expired sessions are ended (their namespaces
- * and identity deleted, then the LabSession), and the sandboxes of sessions
- * idle for longer than the idle limit are removed while their progress is
- * kept (starting the lab again provisions a fresh sandbox). Every step is
- * idempotent, so several replicas may run it at once.
+ * Housekeeping, once a minute. A session whose time is up loses its shells
+ * and sandboxes (and what its cluster-scope labs made outside them), and so
+ * does one idle for longer than the idle limit; both keep their LabSession
+ * and every step's progress, so the instructor still sees them (an expired
+ * one's cookie opens nothing) until the instructor ends the session or the
+ * event. Sandbox builds a server left half done when it died are finished.
+ * Every step is idempotent, so several replicas may run it at once.
  */
 import type { Logger } from 'pino';
 import type { LabService } from './labs/service.ts';
@@ -20,36 +22,50 @@ export interface ReaperDeps {
 }
 
 export interface SweepResult {
-  ended: string[];
+  /** Sessions whose time ran out: sandboxes and shells removed, progress kept. */
+  expired: string[];
+  /** Sessions idle too long: sandboxes and shells removed, progress kept. */
   idled: string[];
+  /** Labs (`session/lab`) whose interrupted build was finished. */
+  repaired: string[];
 }
 
 function idleSince(session: LabSession): number {
   return Date.parse(session.status?.lastActivityAt ?? session.metadata.creationTimestamp);
 }
 
+/** Whether a session still holds a sandbox (ready, or being built). */
+function holdsSandbox(session: LabSession): boolean {
+  return Object.values(session.status?.labs ?? {}).some((lab) => lab.sandbox !== undefined && lab.sandbox !== 'removed');
+}
+
 export async function sweep(deps: ReaperDeps): Promise<SweepResult> {
   const now = (deps.now ?? (() => new Date()))().getTime();
   const sessions = await deps.store.list();
   deps.metrics.sessionsActive.set(sessions.filter((s) => !deps.store.expired(s)).length);
-  const result: SweepResult = { ended: [], idled: [] };
+  const result: SweepResult = { expired: [], idled: [], repaired: [] };
+  const live: LabSession[] = [];
   for (const session of sessions) {
     const name = session.metadata.name;
     if (deps.store.expired(session)) {
-      await deps.labs.end(name);
-      result.ended.push(name);
+      if (holdsSandbox(session)) {
+        await deps.labs.releaseSandboxes(name);
+        result.expired.push(name);
+      }
       continue;
     }
-    const ready = Object.entries(session.status?.labs ?? {}).filter(([, lab]) => lab.sandbox === 'ready');
-    if (ready.length > 0 && now - idleSince(session) > deps.idleMs) {
-      await deps.labs.removeSandboxes(name);
-      await deps.store.patchStatus(name, () => ({
-        labs: Object.fromEntries(ready.map(([id]) => [id, { sandbox: 'removed' as const }])),
-      }));
+    if (holdsSandbox(session) && now - idleSince(session) > deps.idleMs) {
+      await deps.labs.releaseSandboxes(name);
       result.idled.push(name);
+      continue;
     }
+    live.push(session);
   }
-  if (result.ended.length || result.idled.length) deps.logger.info(result, 'cleaned up sessions');
+  const { repaired, failed } = await deps.labs.repairInterrupted(live);
+  result.repaired = repaired;
+  for (const { lab, error } of failed)
+    deps.logger.warn({ err: error, lab }, 'could not finish an interrupted sandbox build; retrying next time');
+  if (result.expired.length || result.idled.length || result.repaired.length) deps.logger.info(result, 'cleaned up sessions');
   return result;
 }
 

@@ -81,12 +81,21 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const secrets = await platformSecrets(kc, { adminToken: config.CDL_ADMIN_TOKEN, accessCode: config.CDL_ACCESS_CODE });
 
   const ttlMs = config.SESSION_TTL_MINUTES * 60_000;
-  const store = new SessionStore(kc, { ttlMs });
+  const maxMs = config.SESSION_MAX_MINUTES * 60_000;
+  const store = new SessionStore(kc, { ttlMs, maxMs });
   const metrics = createMetrics();
   const mode = config.CDL_MODE;
   const labs = new LabService({ kc, catalog, store, sandboxes, metrics, capabilities: cluster.capabilities, mode });
+  // Sandboxes a stopped server was building are finished now rather than at their first use.
+  labs.repairInterrupted().then(
+    ({ failed }) => {
+      for (const f of failed) logger.warn({ err: f.error, lab: f.lab }, 'could not finish an interrupted sandbox build');
+    },
+    (error: unknown) => logger.warn({ err: error }, 'could not look for interrupted sandbox builds'),
+  );
   const origins = allowedOrigins(config);
   const app = createApp({
+    config,
     cluster,
     logger,
     metrics,
@@ -94,11 +103,13 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     mode,
     ...(options.siteDir ? { siteDir: options.siteDir } : {}),
     api: learnerApi({
+      config,
       mode,
       store,
       labs,
       metrics,
-      ttlMs,
+      // The cookie lives as long as activity can keep the session alive; the cluster decides when it ends.
+      ttlMs: maxMs,
       secureCookies: secureCookies(config),
       accessCode: () => secrets.accessCode,
     }),
@@ -128,7 +139,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     allowedOrigins: origins,
     manager: terminals,
     logger,
-    authenticate: async (req) => (await store.byToken(sessionToken(req.headers.cookie)))?.metadata.name,
+    authenticate: async (req) => (await store.byToken(sessionToken(req.headers.cookie, secureCookies(config))))?.metadata.name,
     shellFor: async (sessionName, labId) => {
       const { namespaces } = await labs.start(await store.require(sessionName), labId);
       const lab = labs.lab(labId);

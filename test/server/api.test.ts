@@ -35,7 +35,8 @@ describe('in single-user mode', () => {
   });
 
   it('gives a first visitor a session in an HttpOnly, SameSite=Strict cookie, and keeps it', async () => {
-    const first = await learner.get('/api/session');
+    expect((await learner.get('/api/session')).body.error).toBe('session_required');
+    const first = await learner.post('/api/session');
     expect(first.status).toBe(201);
     const cookie = first.headers.get('set-cookie') ?? '';
     expect(cookie).toMatch(/^cdl_session=[A-Za-z0-9_-]{43};/);
@@ -153,7 +154,7 @@ describe('in single-user mode', () => {
 
   it('lets the instructor reset a lab for everyone, extend a session and end it', async () => {
     const other = new Client(server.origin);
-    const id = (await other.get('/api/session')).body.id;
+    const id = (await other.post('/api/session')).body.id;
     const ns = (await other.post('/api/labs/palette/start')).body.namespaces.app;
     await other.post('/api/labs/palette/solve');
     const all = await admin.post('/api/admin/labs/palette/reset');

@@ -59,7 +59,7 @@ describe('npm run dev', () => {
   });
 
   it('forwards the API and the terminal to the lab server, whose checks still apply', { timeout: 60_000 }, async () => {
-    const session = await learner.get('/api/session');
+    const session = await learner.post('/api/session');
     expect(session.status).toBe(201);
     expect(session.body.mode).toBe('single');
 

@@ -1,8 +1,10 @@
 /**
- * Housekeeping on the real cluster: an expired session is ended with its
- * sandboxes; an idle one loses its sandboxes (and what its cluster-scope
- * labs made outside them) but keeps its progress; an active one is left alone.
+ * Housekeeping on the real cluster: an expired session and an idle one lose
+ * their shells and sandboxes (and what their cluster-scope labs made outside
+ * them) but keep their progress; an active one is left alone; a sandbox
+ * build a dead server left half done is finished.
  */
+import { hostname } from 'node:os';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,7 +50,7 @@ afterAll(async () => {
 });
 
 describe('the reaper', () => {
-  it('ends expired sessions, clears idle sandboxes, keeps progress, and leaves active ones alone', async () => {
+  it('clears idle sandboxes, keeps their progress, and leaves active ones alone', async () => {
     const [idle, active] = await Promise.all([store.create('idle'), store.create('active')]);
     created.push(idle.session.metadata.name, active.session.metadata.name);
     const idleLab = await labs.start(idle.session, 'ci-deployer');
@@ -61,7 +63,7 @@ describe('the reaper', () => {
     const longAgo = new Date(Date.now() - 70 * 60_000).toISOString();
     await store.patchStatus(idle.session.metadata.name, () => ({ lastActivityAt: longAgo }));
     const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
-    expect(result.ended).toEqual([]);
+    expect(result.expired).toEqual([]);
     expect(result.idled).toContain(idle.session.metadata.name);
     expect(result.idled).not.toContain(active.session.metadata.name);
     expect(await exists(idleLab.namespaces.ci ?? '')).toBe(false);
@@ -73,15 +75,47 @@ describe('the reaper', () => {
     expect(kept.status?.labs?.['ci-deployer']?.steps?.['least-privilege']?.attempts).toBe(1);
   });
 
-  it('ends a session whose time is up, with its sandboxes', async () => {
-    const short = new SessionStore(kc, { ttlMs: 1000 });
-    const { session } = await short.create('brief');
+  it('removes the shells and sandboxes of a session whose time is up, and keeps its progress', async () => {
+    const short = new SessionStore(kc, { ttlMs: 1500 });
+    const { token, session } = await short.create('brief');
     created.push(session.metadata.name);
     const { namespaces } = await labs.start(session, 'first-deployment');
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
-    expect(result.ended).toContain(session.metadata.name);
-    expect(await store.get(session.metadata.name)).toBeUndefined();
+    await labs.check(await store.require(session.metadata.name), 'first-deployment', 'deploy');
+    const closed: string[] = [];
+    labs.onSessionEnd = (name) => closed.push(name);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
+      expect(result.expired).toContain(session.metadata.name);
+      expect(closed, 'its shells are closed').toContain(session.metadata.name);
+    } finally {
+      labs.onSessionEnd = undefined;
+    }
     expect(await exists(namespaces.app ?? '')).toBe(false);
+    expect(await store.byToken(token), 'its cookie opens nothing').toBeUndefined();
+    const kept = await store.require(session.metadata.name);
+    expect(kept.status?.labs?.['first-deployment']?.sandbox).toBe('removed');
+    expect(kept.status?.labs?.['first-deployment']?.steps?.deploy?.attempts).toBe(1);
+    // Nothing is left to do for it on the next sweep.
+    const again = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
+    expect(again.expired).not.toContain(session.metadata.name);
+  });
+
+  it('finishes a reset that a dead server left half done', async () => {
+    const { session } = await store.create('interrupted');
+    created.push(session.metadata.name);
+    const { namespaces } = await labs.start(session, 'first-deployment');
+    // A server on this host (a pid no process can have) claimed a reset and deleted the namespace, then died.
+    const dead = `${hostname()}/4194305/dead`;
+    await store.patchStatus(session.metadata.name, () => ({
+      labs: {
+        'first-deployment': { sandbox: 'resetting', operation: { holder: dead, until: new Date(Date.now() + 60_000).toISOString() } },
+      },
+    }));
+    await core.deleteNamespace({ name: namespaces.app ?? '' });
+    const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
+    expect(result.repaired).toContain(`${session.metadata.name}/first-deployment`);
+    expect(await exists(namespaces.app ?? '')).toBe(true);
+    expect((await store.require(session.metadata.name)).status?.labs?.['first-deployment']?.sandbox).toBe('ready');
   });
 });

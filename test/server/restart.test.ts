@@ -44,7 +44,7 @@ describe('a server killed and started again', () => {
     const learner = new Client(origin);
     const admin = new Client(origin, { authorization: `Bearer ${ADMIN_TOKEN}` });
 
-    const session = await learner.get('/api/session');
+    const session = await learner.post('/api/session');
     expect(session.status).toBe(201);
     try {
       expect((await learner.post('/api/labs/first-deployment/start')).status).toBe(201);

@@ -158,8 +158,7 @@ describe('in workshop mode (bubblewrap)', () => {
       expect(maxBuffered).toBeLessThanOrEqual(512 * 1024);
       expect(grown).toBeLessThan(100 * 1024 * 1024);
 
-      term.acking = true;
-      term.ws.send(encode.ack(10 * 1024 * 1024));
+      term.ackAll();
       const stopped = Date.now();
       term.send('\x03');
       term.text = '';
@@ -196,7 +195,7 @@ describe('in single-user mode (a plain shell)', () => {
   beforeAll(async () => {
     server = await startTestServer({ CDL_MODE: 'single' });
     me = new Client(server.origin);
-    await me.get('/api/session');
+    await me.post('/api/session');
   });
   afterAll(async () => {
     const admin = new Client(server.origin, { authorization: `Bearer ${server.secrets.adminToken}` });
@@ -212,6 +211,8 @@ describe('in single-user mode (a plain shell)', () => {
       expect((await term.run('kubectl auth whoami -o jsonpath={.status.userInfo.username}')).trim()).toMatch(
         /^system:serviceaccount:cdl-system:learner-s-/,
       );
+      // Its own pty's descriptors only, as in workshop mode (the launcher closes what it inherits).
+      expect((await term.run('ls /proc/$$/fd | sort -n | tr "\\n" " "')).trim()).toBe('0 1 2 255');
     } finally {
       await term.close();
     }

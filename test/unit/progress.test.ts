@@ -69,6 +69,19 @@ describe('progress', () => {
     expect(stuckOn(session(undefined), [lab], at('12:00:00'), 10)).toBeUndefined();
   });
 
+  it('counts steps passed from the steps themselves, not from a stored total', () => {
+    const stale = session({ ...s.status, stepsPassed: 0 });
+    expect(learnerView(stale, [lab], at('10:30:00'), 10).stepsPassed).toBe(1);
+  });
+
+  it('keeps an expired session on the grid, marked expired and never stuck', () => {
+    const view = learnerView(s, [lab], at('13:00:00'), 10);
+    expect(view.expired).toBe(true);
+    expect(view.stuck).toBeUndefined();
+    expect(view.labs['first-deployment']?.steps[0]?.passedAt).toBe('2026-11-24T10:05:00Z');
+    expect(learnerView(s, [lab], at('12:59:59'), 10).expired).toBe(false);
+  });
+
   it('lists only the labs a learner started', () => {
     const view = learnerView(s, [lab, { ...lab, id: 'other' }], at('10:30:00'), 10);
     expect(Object.keys(view.labs)).toEqual(['first-deployment']);

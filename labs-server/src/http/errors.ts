@@ -1,7 +1,11 @@
 /**
  * Every error a request can meet becomes one JSON answer with a status, a
  * machine-readable code and a sentence for people. One middleware answers,
- * exactly once; the server never crashes on a bad request.
+ * exactly once; the server never crashes on a bad request. A bad request is
+ * the client's fault, whoever noticed it (our code, zod, body-parser, the
+ * router decoding a path): it gets its 4xx and at most a debug line in the
+ * log, so a fuzzer cannot fill the log with errors. Only the server's own
+ * failures are 5xx and logged as errors.
  */
 import { ApiException } from '@kubernetes/client-node';
 import type { ErrorRequestHandler } from 'express';
@@ -30,6 +34,36 @@ function clusterUnreachable(error: unknown): boolean {
   return typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_\w+)$/.test(code);
 }
 
+/** What body-parser's error types mean, for a learner or a program to read. */
+const CLIENT_ERRORS: Record<string, { code: string; message: string }> = {
+  'entity.parse.failed': { code: 'invalid_request', message: 'The request body is not valid JSON.' },
+  'entity.too.large': { code: 'too_large', message: 'The request body is too large.' },
+  'charset.unsupported': { code: 'unsupported_charset', message: 'The request body must be UTF-8 encoded.' },
+  'encoding.unsupported': {
+    code: 'unsupported_encoding',
+    message: 'The request body is in a content encoding this server does not accept.',
+  },
+  'request.aborted': { code: 'request_aborted', message: 'The request ended before its body did.' },
+  'request.size.invalid': { code: 'invalid_request', message: 'The request body is not as long as its Content-Length says.' },
+  'parameters.too.many': { code: 'too_large', message: 'The request has too many parameters.' },
+};
+
+/**
+ * An error that Express, the router or body-parser raised for a bad request:
+ * it carries a 4xx `status` or `statusCode` (a malformed `%` escape in a path
+ * is a URIError with status 400; an unsupported charset is 415).
+ */
+function clientError(error: unknown): { status: number; code: string; message: string; type?: string } | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, statusCode, type } = error as { status?: unknown; statusCode?: unknown; type?: unknown };
+  const given = typeof status === 'number' ? status : statusCode;
+  if (typeof given !== 'number' || !Number.isInteger(given) || given < 400 || given > 499) return undefined;
+  const known = typeof type === 'string' ? CLIENT_ERRORS[type] : undefined;
+  if (known) return { status: given, ...known, type: type as string };
+  if (error instanceof URIError) return { status: given, code: 'invalid_request', message: 'The address has a malformed % escape.' };
+  return { status: given, code: 'invalid_request', message: 'The request is not valid.' };
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     if (res.headersSent) {
@@ -45,11 +79,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(400).json({ error: 'invalid_request', message: `The request is not valid: ${problems}.` });
       return;
     }
-    if ((error as { type?: string }).type === 'entity.parse.failed' || (error as { type?: string }).type === 'entity.too.large') {
-      res.status(400).json({ error: 'invalid_request', message: 'The request body is not valid JSON or is too large.' });
+    const client = clientError(error);
+    if (client) {
+      logger.debug({ status: client.status, type: client.type, method: req.method }, 'bad request');
+      res.status(client.status).json({ error: client.code, message: client.message });
       return;
     }
-    if (clusterUnreachable(error) || (error instanceof ApiException && error.code >= 500)) {
+    // 429 too: the API server sheds load (or is still starting its caches).
+    if (clusterUnreachable(error) || (error instanceof ApiException && (error.code >= 500 || error.code === 429))) {
       logger.error({ err: error, path: req.path }, 'cluster unavailable');
       res.status(503).json({
         error: 'cluster_unavailable',

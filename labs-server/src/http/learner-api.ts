@@ -3,15 +3,24 @@
  * lab actions (start, reset, solve, check a step). Every route but joining
  * needs the session cookie; every body and parameter is validated; a lab is
  * only ever found by its id in the catalog.
+ *
+ * Only `POST /api/session` makes a session, in both modes: a GET never
+ * changes anything (a link, an image or a script on another site could send
+ * one with no Origin to check). The app lets that POST through only from the
+ * server's own pages (app.ts), and the client limits (client-limits.ts)
+ * decide whether this address and the workshop have room for one more.
  */
-import { Router } from 'express';
+import { type Response, Router } from 'express';
 import { z } from 'zod';
+import { normaliseAccessCode } from '../access-code.ts';
+import { readConfig, type ServerConfig, sharedAddresses } from '../config.ts';
 import type { LabDefinition } from '../labs/catalog.ts';
 import type { LabService } from '../labs/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { labProgress } from '../progress.ts';
 import type { LabSession, SessionStore } from '../sessions/store.ts';
 import { clearSessionCookie, currentSession, requireSession, sameSecret, sessionCookie, sessionToken } from './auth.ts';
+import { ClientLimits, markBadCode } from './client-limits.ts';
 import { HttpError } from './errors.ts';
 
 export const IdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes');
@@ -38,6 +47,20 @@ export interface LearnerApiDeps {
   ttlMs: number;
   secureCookies: boolean;
   accessCode: () => string;
+  /** What one client may take; default: from `config`. */
+  limits?: ClientLimits;
+  /** The settings the limits come from; default: read from the environment. */
+  config?: ServerConfig;
+}
+
+/** The client limits from the settings (SESSIONS_PER_ADDRESS, MAX_SESSIONS, SHARED_ADDRESSES). */
+export function limitsFromConfig(config: ServerConfig, accessCode: () => string): ClientLimits {
+  return new ClientLimits({
+    sessionsPerAddress: config.SESSIONS_PER_ADDRESS,
+    maxSessions: config.MAX_SESSIONS,
+    shared: sharedAddresses(config),
+    hashKey: () => normaliseAccessCode(accessCode()),
+  });
 }
 
 export function sessionView(session: LabSession, mode: string) {
@@ -51,13 +74,11 @@ export function sessionView(session: LabSession, mode: string) {
   };
 }
 
-function normaliseCode(code: string): string {
-  return code.replace(/[\s-]/g, '').toUpperCase();
-}
-
 export function learnerApi(deps: LearnerApiDeps): Router {
   const router = Router();
-  const auth = requireSession(deps.store);
+  const auth = requireSession(deps.store, deps.secureCookies);
+  const limits = deps.limits ?? limitsFromConfig(deps.config ?? readConfig(), () => deps.accessCode());
+  const token = (req: { headers: { cookie?: string | undefined } }) => sessionToken(req.headers.cookie, deps.secureCookies);
 
   const labView = (session: LabSession, lab: LabDefinition) => ({
     id: lab.id,
@@ -71,16 +92,13 @@ export function learnerApi(deps: LearnerApiDeps): Router {
     progress: labProgress(session, lab),
   });
 
-  const join = async (name: string, res: import('express').Response) => {
-    const { token, session } = await deps.store.create(name);
-    deps.metrics.sessionsCreated.inc();
-    res.setHeader('Set-Cookie', sessionCookie(token, Math.floor(deps.ttlMs / 1000), deps.secureCookies));
-    return session;
+  const setCookie = (res: Response, value: string) => {
+    res.setHeader('Set-Cookie', sessionCookie(value, Math.floor(deps.ttlMs / 1000), deps.secureCookies));
   };
 
-  /** The current session; in single-user mode the first visit makes one. */
+  /** The current session. It never makes one: single-user mode's page then POSTs, a workshop's asks for the code. */
   router.get('/session', async (req, res) => {
-    const session = await deps.store.byToken(sessionToken(req.headers.cookie));
+    const session = await deps.store.byToken(token(req));
     if (session) {
       res.json(sessionView(session, deps.mode));
       return;
@@ -88,23 +106,33 @@ export function learnerApi(deps: LearnerApiDeps): Router {
     if (deps.mode === 'workshop') {
       throw new HttpError(401, 'join_required', 'Join the workshop with your name and the access code on the screen.');
     }
-    res.status(201).json(sessionView(await join('Learner', res), deps.mode));
+    throw new HttpError(401, 'session_required', 'This browser has no session yet.', 'The page makes one with POST /api/session.');
   });
 
-  router.post('/session', async (req, res) => {
+  /** Joins: makes a session and sets its cookie (workshop mode needs the access code). */
+  router.post('/session', limits.joins, ...(deps.mode === 'workshop' ? [limits.codes] : []), async (req, res) => {
     const body = JoinSchema.parse(req.body ?? {});
-    const existing = await deps.store.byToken(sessionToken(req.headers.cookie));
+    const existing = await deps.store.byToken(token(req));
     if (existing) {
       res.json(sessionView(existing, deps.mode));
       return;
     }
     if (deps.mode === 'workshop') {
-      if (!body.accessCode) throw new HttpError(403, 'access_code_required', 'Joining this workshop needs its access code.');
-      if (!sameSecret(normaliseCode(body.accessCode), normaliseCode(deps.accessCode()))) {
+      if (!body.accessCode) {
+        markBadCode(res);
+        throw new HttpError(403, 'access_code_required', 'Joining this workshop needs its access code.');
+      }
+      if (!sameSecret(normaliseAccessCode(body.accessCode), normaliseAccessCode(deps.accessCode()))) {
+        markBadCode(res);
         throw new HttpError(403, 'bad_access_code', 'That access code is not right.', 'Ask the instructor for the code of this event.');
       }
     }
-    res.status(201).json(sessionView(await join(body.name, res), deps.mode));
+    const create = (labels: Record<string, string>) => deps.store.create(body.name, labels);
+    // One learner alone on a laptop has the server to themselves; a workshop shares it.
+    const created = deps.mode === 'workshop' ? await limits.admit(req, deps.store, create) : await create({});
+    deps.metrics.sessionsCreated.inc();
+    setCookie(res, created.token);
+    res.status(201).json(sessionView(created.session, deps.mode));
   });
 
   router.delete('/session', auth, async (_req, res) => {

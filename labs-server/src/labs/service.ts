@@ -2,15 +2,26 @@
  * What a learner (or the instructor on their behalf) does with a lab: start
  * it, reset it to its setup, have it solved, check a step. Each action reads
  * and writes the LabSession, so any replica can serve the next request.
+ *
+ * Building a sandbox (a first start, a reset, a repair) is one procedure that
+ * can be run again from the top at any point: claim the lab and record the
+ * intent (`provisioning` or `resetting`) first, then delete whatever is left
+ * of its namespaces, create them again, apply the setup, and only then mark
+ * it `ready`. A server killed midway leaves that record behind, and the next
+ * start, check or solve of the lab (or the reaper) finishes the job. A lab
+ * marked ready is trusted only once its namespaces are seen to exist.
+ * Concurrent requests for one lab in one server share one build; another
+ * replica's live build is a 409 saying to try again.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../../cluster/src/kube.ts';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { type NamespaceMap, namespaceMap, type Sandboxes } from '../sandbox/provision.ts';
-import { countPassed, type LabSession, type SessionStore } from '../sessions/store.ts';
+import type { LabProgress, LabSession, SessionStore } from '../sessions/store.ts';
 import type { CheckResult, LabCatalog, LabDefinition } from './catalog.ts';
+import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
 
 export interface LabServiceDeps {
   kc: KubeConfig;
@@ -21,19 +32,43 @@ export interface LabServiceDeps {
   capabilities: Capabilities;
   mode: 'single' | 'workshop';
   checkTimeoutMs?: number;
+  /** This server's name in sandbox claims. Default: host, process and a nonce. */
+  holder?: string;
 }
 
 const RESET_CONCURRENCY = 8;
 /** A learner's token lives an hour; terminals renew it well before that. */
 export const LEARNER_TOKEN_SECONDS = 3600;
 
+const buildKey = (sessionName: string, labId: string) => `${sessionName}/${labId}`;
+
+/** Whether a lab's state is still the one a decision was made on. */
+function sameState(a: LabProgress | undefined, b: LabProgress | undefined): boolean {
+  return a?.sandbox === b?.sandbox && a?.operation?.until === b?.operation?.until && a?.startedAt === b?.startedAt;
+}
+
+function notStarted(lab: LabDefinition): HttpError {
+  return new HttpError(409, 'lab_not_started', `The lab "${lab.id}" has not been started in this session.`, 'Start the lab first.');
+}
+
+function busyError(lab: LabDefinition, progress: LabProgress | undefined): HttpError {
+  const doing = progress?.sandbox === 'resetting' ? 'reset' : 'set up';
+  return new HttpError(409, 'lab_busy', `The lab "${lab.id}" is being ${doing} right now.`, 'Try again in a moment.');
+}
+
 export class LabService {
   private readonly deps: LabServiceDeps;
-  /** Called when a session ends, e.g. to close its terminals on this server. */
+  private readonly core: CoreV1Api;
+  private readonly holder: string;
+  /** Sandbox builds running in this process, by session and lab: concurrent requests share one. */
+  private readonly building = new Map<string, Promise<NamespaceMap>>();
+  /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
   onSessionEnd: ((sessionName: string) => void) | undefined;
 
   constructor(deps: LabServiceDeps) {
     this.deps = deps;
+    this.core = deps.kc.makeApiClient(CoreV1Api);
+    this.holder = deps.holder ?? holderName();
   }
 
   list(): LabDefinition[] {
@@ -65,55 +100,183 @@ export class LabService {
     if (reason) throw new HttpError(409, 'lab_unavailable', reason);
   }
 
-  /** The sandbox of a started lab, or a 409 saying to start it. */
-  namespacesOf(session: LabSession, lab: LabDefinition): NamespaceMap {
-    const progress = session.status?.labs?.[lab.id];
-    if (!progress?.namespaces || progress.sandbox !== 'ready') {
-      throw new HttpError(409, 'lab_not_started', `The lab "${lab.id}" has not been started in this session.`, 'Start the lab first.');
-    }
-    return progress.namespaces;
+  /** Whether every namespace of a sandbox exists (and is not on its way out). */
+  private async exists(namespaces: NamespaceMap): Promise<boolean> {
+    const found = await Promise.all(
+      Object.values(namespaces).map((name) =>
+        this.core.readNamespace({ name }).then(
+          (ns) => ns.status?.phase !== 'Terminating',
+          (error: { code?: number }) => {
+            if (error.code === 404) return false;
+            throw error;
+          },
+        ),
+      ),
+    );
+    return found.every(Boolean);
+  }
+
+  /** The ready sandbox of a started lab, its state re-read from the cluster. */
+  private async readySandbox(session: LabSession, labId: string): Promise<NamespaceMap | undefined> {
+    const progress = session.status?.labs?.[labId];
+    if (progress?.sandbox !== 'ready' || !progress.namespaces) return undefined;
+    return (await this.exists(progress.namespaces)) ? progress.namespaces : undefined;
+  }
+
+  /**
+   * The namespaces of a started lab, once they really exist: a build running
+   * here is waited for, an interrupted one (or a ready lab whose namespaces
+   * are gone) is finished first. A lab never started, or removed while its
+   * learner was away, is a 409 saying to start it.
+   */
+  private async sandboxOf(session: LabSession, lab: LabDefinition): Promise<NamespaceMap> {
+    const running = this.building.get(buildKey(session.metadata.name, lab.id));
+    if (running) return running;
+    const ready = await this.readySandbox(session, lab.id);
+    if (ready) return ready;
+    // What the request saw may be out of date: decide on a fresh read.
+    const fresh = await this.deps.store.require(session.metadata.name);
+    const progress = fresh.status?.labs?.[lab.id];
+    if (!progress?.namespaces || progress.sandbox === undefined || progress.sandbox === 'removed') throw notStarted(lab);
+    const again = await this.readySandbox(fresh, lab.id);
+    if (again) return again;
+    this.assertAvailable(lab);
+    return this.build(fresh.metadata.name, lab, progress.sandbox === 'resetting' ? 'resetting' : 'provisioning', progress);
   }
 
   /** Provisions the sandbox and applies the setup; starting a started lab only makes it current. */
   async start(session: LabSession, labId: string): Promise<{ session: LabSession; namespaces: NamespaceMap; created: boolean }> {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
-    const existing = session.status?.labs?.[lab.id];
-    if (existing?.sandbox === 'ready' && existing.namespaces) {
-      const updated = await this.deps.store.patchStatus(session.metadata.name, () => ({ currentLab: lab.id }));
-      return { session: updated, namespaces: existing.namespaces, created: false };
+    const name = session.metadata.name;
+    let namespaces = this.building.has(buildKey(name, lab.id)) ? undefined : await this.readySandbox(session, lab.id);
+    let created = false;
+    if (!namespaces) {
+      const fresh = await this.deps.store.require(name);
+      namespaces = this.building.has(buildKey(name, lab.id)) ? undefined : await this.readySandbox(fresh, lab.id);
+      if (!namespaces) {
+        namespaces = await this.build(name, lab, 'provisioning', fresh.status?.labs?.[lab.id]);
+        created = true;
+      }
     }
-    const namespaces = await this.provision(session, lab);
-    const updated = await this.deps.store.patchStatus(session.metadata.name, () => ({
-      currentLab: lab.id,
-      labs: { [lab.id]: { startedAt: new Date().toISOString(), sandbox: 'ready', namespaces } },
-    }));
-    return { session: updated, namespaces, created: true };
-  }
-
-  private async provision(session: LabSession, lab: LabDefinition): Promise<NamespaceMap> {
-    const timer = this.deps.metrics.sandboxSeconds.startTimer();
-    try {
-      const namespaces = await this.deps.sandboxes.provision(session, lab.id, lab.namespaces);
-      await this.deps.catalog.setup(this.deps.kc, lab, namespaces);
-      return namespaces;
-    } finally {
-      timer();
-    }
+    const updated = await this.deps.store.patchStatus(name, () => ({ currentLab: lab.id }));
+    return { session: updated, namespaces, created };
   }
 
   /** Back to the lab's start: fresh namespaces of the same names, setup applied again. Progress is kept. */
   async reset(session: LabSession, labId: string): Promise<NamespaceMap> {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
-    const namespaces = session.status?.labs?.[lab.id]?.namespaces ?? namespaceMap(session, lab.id, lab.namespaces);
-    await this.teardown(lab, namespaces);
-    await this.deps.sandboxes.remove(namespaces);
-    const fresh = await this.provision(session, lab);
-    await this.deps.store.patchStatus(session.metadata.name, () => ({
-      labs: { [lab.id]: { sandbox: 'ready', namespaces: fresh } },
-    }));
-    return fresh;
+    return this.build(session.metadata.name, lab, 'resetting');
+  }
+
+  /** One build per lab at a time in this process: a second request for it waits for the first. */
+  private build(
+    sessionName: string,
+    lab: LabDefinition,
+    intent: 'provisioning' | 'resetting',
+    observed?: LabProgress,
+  ): Promise<NamespaceMap> {
+    const key = buildKey(sessionName, lab.id);
+    const running = this.building.get(key);
+    if (running) return running;
+    const work = this.rebuild(sessionName, lab, intent, observed).finally(() => this.building.delete(key));
+    this.building.set(key, work);
+    return work;
+  }
+
+  /**
+   * Claims the lab and records the intent, then deletes what is left of its
+   * namespaces, provisions them afresh and applies the setup, then marks it
+   * ready. Each step may be repeated: a build cut short is simply run again.
+   * `observed` is the state a start decided on; if the lab became ready in
+   * the meantime (another replica started it), that sandbox is kept.
+   */
+  private async rebuild(
+    sessionName: string,
+    lab: LabDefinition,
+    intent: 'provisioning' | 'resetting',
+    observed: LabProgress | undefined,
+  ): Promise<NamespaceMap> {
+    let settled: NamespaceMap | undefined;
+    let left: NamespaceMap = {};
+    const claimed = await this.deps.store.patchStatus(sessionName, (current) => {
+      const progress = current.status?.labs?.[lab.id];
+      settled = undefined;
+      if (intent === 'provisioning' && progress?.sandbox === 'ready' && progress.namespaces && !sameState(progress, observed)) {
+        settled = progress.namespaces;
+        return undefined;
+      }
+      if (!claimable(progress, this.holder, Date.now(), false)) throw busyError(lab, progress);
+      left = progress?.namespaces ?? {};
+      const fresh = progress?.sandbox === undefined || progress.sandbox === 'removed';
+      return {
+        labs: {
+          [lab.id]: {
+            sandbox: intent,
+            namespaces: namespaceMap(current, lab.id, lab.namespaces),
+            operation: { holder: this.holder, until: new Date(Date.now() + CLAIM_MS).toISOString() },
+            ...(fresh ? { startedAt: new Date().toISOString() } : {}),
+          },
+        },
+      };
+    });
+    if (settled) return settled;
+    const namespaces = claimed.status?.labs?.[lab.id]?.namespaces ?? namespaceMap(claimed, lab.id, lab.namespaces);
+    const renew = setInterval(() => void this.renewClaim(sessionName, lab.id).catch(() => undefined), CLAIM_MS / 3);
+    renew.unref();
+    const timer = this.deps.metrics.sandboxSeconds.startTimer();
+    try {
+      const everything = { ...left, ...namespaces };
+      await this.teardown(lab, everything);
+      await this.deps.sandboxes.remove(everything);
+      await this.deps.sandboxes.provision(claimed, lab.id, lab.namespaces);
+      await this.deps.catalog.setup(this.deps.kc, lab, namespaces);
+      await this.deps.store.patchStatus(sessionName, (current) => {
+        const progress = current.status?.labs?.[lab.id];
+        // Our claim ran out and another server took the lab over: its build is the one that counts.
+        if (progress?.operation?.holder !== this.holder) throw busyError(lab, progress);
+        return { labs: { [lab.id]: { sandbox: 'ready', namespaces } } };
+      });
+      return namespaces;
+    } finally {
+      timer();
+      clearInterval(renew);
+    }
+  }
+
+  /** Keeps this server's claim on a lab alive while its build runs. */
+  private async renewClaim(sessionName: string, labId: string): Promise<void> {
+    await this.deps.store.patchStatus(sessionName, (current) => {
+      const progress = current.status?.labs?.[labId];
+      if (!busy(progress) || progress?.operation?.holder !== this.holder) return undefined;
+      return { labs: { [labId]: { operation: { holder: this.holder, until: new Date(Date.now() + CLAIM_MS).toISOString() } } } };
+    });
+  }
+
+  /**
+   * Finishes every build left half done by a server that died (or whose
+   * claim ran out), in the given sessions or all live ones. Returns the
+   * labs repaired and those that could not be (busy elsewhere, or failing).
+   */
+  async repairInterrupted(sessions?: LabSession[]): Promise<{ repaired: string[]; failed: Array<{ lab: string; error: unknown }> }> {
+    const result = { repaired: [] as string[], failed: [] as Array<{ lab: string; error: unknown }> };
+    for (const session of sessions ?? (await this.deps.store.list())) {
+      if (this.deps.store.expired(session)) continue;
+      for (const [labId, progress] of Object.entries(session.status?.labs ?? {})) {
+        const lab = this.deps.catalog.get(labId);
+        const key = buildKey(session.metadata.name, labId);
+        if (!lab || !busy(progress) || this.building.has(key) || this.unavailable(lab)) continue;
+        if (!claimable(progress, this.holder, Date.now(), false)) continue;
+        try {
+          await this.build(session.metadata.name, lab, progress.sandbox === 'resetting' ? 'resetting' : 'provisioning', progress);
+          result.repaired.push(key);
+        } catch (error) {
+          result.failed.push({ lab: key, error });
+        }
+      }
+    }
+    return result;
   }
 
   /** Ends a session: its namespaces and identity go at once, then the LabSession itself. */
@@ -131,9 +294,25 @@ export class LabService {
     const session = await this.deps.store.get(sessionName);
     for (const [labId, progress] of Object.entries(session?.status?.labs ?? {})) {
       const lab = this.deps.catalog.get(labId);
-      if (lab && progress.namespaces && progress.sandbox === 'ready') await this.teardown(lab, progress.namespaces);
+      if (lab && progress.namespaces && progress.sandbox !== undefined && progress.sandbox !== 'removed') {
+        await this.teardown(lab, progress.namespaces);
+      }
     }
     await this.deps.sandboxes.removeSession(sessionName);
+  }
+
+  /**
+   * Removes a session's shells and sandboxes and marks its labs removed,
+   * keeping every step's progress (an idle learner, an expired session).
+   * Starting a lab again provisions a fresh sandbox.
+   */
+  async releaseSandboxes(sessionName: string): Promise<void> {
+    await this.removeSandboxes(sessionName);
+    await this.deps.store.patchStatus(sessionName, (current) => {
+      const held = Object.entries(current.status?.labs ?? {}).filter(([, p]) => p.sandbox !== undefined && p.sandbox !== 'removed');
+      if (held.length === 0) return undefined;
+      return { labs: Object.fromEntries(held.map(([id]) => [id, { sandbox: 'removed' as const }])) };
+    });
   }
 
   /** What a cluster-scope lab made outside its namespaces goes first. */
@@ -141,17 +320,24 @@ export class LabService {
     if (lab.scope === 'cluster') await this.deps.catalog.teardown?.(this.deps.kc, lab, namespaces);
   }
 
-  /** Resets a lab for every session that has started it; returns how many. */
+  /** Resets a lab for every live session that has started it; returns how many were reset. */
   async resetEveryone(labId: string): Promise<number> {
     const lab = this.lab(labId);
-    const sessions = (await this.deps.store.list()).filter(
-      (s) => s.status?.labs?.[lab.id]?.sandbox === 'ready' && !this.deps.store.expired(s),
-    );
+    const sessions = (await this.deps.store.list()).filter((s) => {
+      const sandbox = s.status?.labs?.[lab.id]?.sandbox;
+      return sandbox !== undefined && sandbox !== 'removed' && !this.deps.store.expired(s);
+    });
+    let reset = 0;
     // A few at a time: each reset deletes and recreates namespaces.
     for (let i = 0; i < sessions.length; i += RESET_CONCURRENCY) {
-      await Promise.all(sessions.slice(i, i + RESET_CONCURRENCY).map((s) => this.reset(s, lab.id)));
+      const outcomes = await Promise.allSettled(sessions.slice(i, i + RESET_CONCURRENCY).map((s) => this.reset(s, lab.id)));
+      for (const outcome of outcomes) {
+        if (outcome.status === 'fulfilled') reset += 1;
+        // Another server is resetting that one right now: it ends up reset all the same.
+        else if (!(outcome.reason instanceof HttpError && outcome.reason.status === 409)) throw outcome.reason;
+      }
     }
-    return sessions.length;
+    return reset;
   }
 
   /**
@@ -161,7 +347,7 @@ export class LabService {
    */
   async kubeconfig(session: LabSession, labId: string): Promise<string> {
     const lab = this.lab(labId);
-    const namespaces = this.namespacesOf(session, lab);
+    const namespaces = await this.sandboxOf(session, lab);
     const namespace = namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default';
     if (lab.scope === 'cluster') {
       this.assertAvailable(lab);
@@ -173,13 +359,13 @@ export class LabService {
 
   async solve(session: LabSession, labId: string): Promise<void> {
     const lab = this.lab(labId);
-    await this.deps.catalog.solve(this.deps.kc, lab, this.namespacesOf(session, lab));
+    await this.deps.catalog.solve(this.deps.kc, lab, await this.sandboxOf(session, lab));
   }
 
   async check(session: LabSession, labId: string, stepId: string): Promise<CheckResult> {
     const lab = this.lab(labId);
     if (!lab.steps.some((s) => s.id === stepId)) throw notFound(`The step "${stepId}" of the lab "${lab.id}"`);
-    const namespaces = this.namespacesOf(session, lab);
+    const namespaces = await this.sandboxOf(session, lab);
     const timer = this.deps.metrics.checkSeconds.startTimer();
     let result: CheckResult;
     try {
@@ -190,20 +376,19 @@ export class LabService {
     this.deps.metrics.checksRun.inc({ lab: lab.id, outcome: result.passed ? 'pass' : 'fail' });
     const now = new Date().toISOString();
     const firstFailure = result.criteria.find((c) => !c.passed);
+    // Recomputed from the stored step on every attempt of the write, so concurrent checks all count.
     await this.deps.store.patchStatus(session.metadata.name, (current) => {
       const before = current.status?.labs?.[lab.id]?.steps?.[stepId];
+      // A pass is for good: a later failing check does not take it back.
+      const passedAt = before?.passedAt ?? (result.passed ? now : undefined);
       const step = {
         lastCheckedAt: now,
         lastPassed: result.passed,
         attempts: (before?.attempts ?? 0) + 1,
         lastMessage: firstFailure?.message ?? 'passed',
-        ...(result.passed && !before?.passedAt ? { passedAt: now } : {}),
+        ...(passedAt ? { passedAt } : {}),
       };
-      const labs = {
-        ...current.status?.labs,
-        [lab.id]: { ...current.status?.labs?.[lab.id], steps: { ...current.status?.labs?.[lab.id]?.steps, [stepId]: step } },
-      };
-      return { labs: { [lab.id]: { steps: { [stepId]: step } } }, stepsPassed: countPassed(labs), lastActivityAt: now };
+      return { labs: { [lab.id]: { steps: { [stepId]: step } } }, lastActivityAt: now };
     });
     return result;
   }

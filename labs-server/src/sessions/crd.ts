@@ -24,6 +24,13 @@ export const LABELS = {
 } as const;
 export const MANAGER = 'container-day-labs';
 
+/**
+ * Where a lab's sandbox stands. `provisioning` and `resetting` are recorded
+ * before any namespace is created or deleted, so a server that dies midway
+ * leaves a record of what it was doing, and the next one finishes the job.
+ */
+export const SANDBOX_STATES = ['provisioning', 'resetting', 'ready', 'removed'] as const;
+
 const str = { type: 'string' } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 
@@ -74,7 +81,13 @@ export const labSessionCrd: V1CustomResourceDefinition = {
                       type: 'object',
                       properties: {
                         startedAt: time,
-                        sandbox: { type: 'string', enum: ['ready', 'removed'] },
+                        sandbox: { type: 'string', enum: [...SANDBOX_STATES] },
+                        operation: {
+                          type: 'object',
+                          description: 'Which server is provisioning or resetting the sandbox, and until when its claim holds.',
+                          required: ['holder', 'until'],
+                          properties: { holder: { type: 'string', maxLength: 256 }, until: time },
+                        },
                         namespaces: { type: 'object', additionalProperties: str },
                         steps: {
                           type: 'object',

@@ -4,14 +4,21 @@
  * A learner holds a random token in a cookie; the cluster holds only its
  * SHA-256. The object's name is derived from that hash, so finding a session
  * is one GET, and knowing a name (every operator can list them) gives no way
- * back to the token. Status updates are merge patches carrying the
- * resourceVersion they were computed from, retried on conflict, so replicas
- * sharing a cluster never overwrite each other's progress.
+ * back to the token. Updates are merge patches carrying the resourceVersion
+ * they were computed from, so replicas sharing a cluster never overwrite
+ * each other's progress. Within one server, writes to a session run one after
+ * another (a queue per session), so a burst of checks never conflicts with
+ * itself; a conflict with another replica is recomputed from a fresh read,
+ * and one that still cannot be resolved is a 409, never a lost update.
+ *
+ * A session lives `ttlMs` after its last activity, and activity never keeps
+ * it past `maxMs` from its creation (the instructor can still extend it).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { API_VERSION, GROUP, KIND, LABELS, MANAGER, PLURAL, VERSION } from './crd.ts';
+import { HttpError } from '../http/errors.ts';
+import { API_VERSION, GROUP, KIND, LABELS, MANAGER, PLURAL, SANDBOX_STATES, VERSION } from './crd.ts';
 
 const StepProgressSchema = z.object({
   passedAt: z.string().optional(),
@@ -20,9 +27,13 @@ const StepProgressSchema = z.object({
   attempts: z.number().int().optional(),
   lastMessage: z.string().optional(),
 });
+export type SandboxState = (typeof SANDBOX_STATES)[number];
+/** Which server is provisioning or resetting a sandbox, and until when that claim holds unless renewed. */
+const OperationSchema = z.object({ holder: z.string(), until: z.string() });
 const LabProgressSchema = z.object({
   startedAt: z.string().optional(),
-  sandbox: z.enum(['ready', 'removed']).optional(),
+  sandbox: z.enum(SANDBOX_STATES).optional(),
+  operation: OperationSchema.optional(),
   namespaces: z.record(z.string(), z.string()).optional(),
   steps: z.record(z.string(), StepProgressSchema).optional(),
 });
@@ -43,12 +54,19 @@ export type LabProgress = z.infer<typeof LabProgressSchema>;
 export type StatusPatch = NonNullable<LabSession['status']>;
 
 export interface SessionStoreOptions {
-  /** How long a new session lives. */
+  /** How long a session lives after its last activity. */
   ttlMs: number;
-  /** Don't write lastActivityAt more often than this. */
+  /** Activity never keeps a session longer than this from its creation. Default 12 hours. */
+  maxMs?: number;
+  /** Don't record activity more often than this. Default 30 s, or a tenth of the TTL when that is shorter. */
   touchIntervalMs?: number;
   now?: () => Date;
 }
+
+/** The default hard maximum of a session: a long workshop day. */
+export const DEFAULT_SESSION_MAX_MS = 12 * 3_600_000;
+/** How many times a write that met another writer's change is recomputed before it is refused. */
+const WRITE_ATTEMPTS = 12;
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -64,28 +82,35 @@ const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 export class SessionStore {
   private readonly api: CustomObjectsApi;
   private readonly lastTouch = new Map<string, number>();
+  /** The tail of each session's write queue in this process. */
+  private readonly queues = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
-  private readonly options: SessionStoreOptions;
+  private readonly ttlMs: number;
+  private readonly maxMs: number;
+  private readonly touchIntervalMs: number;
 
   constructor(kc: KubeConfig, options: SessionStoreOptions) {
-    this.options = options;
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.now = options.now ?? (() => new Date());
+    this.ttlMs = options.ttlMs;
+    this.maxMs = options.maxMs ?? Math.max(DEFAULT_SESSION_MAX_MS, options.ttlMs);
+    this.touchIntervalMs = options.touchIntervalMs ?? Math.min(30_000, options.ttlMs / 10);
   }
 
   private ref(name: string) {
     return { group: GROUP, version: VERSION, plural: PLURAL, name };
   }
 
-  async create(learner: string): Promise<{ token: string; session: LabSession }> {
+  /** `labels` are added to the object's own (e.g. a hash of the client's address, to count its sessions). */
+  async create(learner: string, labels: Record<string, string> = {}): Promise<{ token: string; session: LabSession }> {
     const token = randomBytes(32).toString('base64url');
     const tokenHash = hashToken(token);
     const now = this.now();
     const body = {
       apiVersion: API_VERSION,
       kind: KIND,
-      metadata: { name: sessionName(tokenHash), labels: { [LABELS.managedBy]: MANAGER } },
-      spec: { learner, tokenHash, expiresAt: new Date(now.getTime() + this.options.ttlMs).toISOString() },
+      metadata: { name: sessionName(tokenHash), labels: { ...labels, [LABELS.managedBy]: MANAGER } },
+      spec: { learner, tokenHash, expiresAt: new Date(now.getTime() + Math.min(this.ttlMs, this.maxMs)).toISOString() },
     };
     await this.api.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body });
     const session = await this.patchStatus(body.metadata.name, () => ({ lastActivityAt: now.toISOString(), stepsPassed: 0 }));
@@ -108,6 +133,11 @@ export class SessionStore {
     return Date.parse(session.spec.expiresAt) <= this.now().getTime();
   }
 
+  /** The latest expiry activity can give a session: its creation plus the hard maximum. */
+  hardLimit(session: LabSession): number {
+    return Date.parse(session.metadata.creationTimestamp) + this.maxMs;
+  }
+
   async get(name: string): Promise<LabSession | undefined> {
     try {
       return LabSessionSchema.parse(await this.api.getClusterCustomObject(this.ref(name)));
@@ -117,18 +147,24 @@ export class SessionStore {
     }
   }
 
-  async list(): Promise<LabSession[]> {
-    const list = (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items: unknown[] };
+  /** Every session, or those matching a label selector. */
+  async list(labelSelector?: string): Promise<LabSession[]> {
+    const list = (await this.api.listClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      ...(labelSelector ? { labelSelector } : {}),
+    })) as { items: unknown[] };
     return list.items.map((item) => LabSessionSchema.parse(item));
   }
 
-  /** Pushes the expiry to now + `byMs` (never earlier than it was). */
+  /** Pushes the expiry to now + `byMs` (never earlier than it was); the instructor's decision, so past the hard maximum too. */
   async extend(name: string, byMs: number): Promise<LabSession> {
-    const session = await this.require(name);
-    const next = Math.max(Date.parse(session.spec.expiresAt), this.now().getTime() + byMs);
-    const body = { metadata: { resourceVersion: session.metadata.resourceVersion }, spec: { expiresAt: new Date(next).toISOString() } };
-    return LabSessionSchema.parse(
-      await this.api.patchClusterCustomObject({ ...this.ref(name), body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    return this.serial(name, () =>
+      this.write(name, 'spec', (session) => {
+        const next = Math.max(Date.parse(session.spec.expiresAt), this.now().getTime() + byMs);
+        return { expiresAt: new Date(next).toISOString() };
+      }),
     );
   }
 
@@ -144,39 +180,123 @@ export class SessionStore {
     }
   }
 
-  /** Records activity, at most once per touch interval per session. */
+  /**
+   * Records activity, at most once per touch interval per session: the time,
+   * and an expiry pushed to now + TTL (up to the hard maximum). An expired
+   * session stays expired: activity does not bring it back.
+   */
   async touch(name: string): Promise<void> {
     const now = this.now().getTime();
-    if (now - (this.lastTouch.get(name) ?? 0) < (this.options.touchIntervalMs ?? 30_000)) return;
+    if (now - (this.lastTouch.get(name) ?? 0) < this.touchIntervalMs) return;
     this.lastTouch.set(name, now);
-    await this.patchStatus(name, () => ({ lastActivityAt: new Date(now).toISOString() }));
+    await this.serial(name, async () => {
+      const current = await this.require(name);
+      if (this.expired(current)) return;
+      await this.write(name, 'status', () => ({ lastActivityAt: new Date(now).toISOString() }));
+      // Written only when it moves by a quarter of the TTL (at most 5 minutes), not on every touch.
+      const step = Math.min(5 * 60_000, this.ttlMs / 4);
+      await this.write(name, 'spec', (session) => {
+        const target = Math.min(now + this.ttlMs, this.hardLimit(session));
+        if (this.expired(session) || target - Date.parse(session.spec.expiresAt) < step) return undefined;
+        return { expiresAt: new Date(target).toISOString() };
+      });
+    });
   }
 
   /**
    * Read-modify-write of the status: `change` gets the current session and
-   * returns the fields to merge. Retried when another writer got there first.
+   * returns the fields to merge (or undefined to write nothing). `stepsPassed`
+   * is always recounted from the status the patch produces.
    */
-  async patchStatus(name: string, change: (session: LabSession) => StatusPatch): Promise<LabSession> {
-    for (let attempt = 0; ; attempt += 1) {
-      const session = await this.require(name);
-      const body = { metadata: { resourceVersion: session.metadata.resourceVersion }, status: change(session) };
-      try {
-        return LabSessionSchema.parse(
-          await this.api.patchClusterCustomObjectStatus(
-            { ...this.ref(name), body },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          ),
-        );
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409 || attempt >= 5) throw error;
-      }
-    }
+  async patchStatus(name: string, change: (session: LabSession) => StatusPatch | undefined): Promise<LabSession> {
+    return this.serial(name, () => this.write(name, 'status', change));
   }
 
   async require(name: string): Promise<LabSession> {
     const session = await this.get(name);
     if (!session) throw new SessionNotFoundError(name);
     return session;
+  }
+
+  /** Runs `work` after every earlier write to this session made by this process. */
+  private serial<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const result = (this.queues.get(name) ?? Promise.resolve()).then(work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(name, tail);
+    void tail.then(() => {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    });
+    return result;
+  }
+
+  /** One merge patch of `spec` or `status`, recomputed from a fresh read when another writer got there first. */
+  private async write(
+    name: string,
+    part: 'spec' | 'status',
+    change: (session: LabSession) => Record<string, unknown> | undefined,
+  ): Promise<LabSession> {
+    for (let attempt = 1; ; attempt += 1) {
+      const session = await this.require(name);
+      const patch = change(session);
+      if (patch === undefined) return session;
+      const body = {
+        metadata: { resourceVersion: session.metadata.resourceVersion },
+        [part]: part === 'status' ? withCount(session.status, patch) : patch,
+      };
+      const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+      try {
+        const written =
+          part === 'status'
+            ? await this.api.patchClusterCustomObjectStatus({ ...this.ref(name), body }, options)
+            : await this.api.patchClusterCustomObject({ ...this.ref(name), body }, options);
+        return LabSessionSchema.parse(written);
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409) throw error;
+        if (attempt >= WRITE_ATTEMPTS) throw new SessionConflictError(name, { cause: error });
+        // Another replica wrote meanwhile: back off a little, at random, so the two do not collide again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * attempt));
+      }
+    }
+  }
+}
+
+/** The patch with `stepsPassed` recounted from the status it will produce. */
+function withCount(status: LabSession['status'], patch: Record<string, unknown>): Record<string, unknown> {
+  if (!('labs' in patch)) return patch;
+  const merged = mergePatch(status ?? {}, patch) as StatusPatch;
+  return { ...patch, stepsPassed: countPassed(merged.labs) };
+}
+
+/** RFC 7386 JSON merge patch, as the API server applies it: objects merge, null deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else if (value !== undefined) result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Another writer kept changing the session: this change was not applied. */
+export class SessionConflictError extends HttpError {
+  readonly sessionName: string;
+  constructor(sessionName: string, options?: ErrorOptions) {
+    super(
+      409,
+      'conflict',
+      'Your session was being changed by several requests at once, and this change could not be saved.',
+      'Try again in a moment.',
+      options,
+    );
+    this.sessionName = sessionName;
   }
 }
 
@@ -189,10 +309,13 @@ export class SessionNotFoundError extends Error {
   }
 }
 
-/** The number of steps passed across every lab, for `kubectl get labsessions`. */
+/**
+ * The number of steps passed across every lab, for `kubectl get labsessions`:
+ * a step counts once it has a `passedAt`, whatever its later checks said.
+ */
 export function countPassed(labs: Record<string, LabProgress> | undefined): number {
   return Object.values(labs ?? {}).reduce(
-    (sum, lab) => sum + Object.values(lab.steps ?? {}).filter((s) => s.passedAt !== undefined).length,
+    (sum, lab) => sum + Object.values(lab.steps ?? {}).filter((s) => typeof s.passedAt === 'string' && s.passedAt !== '').length,
     0,
   );
 }

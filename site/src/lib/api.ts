@@ -48,14 +48,20 @@ export interface Session {
 
 let current: Promise<Session> | undefined;
 
-/** The learner's session: in single-user mode one is made on first visit; in a workshop, joining asks for the code. */
+/**
+ * The learner's session. Reading it never makes one: in single-user mode the
+ * page then asks for one with a POST (which the server accepts only from its
+ * own pages); in a workshop, joining asks for the name and the access code.
+ */
 export function session(): Promise<Session> {
   current ??= (async () => {
     try {
       return await api<Session>('GET', '/api/session');
     } catch (error) {
-      if (!(error instanceof ApiError) || error.code !== 'join_required') throw error;
-      return join();
+      if (!(error instanceof ApiError)) throw error;
+      if (error.code === 'session_required') return api<Session>('POST', '/api/session', {});
+      if (error.code === 'join_required') return join();
+      throw error;
     }
   })();
   current.catch(() => {

@@ -1,0 +1,135 @@
+/**
+ * A server killed with SIGKILL in the middle of starting, resetting or
+ * solving a lab, twenty times, on the real cluster: `npm start`'s server
+ * as a real process (without the site build), killed at random moments
+ * while a learner's request runs and started again each time. Afterwards
+ * every lab works (its namespaces exist, its checks run, its solution
+ * applies and passes) and no step passed before the kills was lost.
+ */
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { projectRoot } from '../../cluster/src/paths.ts';
+import { testKubeConfig } from '../support/kube.ts';
+import { freePort } from '../support/ports.ts';
+import { onTestCluster, type Running, runEntry } from '../support/process.ts';
+import { Client } from '../support/server.ts';
+
+const ADMIN_TOKEN = 'crash-test-admin-token-0123456789';
+const CLUSTER_NAME = `cdl-crash-${process.pid}`;
+const KILLS = 20;
+/** Two labs: one without setup objects, one with (a kill may land half way through applying them). */
+const LABS = ['first-deployment', 'secrets-least-read'] as const;
+/** Each action, and a time within which a kill is likely to land while it runs. */
+const ACTIONS = [
+  ['start', 1000],
+  ['reset', 2000],
+  ['solve', 400],
+] as const;
+/** Node's compile cache, so that each of the many starts does not parse every module again. */
+const COMPILE_CACHE = join(tmpdir(), `cdl-crash-compile-cache-${process.pid}`);
+
+const core = testKubeConfig().makeApiClient(CoreV1Api);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function start(port: number): Promise<Running> {
+  return runEntry({
+    script: 'test/support/platform-entry.ts',
+    port,
+    env: { PORT: String(port), NODE_COMPILE_CACHE: COMPILE_CACHE, ...onTestCluster(inject('kubeconfig'), CLUSTER_NAME, ADMIN_TOKEN) },
+  });
+}
+
+async function namespaceLive(name: string): Promise<boolean> {
+  const ns = await core.readNamespace({ name }).catch(() => undefined);
+  return ns !== undefined && ns.status?.phase !== 'Terminating';
+}
+
+describe('a server killed mid-action, again and again', () => {
+  const started: Running[] = [];
+  let port = 0;
+
+  afterAll(async () => {
+    await Promise.all(started.map((running) => running.stop('SIGKILL')));
+    rmSync(join(projectRoot, '.cluster', CLUSTER_NAME), { recursive: true, force: true });
+    rmSync(join(projectRoot, '.cluster', `active-${CLUSTER_NAME}.json`), { force: true });
+    rmSync(COMPILE_CACHE, { recursive: true, force: true });
+    for (const running of started) {
+      rmSync(join(tmpdir(), `cdl-terminals-${running.child.pid}-${port}`), { recursive: true, force: true });
+    }
+  });
+
+  it('leaves every lab working and every pass kept', { timeout: 240_000 }, async () => {
+    port = await freePort();
+    let server = await start(port);
+    started.push(server);
+    const origin = `http://localhost:${port}`;
+    const learner = new Client(origin);
+    const admin = new Client(origin, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const session = (await learner.post('/api/session')).body.id as string;
+    try {
+      // Progress to keep: the first lab's first step passed.
+      expect((await learner.post('/api/labs/first-deployment/start')).status).toBe(201);
+      expect((await learner.post('/api/labs/first-deployment/solve')).status).toBe(200);
+      expect((await learner.post('/api/labs/first-deployment/steps/deploy/check')).body.passed).toBe(true);
+      const passedAt = (await learner.get('/api/labs/first-deployment')).body.progress.steps[0].passedAt as string;
+      expect(passedAt).toBeTruthy();
+
+      const log: string[] = [];
+      let midAction = 0;
+      for (let kill = 0; kill < KILLS; kill += 1) {
+        const lab = LABS[Math.floor(Math.random() * LABS.length)];
+        const [action, within] = ACTIONS[Math.floor(Math.random() * ACTIONS.length)] ?? ACTIONS[0];
+        let answered: number | undefined;
+        const request = learner.post(`/api/labs/${lab}/${action}`).then(
+          (answer) => {
+            answered = answer.status;
+          },
+          () => undefined,
+        );
+        const after = Math.floor(Math.random() * within);
+        await sleep(after);
+        const cut = answered === undefined;
+        if (cut) midAction += 1;
+        log.push(`${action} ${lab}: killed after ${after} ms${cut ? ' mid-action' : ` (answered ${answered})`}`);
+        await server.stop('SIGKILL');
+        await request;
+        server = await start(port);
+        started.push(server);
+      }
+      expect(midAction, log.join('\n')).toBeGreaterThanOrEqual(KILLS / 3);
+
+      for (const lab of LABS) {
+        const begun = await learner.post(`/api/labs/${lab}/start`);
+        expect([200, 201], `${lab}: ${JSON.stringify(begun.body)}\n${log.join('\n')}`).toContain(begun.status);
+        for (const namespace of Object.values(begun.body.namespaces as Record<string, string>)) {
+          expect(await namespaceLive(namespace), `${lab}: ${namespace} exists`).toBe(true);
+        }
+        // The learner's own credentials work in the sandbox (its binding is there too).
+        const own = new KubeConfig();
+        own.loadFromString((await learner.get(`/api/labs/${lab}/kubeconfig`)).body);
+        const namespace = Object.values(begun.body.namespaces as Record<string, string>)[0] ?? '';
+        await expect(own.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).resolves.toBeDefined();
+
+        const steps = (await learner.get(`/api/labs/${lab}`)).body.progress.steps as Array<{ id: string }>;
+        for (const step of steps) {
+          const checked = await learner.post(`/api/labs/${lab}/steps/${step.id}/check`);
+          expect(checked.status, `${lab}/${step.id}: ${JSON.stringify(checked.body)}`).toBe(200);
+        }
+        const solved = await learner.post(`/api/labs/${lab}/solve`);
+        expect(solved.status, `${lab}: ${JSON.stringify(solved.body)}`).toBe(200);
+        const first = steps[0]?.id ?? '';
+        const passing = await learner.post(`/api/labs/${lab}/steps/${first}/check`);
+        expect(passing.body.passed, `${lab}/${first}: ${JSON.stringify(passing.body)}`).toBe(true);
+      }
+      const kept = (await learner.get('/api/labs/first-deployment')).body.progress.steps[0];
+      expect(kept.passedAt, 'the pass from before the kills is kept').toBe(passedAt);
+      const row = (await admin.get('/api/admin/progress')).body.learners.find((l: { id: string }) => l.id === session);
+      expect(row.labs['first-deployment'].steps[0].passedAt).toBe(passedAt);
+    } finally {
+      await admin.delete(`/api/admin/sessions/${session}`);
+    }
+  });
+});
