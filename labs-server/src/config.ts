@@ -45,6 +45,12 @@ export const ServerConfigSchema = z.object({
   SESSION_IDLE_MINUTES: minutes(60),
   /** A closed terminal's shell waits this long for its browser to come back. Default 60 s. */
   TERMINAL_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** Memory of one workshop shell, its tmpfs home and /tmp included (where the server can make cgroups). Default 768 MiB. */
+  TERMINAL_MEMORY_MIB: z.coerce.number().int().min(128).max(65_536).default(768),
+  /** Processes and threads of one workshop shell. Default 256. */
+  TERMINAL_PROCESSES: z.coerce.number().int().min(32).max(65_536).default(256),
+  /** CPU of one workshop shell, in cores (where the server can make cgroups). Default 0.5. */
+  TERMINAL_CPUS: z.coerce.number().min(0.05).max(64).default(0.5),
   /**
    * Origins allowed to open WebSockets, comma-separated, e.g. `https://labs.example.org`.
    * Default: http://localhost:PORT and http://127.0.0.1:PORT.

@@ -29,6 +29,7 @@ import { SessionStore } from './sessions/store.ts';
 import { findKubectl } from './terminal/kubectl.ts';
 import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
 import { BubblewrapShell, HostShell, type ShellBackend } from './terminal/shell.ts';
+import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
 import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
 import { attachTerminals } from './terminal/ws.ts';
 
@@ -69,7 +70,13 @@ async function shellBackend(config: ServerConfig, apiServer: string, dir: string
       'Run `npm run cluster -- up` once (it builds kubectl), or put kubectl on the PATH.',
     );
   }
-  return BubblewrapShell.create({ stateDir: dir, kubectl, apiServer });
+  const limits = {
+    ...DEFAULT_SHELL_LIMITS,
+    memoryBytes: config.TERMINAL_MEMORY_MIB * 1024 * 1024,
+    pids: config.TERMINAL_PROCESSES,
+    cpus: config.TERMINAL_CPUS,
+  };
+  return BubblewrapShell.create({ stateDir: dir, kubectl, apiServer, limits });
 }
 
 export async function startLabServer(options: LabServerOptions): Promise<LabServer> {

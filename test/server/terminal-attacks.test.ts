@@ -175,7 +175,7 @@ describe('workshop terminals under attack', () => {
   });
 
   it('bounds the memory of clients that flood bad frames or forge acknowledgements and never read', async () => {
-    const quiet = await bystander.echoTimes(50, 30);
+    const quiet = await bystander.echoTimes(100, 25);
     process.stderr.write(
       `[attacks] no attack: bystander echo p50 ${percentile(quiet, 50).toFixed(2)} ms p99 ${percentile(quiet, 99).toFixed(2)} ms\n`,
     );
@@ -203,7 +203,7 @@ describe('workshop terminals under attack', () => {
     const forged = await open(server, forger);
     forged.send('yes\r');
     forged.ws.send(encode.ack(0xffffffff));
-    const echo = await bystander.echoTimes(100, 30);
+    const echo = await bystander.echoTimes(200, 25);
     await flood;
     const rssAfter = process.memoryUsage().rss;
     socket.destroy();
@@ -261,7 +261,7 @@ describe('workshop terminals under attack', () => {
       term.send('bomb() { bomb | bomb & }; bomb\r');
       await new Promise((r) => setTimeout(r, 2000));
       const processes = sessionMembers(pid).length;
-      const echo = await bystander.echoTimes(100, 30);
+      const echo = await bystander.echoTimes(200, 25);
       process.stderr.write(
         `[attacks] fork bomb: ${processes} processes in the shell; bystander echo p50 ${percentile(echo, 50).toFixed(2)} ms p99 ${percentile(echo, 99).toFixed(2)} ms\n`,
       );

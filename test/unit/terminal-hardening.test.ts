@@ -7,13 +7,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
 import { launchCommand, launcherScript, shellQuote } from '../../labs-server/src/terminal/launch.ts';
 import { ptyBacklog } from '../../labs-server/src/terminal/pty-session.ts';
 import { CLONE_NEW_FLAGS, refusedSyscalls, seccompProgram } from '../../labs-server/src/terminal/seccomp.ts';
+import { SocketGuard } from '../../labs-server/src/terminal/socket-guard.ts';
 import { createStateDir, StateDirError, sweepStaleStateDirs, verifyStateDir } from '../../labs-server/src/terminal/state-dir.ts';
 import { UidPool } from '../../labs-server/src/terminal/uid-pool.ts';
 
@@ -175,27 +178,34 @@ describe('node-pty', () => {
   });
 });
 
+/** A WebSocket server and a client connected to it, on loopback. */
+async function socketPair() {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const received: Buffer[] = [];
+  client.on('message', (data: Buffer) => received.push(data));
+  const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+  await new Promise((r) => client.once('open', r));
+  return {
+    client,
+    server: await accepted,
+    received,
+    closed,
+    stop: () => new Promise((r) => wss.close(r)),
+  };
+}
+
+const GUARD_LIMITS = { maxBufferedBytes: 256 * 1024, drainTimeoutMs: 500, errorBurst: 2, errorsPerSecond: 0.001, maxIgnoredBadFrames: 3 };
+
 describe('the socket guard', () => {
   it('congests a socket whose client does not read, stops reading its input, and cuts it when it does not drain', async () => {
-    const { WebSocketServer, WebSocket } = await import('ws');
-    const { SocketGuard } = await import('../../labs-server/src/terminal/socket-guard.ts');
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
-    const port = (wss.address() as { port: number }).port;
-    const accepted = new Promise<import('ws').WebSocket>((resolve) => wss.once('connection', resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
-    await new Promise((r) => client.once('open', r));
+    const { client, server, stop } = await socketPair();
     // The client reads nothing from here on.
-    (client as unknown as { _socket: import('node:net').Socket })._socket.pause();
-    const server = await accepted;
+    (client as unknown as { _socket: Socket })._socket.pause();
     const congestion: boolean[] = [];
-    const guard = new SocketGuard(server, (c) => congestion.push(c), {
-      maxBufferedBytes: 256 * 1024,
-      drainTimeoutMs: 500,
-      errorBurst: 2,
-      errorsPerSecond: 1,
-      maxIgnoredBadFrames: 3,
-    });
+    const guard = new SocketGuard(server, (c) => congestion.push(c), GUARD_LIMITS);
     const started = Date.now();
     const frame = Buffer.alloc(64 * 1024, 0x61);
     while (!guard.congested && Date.now() - started < 10_000) {
@@ -204,36 +214,20 @@ describe('the socket guard', () => {
     }
     expect(guard.congested).toBe(true);
     expect(congestion).toEqual([true]);
-    expect(server.bufferedAmount).toBeLessThan(256 * 1024 + 2 * frame.length);
+    expect(server.bufferedAmount).toBeLessThan(GUARD_LIMITS.maxBufferedBytes + 2 * frame.length);
     await new Promise<void>((resolve) => server.once('close', () => resolve()));
     expect(Date.now() - started).toBeLessThan(5000);
     client.terminate();
-    await new Promise((r) => wss.close(r));
+    await stop();
   });
 
   it('answers bad frames within a budget, then disconnects the client', async () => {
-    const { WebSocketServer, WebSocket } = await import('ws');
-    const { SocketGuard } = await import('../../labs-server/src/terminal/socket-guard.ts');
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
-    const port = (wss.address() as { port: number }).port;
-    const accepted = new Promise<import('ws').WebSocket>((resolve) => wss.once('connection', resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
-    const received: Buffer[] = [];
-    client.on('message', (data: Buffer) => received.push(data));
-    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
-    await new Promise((r) => client.once('open', r));
-    const guard = new SocketGuard(await accepted, () => undefined, {
-      maxBufferedBytes: 1024 * 1024,
-      drainTimeoutMs: 500,
-      errorBurst: 2,
-      errorsPerSecond: 0.001,
-      maxIgnoredBadFrames: 3,
-    });
+    const { server, received, closed, stop } = await socketPair();
+    const guard = new SocketGuard(server, () => undefined, GUARD_LIMITS);
     for (let i = 0; i < 10; i += 1) guard.refuse('bad_frame', `bad ${i}`);
     expect(await closed).toBe(1008);
     // Two answers within the budget, then the violation's own.
     expect(received.map((b) => JSON.parse(b.subarray(1).toString()).code)).toEqual(['bad_frame', 'bad_frame', 'protocol_violation']);
-    await new Promise((r) => wss.close(r));
+    await stop();
   });
 });
