@@ -13,6 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../cluster/src/kube.ts';
 import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
 import { findKubectl } from '../../labs-server/src/terminal/kubectl.ts';
+import { launchCommand } from '../../labs-server/src/terminal/launch.ts';
 import type { Criterion } from './check.ts';
 
 const OUTPUT_LIMIT = 16 * 1024;
@@ -32,7 +33,9 @@ export async function runVerifyScript(kc: KubeConfig, script: string, namespaces
       ...Object.fromEntries(Object.entries(namespaces).map(([logical, real]) => [`NS_${logical.toUpperCase().replace(/-/g, '_')}`, real])),
     };
     const { code, output, timedOut } = await new Promise<{ code: number | null; output: string; timedOut: boolean }>((resolve) => {
-      const child = spawn('bash', [script], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      // Through the terminals' launcher: the script and its kubectl inherit no descriptor of the server's (a learner's pty master).
+      const { file, args } = launchCommand({ command: ['bash', script] });
+      const child = spawn(file, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let output = '';
       const collect = (chunk: Buffer) => {
         if (output.length < OUTPUT_LIMIT) output += chunk.toString('utf8');

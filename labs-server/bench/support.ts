@@ -68,7 +68,9 @@ export class Terminal {
 export async function startBenchServer(mode: 'single' | 'workshop', accessCode: string): Promise<{ server: LabServer; origin: string }> {
   const port = await freePort();
   // Every learner of a bench comes from this machine: loopback is a shared address, as a room behind one NAT is.
+  // The server's other settings come from the environment, as for `npm start` (TERMINAL_CPUS=2 node …).
   const config = readConfig({
+    ...process.env,
     PORT: String(port),
     LOG_LEVEL: 'silent',
     CDL_MODE: mode,

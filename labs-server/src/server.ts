@@ -60,10 +60,20 @@ export interface LabServer {
   close(): Promise<void>;
 }
 
-/** Workshop shells run in bubblewrap; a learner alone on their laptop gets a plain shell. */
-async function shellBackend(config: ServerConfig, apiServer: string, dir: string): Promise<ShellBackend> {
+/**
+ * Workshop shells run in bubblewrap, each as a uid of its own, which takes
+ * root (without it every learner would share the server's uid and its
+ * process limit); a learner alone on their laptop gets a plain shell.
+ */
+async function shellBackend(config: ServerConfig, apiServer: string, dir: string, logger: Logger): Promise<ShellBackend> {
   const kubectl = findKubectl();
   if (config.CDL_MODE === 'single') return new HostShell(kubectl);
+  if (process.getuid && process.getuid() !== 0) {
+    throw new ClusterError(
+      "Workshop mode runs every learner's shell as a user of its own, and that needs the server to run as root.",
+      'Start it as root (the Docker image does), or use CDL_MODE=single for one learner on their own machine.',
+    );
+  }
   if (!kubectl) {
     throw new ClusterError(
       "Workshop mode needs kubectl for the learners' shells, and none was found.",
@@ -76,7 +86,13 @@ async function shellBackend(config: ServerConfig, apiServer: string, dir: string
     pids: config.TERMINAL_PROCESSES,
     cpus: config.TERMINAL_CPUS,
   };
-  return BubblewrapShell.create({ stateDir: dir, kubectl, apiServer, limits });
+  const shell = await BubblewrapShell.create({ stateDir: dir, kubectl, apiServer, limits });
+  if (shell.cgroupVersion === undefined) {
+    logger.warn(
+      'no control groups for the shells here: each has its process, file and address-space limits, but no memory or CPU limit of its own',
+    );
+  }
+  return shell;
 }
 
 export async function startLabServer(options: LabServerOptions): Promise<LabServer> {
@@ -132,7 +148,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
     terminalDir = await createStateDir();
   }
-  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir);
+  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
   const terminals = new TerminalManager({
     ...options.terminals,
     backend,
@@ -141,7 +157,11 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     logger,
     graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
   });
-  labs.onSessionEnd = (name) => void terminals.closeSession(name);
+  labs.onSessionEnd = (name) => {
+    terminals
+      .closeSession(name)
+      .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
+  };
   attachTerminals(server, {
     allowedOrigins: origins,
     manager: terminals,

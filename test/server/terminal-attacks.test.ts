@@ -6,7 +6,7 @@
  * memory hog, the calls a kubectl shell never needs. Each time, another
  * learner's terminal keeps echoing, and the server's memory stays bounded.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ import { Client, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
 
 const CODE = 'ATTACK-2026-ROOM';
+// Every attacker here comes from this machine: loopback is the room's shared address.
+const ENV = { CDL_MODE: 'workshop', CDL_ACCESS_CODE: CODE, TERMINAL_GRACE_SECONDS: '30', SHARED_ADDRESSES: '127.0.0.1,::1' };
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -81,11 +83,7 @@ describe('workshop terminals under attack', () => {
   let bystander: TerminalClient;
 
   beforeAll(async () => {
-    // Every attacker here comes from this machine: loopback is the room's shared address.
-    const env = { CDL_MODE: 'workshop', CDL_ACCESS_CODE: CODE, TERMINAL_GRACE_SECONDS: '30', SHARED_ADDRESSES: '127.0.0.1,::1' };
-    server = await startTestServer(env, undefined, undefined, {
-      terminals: { renewMs: 400 },
-    });
+    server = await startTestServer(ENV);
     admin = new Client(server.origin, { authorization: `Bearer ${server.secrets.adminToken}` });
     const bo = await learner(server, 'Bystander');
     learners.push(bo);
@@ -149,11 +147,12 @@ describe('workshop terminals under attack', () => {
   });
 
   it('never writes through a symlink the learner planted for the token renewal', async () => {
-    const who = await learner(server, 'Mallory');
-    learners.push(who);
+    // A server of its own, renewing tokens every 400 ms (the others' shells would renew as often).
+    const renewing = await startTestServer(ENV, undefined, undefined, { terminals: { renewMs: 400 } });
+    const who = await learner(renewing, 'Mallory');
     const victim = join(tmpdir(), `cdl-victim-${process.pid}-${Date.now()}`);
     writeFileSync(victim, 'host file\n', { mode: 0o644 });
-    const term = await open(server, who);
+    const term = await open(renewing, who);
     try {
       const before = (await term.run('sha256sum /run/cdl/terminal/token | cut -c1-16')).trim();
       expect(before).toMatch(/^[0-9a-f]{16}$/);
@@ -171,6 +170,9 @@ describe('workshop terminals under attack', () => {
     } finally {
       await term.close();
       rmSync(victim, { force: true });
+      const id = (await who.get('/api/session')).body.id;
+      await new Client(renewing.origin, { authorization: `Bearer ${renewing.secrets.adminToken}` }).delete(`/api/admin/sessions/${id}`);
+      await renewing.close();
     }
   });
 
@@ -180,23 +182,16 @@ describe('workshop terminals under attack', () => {
       `[attacks] no attack: bystander echo p50 ${percentile(quiet, 50).toFixed(2)} ms p99 ${percentile(quiet, 99).toFixed(2)} ms\n`,
     );
     const rssBefore = process.memoryUsage().rss;
-    // One client floods one-byte bad frames, reading nothing.
+    // One client floods one-byte bad frames, reading nothing (in a process of its own, as an attacker's machine is).
     const flooder = await learner(server, 'Flooder');
     learners.push(flooder);
-    const socket = await rawUpgrade(server.port, '/api/terminal?lab=palette', { origin: server.origin, cookie: flooder.cookie });
-    const bad = rawFrame(0x2, Buffer.of(0x7f));
-    let floodClosed = false;
-    socket.on('close', () => {
-      floodClosed = true;
+    const flood = new Promise<{ closed: boolean; sent: number; cutAfterMs: number }>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(import.meta.dirname, '../support/flood-client.ts'), String(server.port), server.origin, flooder.cookie, '5000'],
+        (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout))),
+      );
     });
-    socket.on('error', () => undefined);
-    const floodUntil = Date.now() + 5000;
-    const flood = (async () => {
-      while (Date.now() < floodUntil && !floodClosed && !socket.destroyed) {
-        const chunk = Buffer.concat(Array.from({ length: 512 }, () => bad));
-        if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r).once('close', r));
-      }
-    })();
     // Another acknowledges four gigabytes to switch flow control off, and runs `yes`.
     const forger = await learner(server, 'Forger');
     learners.push(forger);
@@ -204,10 +199,10 @@ describe('workshop terminals under attack', () => {
     forged.send('yes\r');
     forged.ws.send(encode.ack(0xffffffff));
     const echo = await bystander.echoTimes(200, 25);
-    await flood;
+    const flooded = await flood;
     const rssAfter = process.memoryUsage().rss;
-    socket.destroy();
-    expect(floodClosed, 'the flooding client was disconnected').toBe(true);
+    expect(flooded.closed, 'the flooding client was disconnected').toBe(true);
+    process.stderr.write(`[attacks] bad-frame flood: cut off after ${flooded.cutAfterMs} ms and ${flooded.sent} frames\n`);
     await expect.poll(() => forged.closed?.code, { timeout: 5000 }).toBe(1008);
     expect(forged.errors.join('\n')).toMatch(/acknowledged more output than was sent/);
     const grownMiB = (rssAfter - rssBefore) / 1024 / 1024;
@@ -250,6 +245,11 @@ describe('workshop terminals under attack', () => {
       expect(await term.run('head -c 100M /dev/zero > /tmp/big 2>&1; echo "exit=$?"; rm -f /tmp/big')).toMatch(/No space left|exit=1/);
       expect(await term.run('head -c 200M /dev/zero > ~/big 2>&1; echo "exit=$?"; rm -f ~/big')).not.toMatch(/exit=0/);
       expect((await term.run('ulimit -H -u')).trim()).toBe('256');
+      // Only the sized tmpfs take writes: the root, /run, /etc and /dev are read-only.
+      expect(await term.run('for f in /x /run/x /etc/x /dev/x; do echo x 2>&1 > $f; done')).not.toMatch(/^$/);
+      expect(
+        (await term.run('for f in /x /run/x /etc/x /dev/x; do echo x 2>/dev/null > $f && echo "wrote $f"; done; echo checked')).trim(),
+      ).toBe('checked');
       const uid = (await term.run('id -u')).trim();
 
       // A memory hog is killed inside its own limit.

@@ -231,3 +231,65 @@ describe('the socket guard', () => {
     await stop();
   });
 });
+
+describe("a terminal's workspace files", () => {
+  it('are written afresh, never through a file planted where the next one goes', async () => {
+    const { writeWorkspaceFile } = await import('../../labs-server/src/terminal/credentials.ts');
+    const dir = join(scratch, 'workspace');
+    mkdirSync(dir);
+    const victim = join(scratch, 'victim');
+    writeFileSync(victim, 'host file\n');
+    symlinkSync(victim, join(dir, 'token.next'));
+    await writeWorkspaceFile(dir, 'token', 'a fresh token', undefined);
+    expect(readFileSync(victim, 'utf8')).toBe('host file\n');
+    expect(readFileSync(join(dir, 'token'), 'utf8')).toBe('a fresh token');
+    expect(statSync(join(dir, 'token')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("a shell's API relay", () => {
+  it('holds at most its connection limit at once', async () => {
+    const { ApiRelay } = await import('../../labs-server/src/terminal/api-relay.ts');
+    const { createServer, connect } = await import('node:net');
+    let upstream = 0;
+    const api = createServer((socket) => {
+      upstream += 1;
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const port = (api.address() as AddressInfo).port;
+    const relay = await ApiRelay.open(join(scratch, 'relay.sock'), `https://127.0.0.1:${port}`, undefined, {
+      maxConnections: 4,
+      idleMs: 60_000,
+    });
+    const clients = Array.from({ length: 10 }, () => connect(join(scratch, 'relay.sock')).on('error', () => undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(relay.connections).toBe(4);
+    expect(upstream).toBe(4);
+    for (const client of clients) client.destroy();
+    await relay.close();
+    await new Promise((r) => api.close(r));
+  });
+});
+
+describe('checks of one session', () => {
+  it('run two at a time, let a burst wait its turn, and refuse beyond it with 429', async () => {
+    const { PerSessionLimit } = await import('../../labs-server/src/labs/per-session-limit.ts');
+    const limit = new PerSessionLimit(2, 3);
+    let running = 0;
+    let most = 0;
+    const work = async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 20));
+      running -= 1;
+      return 'done';
+    };
+    const answers = await Promise.allSettled(Array.from({ length: 6 }, () => limit.run('s-1', work)));
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(5);
+    expect((answers[5] as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: 'too_many_checks' });
+    expect(most).toBe(2);
+    // Another session is not held up by the first.
+    expect(await limit.run('s-2', work)).toBe('done');
+  });
+});

@@ -74,6 +74,21 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(error.status).json({ error: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
       return;
     }
+    if ((error as Error).name === 'SessionNotFoundError') {
+      // The session ended while this request was on its way (another tab left, the instructor ended it).
+      // Known by name: the session store imports this module, so this one does not import it back.
+      res.status(401).json({ error: 'no_session', message: 'This session has ended.', hint: 'Join again from the home page.' });
+      return;
+    }
+    if (error instanceof ApiException && error.code === 404) {
+      // Something the request needed was removed meanwhile (a sandbox ending, a reset).
+      res.status(409).json({
+        error: 'gone',
+        message: 'Something this request needs was removed from the cluster meanwhile.',
+        hint: 'Start the lab again.',
+      });
+      return;
+    }
     if (error instanceof ZodError) {
       const problems = error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       res.status(400).json({ error: 'invalid_request', message: `The request is not valid: ${problems}.` });

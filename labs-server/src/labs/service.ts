@@ -21,6 +21,7 @@ import type { Metrics } from '../metrics.ts';
 import { type NamespaceMap, namespaceMap, type Sandboxes } from '../sandbox/provision.ts';
 import type { LabProgress, LabSession, SessionStore } from '../sessions/store.ts';
 import type { CheckResult, LabCatalog, LabDefinition } from './catalog.ts';
+import { PerSessionLimit } from './per-session-limit.ts';
 import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
 
 export interface LabServiceDeps {
@@ -62,6 +63,8 @@ export class LabService {
   private readonly holder: string;
   /** Sandbox builds running in this process, by session and lab: concurrent requests share one. */
   private readonly building = new Map<string, Promise<NamespaceMap>>();
+  /** Checks of one session: two at a time, forty waiting, then 429. */
+  private readonly checks = new PerSessionLimit(2, 40);
   /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
   onSessionEnd: ((sessionName: string) => void) | undefined;
 
@@ -369,7 +372,9 @@ export class LabService {
     const timer = this.deps.metrics.checkSeconds.startTimer();
     let result: CheckResult;
     try {
-      result = await this.deps.catalog.check(this.deps.kc, lab, stepId, namespaces, this.deps.checkTimeoutMs ?? 15_000);
+      result = await this.checks.run(session.metadata.name, () =>
+        this.deps.catalog.check(this.deps.kc, lab, stepId, namespaces, this.deps.checkTimeoutMs ?? 15_000),
+      );
     } finally {
       timer();
     }

@@ -11,7 +11,7 @@
  * kubeconfig of their own in their home to change as they like (switch
  * namespace, add contexts) and the token under it still renews.
  */
-import { chmod, chown, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
@@ -64,7 +64,9 @@ export function shellCredentials(
 export async function writeWorkspaceFile(dir: string, name: string, content: string, gid: number | undefined): Promise<void> {
   const file = join(dir, name);
   const next = `${file}.next`;
-  await writeFile(next, content, { mode: 0o640, flag: 'w' });
+  // Made afresh (O_EXCL does not follow a symlink): whatever was at `next` is removed, never written through.
+  await rm(next, { force: true });
+  await writeFile(next, content, { mode: 0o640, flag: 'wx' });
   if (gid !== undefined && process.getuid?.() === 0) await chown(next, 0, gid);
   await chmod(next, gid !== undefined ? 0o640 : 0o600);
   await rename(next, file);

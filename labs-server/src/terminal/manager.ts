@@ -146,6 +146,8 @@ export class TerminalManager {
     socket.on('message', (data, isBinary) => {
       // Whatever one connection's frame does, it cannot end the process.
       try {
+        // A window that another one took the terminal from types nothing more.
+        if (!started.isAttached(socket)) return;
         if (!isBinary) return guard.refuse('text_frame', 'frames must be binary');
         const frame = decodeClientFrame(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]));
         switch (frame.type) {

@@ -160,6 +160,10 @@ export class PtySession {
     return this.socket !== undefined;
   }
 
+  isAttached(socket: WebSocket): boolean {
+    return this.socket === socket;
+  }
+
   /** Bytes sent to the browser and not yet acknowledged. */
   get unacknowledged(): number {
     return this.flow.pending;
@@ -301,6 +305,8 @@ export class PtySession {
     this.socket = socket;
     this.guard = guard;
     previous?.close(4001, 'this terminal was opened in another window');
+    // It has a second to say goodbye; a client that does not is cut.
+    if (previous) setTimeout(() => previous.terminate(), 1000).unref();
     if (size) this.resize(size.cols, size.rows);
     const resumed = this.replay.end > 0;
     const replayed = this.replay.since(since ?? 0);
@@ -357,7 +363,7 @@ export class PtySession {
     if (!this.closed) this.pty?.resize(cols, rows);
   }
 
-  /** Ends the shell and everything it started; safe to call twice. */
+  /** Ends the shell and everything it started; safe to call twice, and never rejects (what fails is logged). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -378,6 +384,8 @@ export class PtySession {
         await this.options.backend.release(this.workspace);
         await rm(this.workspace.dir, { recursive: true, force: true });
       }
+    } catch (error) {
+      this.options.logger.warn({ err: error, terminal: this.key }, 'could not clean up after a terminal');
     } finally {
       for (const listener of this.exitListeners) listener();
     }

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 
 export interface ShellLimits {
@@ -38,6 +39,8 @@ export interface ShellLimits {
 }
 
 const MiB = 1024 * 1024;
+/** What all shells together may take of the host's memory and process ids. */
+const ALL_SHELLS_SHARE = 0.75;
 
 export const DEFAULT_SHELL_LIMITS: ShellLimits = {
   pids: 256,
@@ -125,6 +128,7 @@ export class ShellCgroups {
       await cgroups.sweepStale();
       for (const dir of cgroups.parents()) await mkdir(dir, { recursive: true });
       if (layout.version === 2) await writeFile(join(layout.root, cgroups.parentName, 'cgroup.subtree_control'), '+pids +memory +cpu');
+      await cgroups.limitAll();
       return cgroups;
     } catch {
       await cgroups.removeAll().catch(() => undefined);
@@ -156,6 +160,26 @@ export class ShellCgroups {
         if (!running) await killAndRemove(join(root, entry.name));
       }
     }
+  }
+
+  /**
+   * Bounds every shell together, below the host's own limits, so that many
+   * shells each just under their own limit still leave the server, the
+   * cluster and the rest of the host room: three quarters of the memory and
+   * of the process ids.
+   */
+  private async limitAll(): Promise<void> {
+    const memory = Math.floor(totalmem() * ALL_SHELLS_SHARE);
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 32_768;
+    const pids = Math.floor(pidMax * ALL_SHELLS_SHARE);
+    if (this.layout.version === 2) {
+      const dir = join(this.layout.root, this.parentName);
+      await writeFile(join(dir, 'memory.max'), String(memory));
+      await writeFile(join(dir, 'pids.max'), String(pids));
+      return;
+    }
+    await writeFile(join(this.layout.roots.memory, this.parentName, 'memory.limit_in_bytes'), String(memory));
+    await writeFile(join(this.layout.roots.pids, this.parentName, 'pids.max'), String(pids));
   }
 
   /** Makes the group of one shell; returns the `cgroup.procs` files its launcher joins. */

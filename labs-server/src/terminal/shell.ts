@@ -25,10 +25,10 @@
  *   interface: spawn `kubectl exec -it` in a pty.
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type IPty, spawn } from 'node-pty';
+import { ApiRelay } from './api-relay.ts';
 import { type LaunchPlan, launchCommand } from './launch.ts';
 import { seccompArch, seccompProgram } from './seccomp.ts';
 import { DEFAULT_SHELL_LIMITS, ShellCgroups, type ShellLimits, ulimitArgs } from './shell-limits.ts';
@@ -146,6 +146,8 @@ const INSIDE_HOME = '/home/learner';
 const INSIDE_WORKSPACE = '/run/cdl/terminal';
 const INSIDE_PORT = 6443;
 const SECCOMP_FD = 3;
+/** /dev/shm, for the few programs that use shared memory. */
+const SHM_BYTES = 16 * 1024 * 1024;
 const KUBECONFIG_FD = 4;
 
 export class BubblewrapShell implements ShellBackend {
@@ -153,10 +155,9 @@ export class BubblewrapShell implements ShellBackend {
   readonly separateUsers = true;
   private readonly options: BubblewrapOptions;
   private readonly limits: ShellLimits;
-  private relay: Server | undefined;
   private cgroups: ShellCgroups | undefined;
   private readonly cgroupFiles = new Map<string, string[]>();
-  private readonly sockets = new Set<Socket>();
+  private readonly relays = new Map<string, ApiRelay>();
 
   private constructor(options: BubblewrapOptions) {
     this.options = options;
@@ -174,8 +175,9 @@ export class BubblewrapShell implements ShellBackend {
     return this.cgroups?.version;
   }
 
-  private get socketPath(): string {
-    return join(this.options.stateDir, 'run', 'api.sock');
+  /** A shell's relay socket: short, as a Unix socket's path must be (108 bytes at most). */
+  private relayPath(workspace: Workspace): string {
+    return join(this.options.stateDir, 'run', `${workspace.uid ?? workspace.id}.sock`);
   }
 
   private get seccompPath(): string {
@@ -195,27 +197,6 @@ export class BubblewrapShell implements ShellBackend {
     if (!arch) throw new Error(`workshop shells need a seccomp filter, and none is defined for ${process.arch}`);
     await writeFile(this.seccompPath, seccompProgram(arch), { mode: 0o644 });
     this.cgroups = await ShellCgroups.detect(this.limits);
-    const target = new URL(this.options.apiServer);
-    const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-    this.relay = createServer((socket) => {
-      const upstream = connect(port, target.hostname);
-      this.sockets.add(socket).add(upstream);
-      const done = () => {
-        socket.destroy();
-        upstream.destroy();
-        this.sockets.delete(socket);
-        this.sockets.delete(upstream);
-      };
-      socket.on('error', done).on('close', done);
-      upstream.on('error', done).on('close', done);
-      socket.pipe(upstream).pipe(socket);
-    });
-    await rm(this.socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.relay?.once('error', reject);
-      this.relay?.listen(this.socketPath, () => resolve());
-    });
-    await chmod(this.socketPath, 0o666);
   }
 
   /** Where a terminal's workspace goes: inside the private folder, so the sandbox can bind it. */
@@ -244,6 +225,7 @@ export class BubblewrapShell implements ShellBackend {
     await writeFile(join(workspace.dir, 'passwd'), `learner:x:${uid}:${gid}:Learner:${INSIDE_HOME}:/bin/bash\n`, { mode: 0o644 });
     await writeFile(join(workspace.dir, 'group'), `learner:x:${gid}:\n`, { mode: 0o644 });
     if (this.cgroups) this.cgroupFiles.set(workspace.id, await this.cgroups.create(workspace.id));
+    this.relays.set(workspace.id, await ApiRelay.open(this.relayPath(workspace), this.options.apiServer, workspace.gid));
   }
 
   spawn(workspace: Workspace, size: ShellSize, env: Record<string, string>): IPty {
@@ -280,13 +262,17 @@ export class BubblewrapShell implements ShellBackend {
       '--dev',
       '/dev',
       '--size',
+      String(SHM_BYTES),
+      '--tmpfs',
+      '/dev/shm',
+      '--size',
       String(tmpBytes),
       '--tmpfs',
       '/tmp',
       '--dir',
       '/run/cdl',
       '--bind',
-      this.socketPath,
+      this.relayPath(workspace),
       '/run/cdl/api.sock',
       '--ro-bind',
       workspace.dir,
@@ -320,6 +306,11 @@ export class BubblewrapShell implements ShellBackend {
       '--file',
       String(KUBECONFIG_FD),
       `${INSIDE_HOME}/.kube/config`,
+      // Everything but the sized tmpfs is read-only (the root, /run, /etc, /dev; devices still work).
+      '--remount-ro',
+      '/dev',
+      '--remount-ro',
+      '/',
       '--chdir',
       INSIDE_HOME,
       '/bin/bash',
@@ -347,13 +338,16 @@ export class BubblewrapShell implements ShellBackend {
   }
 
   async release(workspace: Workspace): Promise<void> {
+    const relay = this.relays.get(workspace.id);
+    this.relays.delete(workspace.id);
     this.cgroupFiles.delete(workspace.id);
+    await relay?.close();
     await this.cgroups?.remove(workspace.id);
   }
 
   async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.relay ? this.relay.close(() => resolve()) : resolve()));
+    await Promise.all([...this.relays.values()].map((relay) => relay.close()));
+    this.relays.clear();
     await this.cgroups?.removeAll();
   }
 }

@@ -115,6 +115,8 @@ export class SocketGuard {
    */
   violation(reason: string): void {
     if (this.socket.readyState !== OPEN) return;
+    // Nothing more it sends is read (a flood would otherwise still be parsed until the connection goes).
+    this.socket.pause();
     this.send(encode.error('protocol_violation', reason));
     this.socket.close(CLOSE_POLICY, reason);
     setTimeout(() => this.socket.terminate(), CLOSE_HANDSHAKE_MS).unref();
