@@ -192,14 +192,20 @@ export class SessionStore {
     await this.serial(name, async () => {
       const current = await this.require(name);
       if (this.expired(current)) return;
-      await this.write(name, 'status', () => ({ lastActivityAt: new Date(now).toISOString() }));
+      // One read: each write starts from what the one before it returned.
+      const touched = await this.write(name, 'status', () => ({ lastActivityAt: new Date(now).toISOString() }), current);
       // Written only when it moves by a quarter of the TTL (at most 5 minutes), not on every touch.
       const step = Math.min(5 * 60_000, this.ttlMs / 4);
-      await this.write(name, 'spec', (session) => {
-        const target = Math.min(now + this.ttlMs, this.hardLimit(session));
-        if (this.expired(session) || target - Date.parse(session.spec.expiresAt) < step) return undefined;
-        return { expiresAt: new Date(target).toISOString() };
-      });
+      await this.write(
+        name,
+        'spec',
+        (session) => {
+          const target = Math.min(now + this.ttlMs, this.hardLimit(session));
+          if (this.expired(session) || target - Date.parse(session.spec.expiresAt) < step) return undefined;
+          return { expiresAt: new Date(target).toISOString() };
+        },
+        touched,
+      );
     });
   }
 
@@ -232,14 +238,20 @@ export class SessionStore {
     return result;
   }
 
-  /** One merge patch of `spec` or `status`, recomputed from a fresh read when another writer got there first. */
+  /**
+   * One merge patch of `spec` or `status`, recomputed from a fresh read when
+   * another writer got there first. `known` is a copy just read or written,
+   * to start from without reading again (its resourceVersion makes a stale
+   * one a conflict, and then the session is read afresh).
+   */
   private async write(
     name: string,
     part: 'spec' | 'status',
     change: (session: LabSession) => Record<string, unknown> | undefined,
+    known?: LabSession,
   ): Promise<LabSession> {
     for (let attempt = 1; ; attempt += 1) {
-      const session = await this.require(name);
+      const session = attempt === 1 && known ? known : await this.require(name);
       const patch = change(session);
       if (patch === undefined) return session;
       const body = {
