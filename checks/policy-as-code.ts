@@ -1,4 +1,5 @@
 import type { V1Namespace, V1Pod, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
+import { LABELS, MANAGER } from '../labs-server/src/sessions/crd.ts';
 import { type CheckContext, criterion, defineCheck } from './lib/check.ts';
 import { selects } from './lib/network.ts';
 
@@ -14,7 +15,7 @@ const VAP = 'admissionregistration.k8s.io/v1';
  * this lab is about the learner's.
  */
 function learners<T extends { metadata?: { labels?: Record<string, string> } }>(items: T[]): T[] {
-  return items.filter((item) => item.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'container-day-labs');
+  return items.filter((item) => item.metadata?.labels?.[LABELS.managedBy] !== MANAGER);
 }
 
 function pod(namespace: string, image: string): V1Pod {

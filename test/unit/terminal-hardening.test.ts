@@ -7,18 +7,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
 import { launchCommand, launcherScript, shellQuote } from '../../labs-server/src/terminal/launch.ts';
-import { ptyBacklog } from '../../labs-server/src/terminal/pty-session.ts';
+import { ptyBacklog, ptyWriteQueue } from '../../labs-server/src/terminal/pty-session.ts';
 import { CLONE_NEW_FLAGS, refusedSyscalls, seccompProgram } from '../../labs-server/src/terminal/seccomp.ts';
 import { SocketGuard } from '../../labs-server/src/terminal/socket-guard.ts';
 import { createStateDir, StateDirError, sweepStaleStateDirs, verifyStateDir } from '../../labs-server/src/terminal/state-dir.ts';
 import { UidPool } from '../../labs-server/src/terminal/uid-pool.ts';
+import { rawUpgrade } from '../support/raw-websocket.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'cdl-unit-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -172,7 +173,8 @@ describe('node-pty', () => {
       expect(ptyBacklog(pty)).toBeGreaterThan(256 * 1024);
     } finally {
       // Drop what is queued, so the queue does not write to a closed pty after the kill.
-      (pty as unknown as { _writeStream: { _writeQueue: unknown[] } })._writeStream._writeQueue.length = 0;
+      const queue = ptyWriteQueue(pty);
+      if (queue) queue.length = 0;
       pty.kill('SIGKILL');
     }
   });
@@ -189,7 +191,6 @@ async function socketPair() {
   const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
   await new Promise((r) => client.once('open', r));
   return {
-    client,
     server: await accepted,
     received,
     closed,
@@ -201,9 +202,13 @@ const GUARD_LIMITS = { maxBufferedBytes: 256 * 1024, drainTimeoutMs: 500, errorB
 
 describe('the socket guard', () => {
   it('congests a socket whose client does not read, stops reading its input, and cuts it when it does not drain', async () => {
-    const { client, server, stop } = await socketPair();
-    // The client reads nothing from here on.
-    (client as unknown as { _socket: Socket })._socket.pause();
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+    // A client that completes the upgrade and then reads nothing.
+    const client = await rawUpgrade((wss.address() as AddressInfo).port, '/', {});
+    const server = await accepted;
+    const stop = () => new Promise((r) => wss.close(r));
     const congestion: boolean[] = [];
     const guard = new SocketGuard(server, (c) => congestion.push(c), GUARD_LIMITS);
     const started = Date.now();
@@ -217,7 +222,7 @@ describe('the socket guard', () => {
     expect(server.bufferedAmount).toBeLessThan(GUARD_LIMITS.maxBufferedBytes + 2 * frame.length);
     await new Promise<void>((resolve) => server.once('close', () => resolve()));
     expect(Date.now() - started).toBeLessThan(5000);
-    client.terminate();
+    client.destroy();
     await stop();
   });
 

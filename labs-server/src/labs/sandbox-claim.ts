@@ -9,8 +9,10 @@
  * be gone: a process on this same host that no longer exists (a server
  * killed and started again takes over its own leftovers at once).
  */
+
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { processAlive } from '../../../cluster/src/exec.ts';
 import type { LabProgress } from '../sessions/store.ts';
 
 /** How long a claim holds without renewal; the holder renews it every third of that. */
@@ -26,13 +28,7 @@ export function holderGone(holder: string): boolean {
   const [host, pidText] = holder.split('/');
   const pid = Number(pidText);
   if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    // EPERM: it exists and belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !processAlive(pid);
 }
 
 /** A sandbox in the middle of being provisioned or reset (by someone, alive or not). */

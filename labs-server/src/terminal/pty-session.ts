@@ -41,10 +41,13 @@ const MAX_INPUT_BACKLOG = 256 * 1024;
  * test pins this to the node-pty version in the lockfile.
  */
 export function ptyBacklog(pty: IPty): number {
-  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: Array<{ buffer: Buffer; offset: number }> } })._writeStream
-    ?._writeQueue;
-  if (!Array.isArray(queue)) return 0;
-  return queue.reduce((sum, task) => sum + task.buffer.length - task.offset, 0);
+  return (ptyWriteQueue(pty) ?? []).reduce((sum, task) => sum + task.buffer.length - task.offset, 0);
+}
+
+/** node-pty's queue of writes not yet taken by the pty (its one private field this module reads). */
+export function ptyWriteQueue(pty: IPty): Array<{ buffer: Buffer; offset: number }> | undefined {
+  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: unknown } })._writeStream?._writeQueue;
+  return Array.isArray(queue) ? queue : undefined;
 }
 
 /** What the server knows about the shell to start. */

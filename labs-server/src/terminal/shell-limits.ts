@@ -20,6 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../../../cluster/src/exec.ts';
 
 export interface ShellLimits {
   /** Processes (and threads) of one shell. */
@@ -161,14 +162,7 @@ export class ShellCgroups {
       for (const entry of await readdir(root, { withFileTypes: true })) {
         const match = /^cdl-terminals-(\d+)-[0-9a-f]+$/.exec(entry.name);
         if (!entry.isDirectory() || !match) continue;
-        const pid = Number(match[1]);
-        let running = true;
-        try {
-          process.kill(pid, 0);
-        } catch {
-          running = false;
-        }
-        if (!running) await killAndRemove(join(root, entry.name));
+        if (!processAlive(Number(match[1]))) await killAndRemove(join(root, entry.name));
       }
     }
   }

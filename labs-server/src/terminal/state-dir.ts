@@ -10,10 +10,11 @@
  * pid file names a process that no longer runs), so no learner's
  * credentials outlive their server in the temporary folder.
  */
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../../../cluster/src/exec.ts';
 
 export const STATE_DIR_PREFIX = 'cdl-terminals-';
 const PID_FILE = 'server.pid';
@@ -22,12 +23,12 @@ export class StateDirError extends Error {
   override readonly name = 'StateDirError';
 }
 
-function alive(pid: number): boolean {
+function readPid(file: string): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -51,20 +52,16 @@ export async function sweepStaleStateDirs(parent = tmpdir()): Promise<string[]> 
   }
   for (const name of entries) {
     const dir = join(parent, name);
+    let stat: Stats;
     try {
-      const stat = lstatSync(dir);
-      if (!stat.isDirectory() || stat.uid !== myUid()) continue;
-      const pid = Number(readFileSync(join(dir, PID_FILE), 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
+      stat = lstatSync(dir);
     } catch {
-      // No pid file: a folder from before pid files, or one half made; if it is ours and old, it goes.
-      try {
-        const stat = lstatSync(dir);
-        if (!stat.isDirectory() || stat.uid !== myUid() || Date.now() - stat.mtimeMs < 60_000) continue;
-      } catch {
-        continue;
-      }
+      continue;
     }
+    if (!stat.isDirectory() || stat.uid !== myUid()) continue;
+    const pid = readPid(join(dir, PID_FILE));
+    // A live server's folder stays; so does one without a pid file yet, while it is being made.
+    if (pid !== undefined ? processAlive(pid) : Date.now() - stat.mtimeMs < 60_000) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }

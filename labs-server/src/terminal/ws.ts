@@ -67,9 +67,8 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
       }
       const spec = await options.shellFor(sessionName, query.data.lab);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        // At once: a frame `ws` rejects is an 'error' event, fatal to the process without a listener.
-        ws.on('error', () => undefined);
         const { since, cols, rows } = query.data;
+        // attach() gives the socket its error listener before it awaits anything.
         options.manager.attach(ws, spec, since, { cols, rows }).catch((error: unknown) => {
           options.logger.error({ err: error, session: sessionName, lab: spec.labId }, 'terminal failed to start');
           ws.close(1011, error instanceof TerminalLimitError ? error.message : 'the shell could not start');
