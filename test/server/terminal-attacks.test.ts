@@ -106,9 +106,10 @@ describe('workshop terminals under attack', () => {
     try {
       const mine = terms[1] as TerminalClient;
       // bash's own: the pty three, and the descriptor bash keeps for itself (255).
-      const listing = await mine.run('ls /proc/$$/fd | sort -n | tr "\\n" " "');
+      // Listed into a file first: in a pipeline, ls could run before bash closed its ends of the pipe.
+      const listing = await mine.run('ls /proc/$$/fd > ~/.fds; sort -n ~/.fds | tr "\\n" " "');
       expect(listing.trim()).toBe('0 1 2 255');
-      const links = await mine.run('ls -l /proc/$$/fd/ | awk \'{print $NF}\' | sort -u | tr "\\n" " "');
+      const links = await mine.run('ls -l /proc/$$/fd/ > ~/.fds; awk \'{print $NF}\' ~/.fds | sort -u | tr "\\n" " "');
       expect(links).not.toMatch(/ptmx|pipe:|socket:/);
       // As the host sees it: no process of any sandbox holds a pty master or the server's pipes.
       for (const who of [others[0], others[1]] as Client[]) {

@@ -212,7 +212,7 @@ describe('in single-user mode (a plain shell)', () => {
         /^system:serviceaccount:cdl-system:learner-s-/,
       );
       // Its own pty's descriptors only, as in workshop mode (the launcher closes what it inherits).
-      expect((await term.run('ls /proc/$$/fd | sort -n | tr "\\n" " "')).trim()).toBe('0 1 2 255');
+      expect((await term.run('ls /proc/$$/fd > ~/.fds; sort -n ~/.fds | tr "\\n" " "')).trim()).toBe('0 1 2 255');
     } finally {
       await term.close();
     }
