@@ -109,13 +109,6 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const metrics = createMetrics();
   const mode = config.CDL_MODE;
   const labs = new LabService({ kc, catalog, store, sandboxes, metrics, capabilities: cluster.capabilities, mode });
-  // Sandboxes a stopped server was building are finished now rather than at their first use.
-  labs.repairInterrupted().then(
-    ({ failed }) => {
-      for (const f of failed) logger.warn({ err: f.error, lab: f.lab }, 'could not finish an interrupted sandbox build');
-    },
-    (error: unknown) => logger.warn({ err: error }, 'could not look for interrupted sandbox builds'),
-  );
   const origins = allowedOrigins(config);
   const app = createApp({
     config,
