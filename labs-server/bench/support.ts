@@ -6,7 +6,7 @@ import { courseCatalog } from '../../checks/catalog.ts';
 import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
 import { readConfig } from '../src/config.ts';
 import { type LabServer, startLabServer } from '../src/server.ts';
-import { decodeServerFrame, encode } from '../src/terminal/protocol.ts';
+import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -35,7 +35,7 @@ export class Terminal {
       const frame = decodeServerFrame(data);
       if (frame.type !== 'output') return;
       this.bytes += frame.data.length;
-      this.tail = (this.tail + frame.data.toString('latin1')).slice(-4096);
+      this.tail = (this.tail + Buffer.from(frame.data).toString('latin1')).slice(-4096);
       ws.send(encode.ack(frame.data.length));
       this.waiters = this.waiters.filter((w) => {
         if (!w.test()) return true;

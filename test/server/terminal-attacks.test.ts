@@ -11,7 +11,7 @@ import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode } from '../../labs-server/src/terminal/protocol.ts';
+import { encode } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/pty-session.ts';
 import { closedWithin, rawFrame, rawUpgrade } from '../support/raw-websocket.ts';
 import { Client, startTestServer, type TestServer } from '../support/server.ts';

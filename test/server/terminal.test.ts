@@ -6,7 +6,7 @@
  * stops it; bad frames are refused while the shell lives on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encode, MAX_CLIENT_FRAME } from '../../labs-server/src/terminal/protocol.ts';
+import { encode, MAX_CLIENT_FRAME } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/pty-session.ts';
 import { Client, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, type Refusal, TerminalClient } from '../support/terminal-client.ts';

@@ -17,7 +17,7 @@ export interface RawFrameOptions {
   claimedLength?: number;
 }
 
-export function rawFrame(opcode: number, payload: Buffer, options: RawFrameOptions = {}): Buffer {
+export function rawFrame(opcode: number, payload: Uint8Array, options: RawFrameOptions = {}): Buffer {
   const { fin = true, rsv = 0, mask = true } = options;
   const length = options.claimedLength ?? payload.length;
   const head: number[] = [(fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f)];

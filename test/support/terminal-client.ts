@@ -3,7 +3,7 @@
  * as it arrives (unless told to stop, to act as a browser that fell behind).
  */
 import WebSocket from 'ws';
-import { decodeServerFrame, encode } from '../../labs-server/src/terminal/protocol.ts';
+import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 
 export interface Refusal {
   status: number;
@@ -30,13 +30,14 @@ export class TerminalClient {
       if (frame.type === 'output') {
         this.received += frame.data.length;
         // Keep the tail only: a `yes` would otherwise fill the test's memory.
-        this.text = (this.text + frame.data.toString('utf8')).slice(-64 * 1024);
+        this.text = (this.text + Buffer.from(frame.data).toString('utf8')).slice(-64 * 1024);
         if (this.acking) ws.send(encode.ack(frame.data.length));
         else this.unacked += frame.data.length;
         for (const wake of this.outputWaiters.splice(0)) wake();
       } else if (frame.type === 'ready') this.ready = frame.ready;
       else if (frame.type === 'exit') this.exit = frame.exit;
-      else this.errors.push(`${frame.error.code}: ${frame.error.message}`);
+      else if (frame.type === 'error') this.errors.push(`${frame.error.code}: ${frame.error.message}`);
+      else throw new Error(`the server broke the protocol: ${frame.reason}`);
     });
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };

@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
 import { DEFAULT_WATERMARKS, FlowControl, type Watermarks } from './flow-control.ts';
-import { encode } from './protocol.ts';
+import { encode } from '../../../contract/protocol.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
 import { type ShellBackend, type ShellSize, WORKSPACE_FILES, type Workspace } from './shell.ts';
 import type { SocketGuard } from './socket-guard.ts';
@@ -282,7 +282,7 @@ export class PtySession {
     this.batchBytes = 0;
   }
 
-  private sendFrame(frame: Buffer): void {
+  private sendFrame(frame: Uint8Array): void {
     this.guard?.send(frame);
   }
 
@@ -345,9 +345,9 @@ export class PtySession {
     if (guard === this.guard) this.setReading(true);
   }
 
-  input(data: Buffer): void {
+  input(data: Uint8Array): void {
     if (!this.pty) return;
-    this.pty.write(data);
+    this.pty.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     const pty = this.pty;
     if (ptyBacklog(pty) > MAX_INPUT_BACKLOG) this.guard?.holdInput(() => ptyBacklog(pty) <= MAX_INPUT_BACKLOG / 2);
     const now = Date.now();

@@ -15,7 +15,7 @@
  *   (a `sleep`, a stopped job) cannot grow the server's write queue.
  */
 import type { WebSocket } from 'ws';
-import { encode } from './protocol.ts';
+import { encode } from '../../../contract/protocol.ts';
 
 export interface GuardLimits {
   /** Frames queued for the client beyond this make the socket congested. */
@@ -68,7 +68,7 @@ export class SocketGuard {
   }
 
   /** Sends a frame; the socket turns congested when its queue passes the bound. */
-  send(frame: Buffer): void {
+  send(frame: Uint8Array): void {
     if (this.socket.readyState !== OPEN) return;
     this.socket.send(frame);
     if (!this.congested && this.socket.bufferedAmount > this.limits.maxBufferedBytes) this.congest();

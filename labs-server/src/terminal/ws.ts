@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { HttpError } from '../http/errors.ts';
 import { IdSchema } from '../http/learner-api.ts';
 import { TerminalLimitError, type TerminalManager } from './manager.ts';
-import { MAX_CLIENT_FRAME, SIZE_LIMITS } from './protocol.ts';
+import { MAX_CLIENT_FRAME, SIZE_LIMITS } from '../../../contract/protocol.ts';
 import type { ShellSpec } from './pty-session.ts';
 
 export const TERMINAL_PATH = '/api/terminal';

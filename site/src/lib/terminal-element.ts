@@ -11,7 +11,7 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { api, EVENTS, session } from './api.ts';
-import { ackFrame, decode, inputFrame, resizeFrame } from './protocol.ts';
+import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
 
 type State = 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'unavailable';
 
@@ -67,12 +67,12 @@ class CdlTerminal extends HTMLElement {
     term.open(screen);
     this.term = term;
     this.fit.fit();
-    term.onData((data) => this.send(inputFrame(data)));
-    term.onResize(({ cols, rows }) => this.send(resizeFrame(cols, rows)));
+    term.onData((data) => this.send(encode.input(data)));
+    term.onResize(({ cols, rows }) => this.send(encode.resize(cols, rows)));
     new ResizeObserver(() => this.fit?.fit()).observe(screen);
     window.addEventListener(EVENTS.run, (event) => {
       const command = (event as CustomEvent<string>).detail;
-      this.send(inputFrame(`${command}\r`));
+      this.send(encode.input(`${command}\r`));
       term.focus();
     });
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
@@ -129,26 +129,26 @@ class CdlTerminal extends HTMLElement {
     this.setState(this.offset > 0 ? 'reconnecting' : 'connecting');
     let ended = false;
     ws.onmessage = (message) => {
-      const frame = decode(message.data as ArrayBuffer);
+      const frame = decodeServerFrame(message.data as ArrayBuffer);
       if (frame.type === 'output') {
         const length = frame.data.length;
         this.offset += length;
         // Acknowledged on the socket it came by: the server counts what each socket was sent,
         // and an acknowledgement of more than that ends the connection.
         term.write(frame.data, () => {
-          if (ws.readyState === WebSocket.OPEN) ws.send(ackFrame(length));
+          if (ws.readyState === WebSocket.OPEN) ws.send(encode.ack(length));
         });
       } else if (frame.type === 'ready') {
         this.retry = 0;
         this.everConnected = true;
         // The replay that follows starts at this offset.
-        this.offset = frame.offset;
+        this.offset = frame.ready.offset;
         this.setState('connected');
       } else if (frame.type === 'exit') {
         ended = true;
         this.setState('ended');
       } else if (frame.type === 'error') {
-        term.writeln(`\r\n\x1b[33m${frame.message}\x1b[0m`);
+        term.writeln(`\r\n\x1b[33m${frame.error.message}\x1b[0m`);
       }
     };
     ws.onclose = (event) => {
