@@ -2,20 +2,24 @@
  * The course's labs as the lab server sees them: the definitions from
  * `content/labs/`, their setup and solution applied as the learner would,
  * and each step's check looked up in the registry by lab and step id, run
- * with a deadline. Loading fails at start when a lab has no check or a check
- * names a step the lab does not have.
+ * until its deadline's signal aborts it. Loading fails at start when a lab
+ * has no check or a check names a step the lab does not have.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LABS_DIR, type LabFiles, loadLabs } from '../content/load.ts';
-import type { CheckResult, LabCatalog, LabDefinition } from '../labs-server/src/labs/catalog.ts';
-import type { NamespaceMap } from '../labs-server/src/sandbox/provision.ts';
+import type { LabCatalog, LabDefinition } from '../contract/catalog.ts';
+import type { CheckResult, CriterionResult } from '../contract/check.ts';
+import { UserError } from '../contract/errors.ts';
+import type { SandboxNamespaces } from '../contract/sandbox.ts';
 import { CheckContext, type LabCheck } from './lib/check.ts';
 import { applyManifests, deleteClusterObjects, parseManifests } from './lib/manifests.ts';
-import { runVerifyScript } from './lib/script.ts';
+import { directLaunch, type Launch, runVerifyScript } from './lib/script.ts';
 import { CHECKS } from './registry.ts';
 
-export class CatalogError extends Error {
-  override readonly name = 'CatalogError';
+export class CatalogError extends UserError {
+  constructor(message: string) {
+    super('catalog_invalid', message, 'Fix the lab or its check; `npm test` runs every lab against its solution and wrong attempts.');
+  }
 }
 
 /** Pairs each lab with its check; every step must have one, and every check a step. */
@@ -40,41 +44,48 @@ function pair(files: LabFiles[], checks: Record<string, LabCheck>): Map<string, 
   return labs;
 }
 
-function timeout(ms: number): { promise: Promise<never>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckTimeout(ms)), ms);
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
-export class CheckTimeout extends Error {
-  override readonly name = 'CheckTimeout';
-  constructor(ms: number) {
-    super(`the check did not finish within ${(ms / 1000).toFixed(0)} s`);
-  }
+/** What a learner reads when a check ran out of time. */
+function timedOut(signal: AbortSignal): CriterionResult {
+  const reason = signal.reason as Error | undefined;
+  const late = reason?.name === 'TimeoutError';
+  return {
+    id: 'timeout',
+    passed: false,
+    message: late ? 'The check did not finish in time.' : 'The check was stopped before it finished.',
+    hint: 'Try again in a moment; if it keeps happening, tell the instructor.',
+  };
 }
 
 export interface CourseCatalog extends Required<LabCatalog> {
   files(id: string): LabFiles | undefined;
   /** Applies one wrong attempt of a lab (for the proof suite and for demonstrations). */
-  applyWrong(kc: KubeConfig, lab: LabDefinition, file: string, namespaces: NamespaceMap): Promise<void>;
+  applyWrong(kc: KubeConfig, lab: LabDefinition, file: string, namespaces: SandboxNamespaces): Promise<void>;
 }
 
-export function courseCatalog(labsDir = LABS_DIR, checks: Record<string, LabCheck> = CHECKS): CourseCatalog {
+export interface CourseCatalogOptions {
+  /** Default: content/labs/. */
+  labsDir?: string;
+  /** Default: the registry's. */
+  checks?: Record<string, LabCheck>;
+  /** How verify scripts are started. Default: as they are; the lab server passes its terminals' launcher. */
+  launch?: Launch;
+}
+
+export function courseCatalog(options: CourseCatalogOptions = {}): CourseCatalog {
+  const { labsDir = LABS_DIR, checks = CHECKS, launch = directLaunch } = options;
   const labs = pair(loadLabs(labsDir), checks);
-  const definitions = [...labs.values()].map(({ files }) => files.definition as LabDefinition);
+  const definitions: LabDefinition[] = [...labs.values()].map(({ files }) => files.definition);
   const entry = (id: string) => {
     const found = labs.get(id);
     if (!found) throw new CatalogError(`no lab "${id}"`);
     return found;
   };
-  const apply = (kc: KubeConfig, text: string, namespaces: NamespaceMap, source: string) =>
+  const apply = (kc: KubeConfig, text: string, namespaces: SandboxNamespaces, source: string) =>
     applyManifests(kc, parseManifests(text, namespaces, source));
 
   return {
     list: () => definitions,
-    get: (id) => labs.get(id)?.files.definition as LabDefinition | undefined,
+    get: (id) => labs.get(id)?.files.definition,
     files: (id) => labs.get(id)?.files,
     async setup(kc, lab, namespaces) {
       const { files } = entry(lab.id);
@@ -99,39 +110,30 @@ export function courseCatalog(labsDir = LABS_DIR, checks: Record<string, LabChec
       if (text === undefined) throw new CatalogError(`the lab "${lab.id}" has no wrong attempt ${file}`);
       await apply(kc, text, namespaces, `${lab.id}/wrong/${file}`);
     },
-    async check(kc, lab, stepId, namespaces, timeoutMs): Promise<CheckResult> {
+    async check(kc, lab, stepId, namespaces, signal): Promise<CheckResult> {
       const { files, check } = entry(lab.id);
       const started = performance.now();
+      const result = (criteria: CriterionResult[]): CheckResult => ({
+        labId: lab.id,
+        stepId,
+        passed: criteria.every((c) => c.passed),
+        criteria,
+        durationMs: performance.now() - started,
+      });
       const script = files.scripts.get(stepId);
       if (script) {
         const seconds = files.definition.steps.find((s) => s.id === stepId)?.verify?.timeoutSeconds ?? 10;
-        const criterion = await runVerifyScript(kc, script, namespaces, Math.min(seconds * 1000, timeoutMs));
-        return { labId: lab.id, stepId, passed: criterion.passed, criteria: [criterion], durationMs: performance.now() - started };
+        return result([await runVerifyScript(kc, script, namespaces, { signal, timeoutMs: seconds * 1000, launch })]);
       }
       const step = check.steps[stepId];
       if (!step) throw new CatalogError(`the lab "${lab.id}" has no step "${stepId}"`);
-      const deadline = timeout(timeoutMs);
       try {
-        const criteria = await Promise.race([step(new CheckContext(kc, namespaces)), deadline.promise]);
-        return { labId: lab.id, stepId, passed: criteria.every((c) => c.passed), criteria, durationMs: performance.now() - started };
+        const criteria = await step(new CheckContext(kc, namespaces, signal));
+        // A check that swallowed its own aborted calls still ran out of time.
+        return result(signal.aborted ? [timedOut(signal)] : criteria);
       } catch (error) {
-        if (!(error instanceof CheckTimeout)) throw error;
-        return {
-          labId: lab.id,
-          stepId,
-          passed: false,
-          durationMs: performance.now() - started,
-          criteria: [
-            {
-              id: 'timeout',
-              passed: false,
-              message: `The check did not finish within ${(timeoutMs / 1000).toFixed(0)} s.`,
-              hint: 'Try again in a moment; if it keeps happening, tell the instructor.',
-            },
-          ],
-        };
-      } finally {
-        deadline.cancel();
+        if (!signal.aborted) throw error;
+        return result([timedOut(signal)]);
       }
     },
   };

@@ -1,5 +1,5 @@
 import type { V1Namespace, V1Pod, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
-import { LABELS, MANAGER } from '../labs-server/src/sessions/crd.ts';
+import { LABELS, MANAGER } from '../contract/session.ts';
 import { type CheckContext, criterion, defineCheck } from './lib/check.ts';
 import { selects } from './lib/network.ts';
 

@@ -3,11 +3,13 @@
  * matter, validated by the lesson schema, and the MDX body. The site loads
  * the same files as an Astro content collection with the same schema.
  */
+
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
+import { type Lesson, LessonSchema } from '../contract/content.ts';
+import { describeIssues, UserError } from '../contract/errors.ts';
 import { CONTENT_DIR } from './load.ts';
-import { type Lesson, LessonSchema } from './schema.ts';
 
 export const LESSONS_DIR = join(CONTENT_DIR, 'lessons');
 
@@ -22,8 +24,10 @@ export interface LessonFile {
   body: string;
 }
 
-export class LessonContentError extends Error {
-  override readonly name = 'LessonContentError';
+export class LessonContentError extends UserError {
+  constructor(message: string) {
+    super('lesson_invalid', message, 'See docs/authoring.md for what each field of the front matter means.');
+  }
 }
 
 const FRONT_MATTER = /^---\n([\s\S]*?)\n---\n/;
@@ -35,8 +39,7 @@ export function loadLesson(path: string): LessonFile {
   if (!match) throw new LessonContentError(`${where}: no front matter between --- lines at the top`);
   const parsed = LessonSchema.safeParse(parse(match[1] ?? ''));
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new LessonContentError(`${where}: ${problems}`);
+    throw new LessonContentError(`${where}: ${describeIssues(parsed.error, { schema: LessonSchema })}`);
   }
   const topic = relative(LESSONS_DIR, path).split(/[\\/]/)[0];
   if (topic !== parsed.data.topic)

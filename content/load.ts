@@ -4,11 +4,13 @@
  * `solution.yaml` (what reaches the goal) and `wrong/*.yaml` (plausible
  * mistakes). A folder that breaks the contract is an error naming the file.
  */
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { type Lab, LabSchema } from './schema.ts';
+import { type Lab, LabSchema } from '../contract/content.ts';
+import { describeIssues, UserError } from '../contract/errors.ts';
 
 export const CONTENT_DIR = dirname(fileURLToPath(import.meta.url));
 export const LABS_DIR = join(CONTENT_DIR, 'labs');
@@ -25,8 +27,10 @@ export interface LabFiles {
   scripts: Map<string, string>;
 }
 
-export class LabContentError extends Error {
-  override readonly name = 'LabContentError';
+export class LabContentError extends UserError {
+  constructor(message: string) {
+    super('lab_invalid', message, 'See docs/authoring.md for what each field of lab.yaml means.');
+  }
 }
 
 function read(path: string): string {
@@ -45,8 +49,7 @@ export function loadLab(dir: string): LabFiles {
   }
   const parsed = LabSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new LabContentError(`${where}/lab.yaml: ${problems}`);
+    throw new LabContentError(`${where}/lab.yaml: ${describeIssues(parsed.error, { schema: LabSchema })}`);
   }
   const definition = parsed.data;
   const folder = dir.split(/[\\/]/).filter(Boolean).pop();

@@ -26,6 +26,7 @@ const TASKS = {
   cluster: ['cluster/src/main.ts'],
   typecheck: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.'],
   lint: ['node_modules/@biomejs/biome/bin/biome', 'check', '.'],
+  openapi: ['scripts/openapi.ts'],
 };
 
 function say(line) {

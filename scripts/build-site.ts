@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../cluster/src/paths.ts';
 
 export const SITE_DIST = join(projectRoot, 'site', 'dist');
-const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'content/schema.ts'].map((p) => join(projectRoot, p));
+const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'contract'].map((p) => join(projectRoot, p));
 
 function newest(path: string): number {
   if (!existsSync(path)) return 0;

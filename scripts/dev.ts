@@ -7,27 +7,22 @@
  * accepts WebSockets from it.
  */
 import { dev } from 'astro';
-import { z } from 'zod';
 import { projectRoot } from '../cluster/src/paths.ts';
-import { ConfigError } from '../labs-server/src/config.ts';
+import { developmentSettings } from '../contract/settings.ts';
+import { allowedOrigins, readConfig } from '../labs-server/src/config.ts';
 import { assertPortFree } from '../labs-server/src/listen.ts';
 import { reportStartupError, say, startPlatform, untilStopped } from './platform.ts';
 
-const DevPort = z.coerce.number().int().min(1).max(65535).default(4322);
-
 async function main(): Promise<void> {
   const started = Date.now();
-  const parsed = DevPort.safeParse(process.env.DEV_PORT);
-  if (!parsed.success) throw new ConfigError(`invalid DEV_PORT "${process.env.DEV_PORT}": a port number, default 4322`);
-  const devPort = parsed.data;
+  const { DEV_PORT: devPort } = developmentSettings();
+  const serverSettings = readConfig();
   await assertPortFree(devPort, '127.0.0.1');
-  const port = process.env.PORT ?? '4321';
   const devOrigins = [`http://localhost:${devPort}`, `http://127.0.0.1:${devPort}`];
-  const env = {
-    ...process.env,
-    // The pages come from the dev server, so their WebSockets carry its origin.
-    PUBLIC_ORIGINS: process.env.PUBLIC_ORIGINS ?? [`http://localhost:${port}`, `http://127.0.0.1:${port}`, ...devOrigins].join(','),
-  };
+  // The pages come from the dev server, so their WebSockets carry its origin
+  // too; PUBLIC_ORIGINS, when set, is taken as it is.
+  const origins = serverSettings.PUBLIC_ORIGINS ?? [...allowedOrigins(serverSettings), ...devOrigins];
+  const env = { ...process.env, PUBLIC_ORIGINS: origins.join(',') };
   const { server, config, announce } = await startPlatform({ buildSite: false, env });
   process.env.LABS_SERVER = `http://127.0.0.1:${config.PORT}`;
   const site = await dev({ root: `${projectRoot}/site`, server: { port: devPort, host: '127.0.0.1' }, logLevel: 'warn' });

@@ -5,6 +5,7 @@
  * time), serve the API and the terminals, and say so. Startup errors that a
  * user can fix become one line and a hint instead of a stack trace.
  */
+
 import { pino } from 'pino';
 import { CatalogError, courseCatalog } from '../checks/catalog.ts';
 import { ClusterError } from '../cluster/src/errors.ts';
@@ -13,6 +14,7 @@ import { LabContentError } from '../content/load.ts';
 import { ConfigError, readConfig, type ServerConfig } from '../labs-server/src/config.ts';
 import { assertPortFree, PortInUseError } from '../labs-server/src/listen.ts';
 import { type LabServer, startLabServer } from '../labs-server/src/server.ts';
+import { launchCommand } from '../labs-server/src/terminal/launch.ts';
 import { buildSite, SiteBuildError, siteStale } from './build-site.ts';
 import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
 
@@ -35,7 +37,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const env = options.env ?? process.env;
   const config = readConfig(env);
   await assertPortFree(config.PORT, config.HOST);
-  const catalog = courseCatalog();
+  // Verify scripts start as the terminals do: holding none of the server's descriptors.
+  const catalog = courseCatalog({ launch: (command) => launchCommand({ command }) });
   if (config.CDL_MODE === 'workshop') ensurePrograms(SANDBOX_PROGRAMS, say);
   if (options.buildSite && siteStale()) await buildSite(say);
   const providerName = await chooseProvider(undefined, env);

@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { which } from '../cluster/src/exec.ts';
+import { type Environment, testSettings } from '../contract/settings.ts';
 
 export type SystemProgram = { command: string; aptPackage: string; why: string };
 
@@ -20,8 +21,8 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
 export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPackage: 'chromium', why: 'runs the browser tests' }];
 
 /** The Chromium the browser tests drive: `CHROMIUM_PATH`, else `chromium` or `chromium-browser` on PATH. */
-export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env.CHROMIUM_PATH || which('chromium', env) || which('chromium-browser', env);
+export function chromiumPath(env: Environment = process.env): string | undefined {
+  return testSettings(env).CHROMIUM_PATH ?? which('chromium', env) ?? which('chromium-browser', env);
 }
 
 export class SystemPackageError extends Error {

@@ -1,8 +1,11 @@
 /**
  * `npm test`: every check the project has, in order of cost: the type check,
- * the linter, the site's build, Vitest (unit tests, and the tests on a real
- * local cluster that its global setup starts), then the browser tests
- * (Playwright in the system's Chromium, against the real server and cluster).
+ * the linter (Biome, over the `.astro` files too), the site's build, the
+ * site's type check (its `.ts` files with TypeScript 7, then its `.astro`
+ * files with scripts/astro-check.ts, Astro's checker on TypeScript 6), Vitest (unit
+ * tests, and the tests on a real local cluster that its global setup starts),
+ * then the browser tests (Playwright in the system's Chromium, against the
+ * real server and cluster).
  * Arguments go to Vitest, e.g. `npm test -- --project unit`, and leave the
  * browser tests out (`npm run test:browser` runs them alone).
  */
@@ -29,6 +32,8 @@ const steps: Array<{ name: string; args: string[] }> = [
   { name: 'site build', args: ['scripts/build-site.ts'] },
   // The browser code, with the content types the build generated.
   { name: 'site type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'site'] },
+  // The components and pages, which tsc does not read (`astro check` cannot run on TypeScript 7: scripts/astro-check.ts says why).
+  { name: 'astro check', args: ['scripts/astro-check.ts'] },
   { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs] },
 ];
 if (browserTests) {

@@ -6,8 +6,9 @@
 import { fileURLToPath } from 'node:url';
 import mdx from '@astrojs/mdx';
 import { defineConfig } from 'astro/config';
+import { developmentSettings } from '../contract/settings.ts';
 
-const labsServer = process.env.LABS_SERVER ?? 'http://127.0.0.1:4321';
+const labsServer = developmentSettings().LABS_SERVER;
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),

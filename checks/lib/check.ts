@@ -4,12 +4,21 @@
  * admission refuses an object, wait for a condition, and compare an object
  * with the shape it should have. A check returns criteria; each says pass or
  * fail, what is wrong (naming the object and field, never the answer) and a
- * hint on how to look.
+ * hint on how to look. Every call a check makes goes through clients its
+ * deadline's AbortSignal cancels, so a check that runs late stops at once.
  */
-import { AuthorizationV1Api, type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
-import type { CriterionResult } from '../../labs-server/src/labs/catalog.ts';
-import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
-import { type Difference, differences } from './compare.ts';
+import {
+  ApiException,
+  AuthorizationV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type KubernetesObjectApi,
+  PatchStrategy,
+} from '@kubernetes/client-node';
+import { abortableClients, isStatus, PollTimeout, poll, statusMessage } from '../../cluster/src/kube.ts';
+import type { CriterionResult, Difference } from '../../contract/check.ts';
+import { realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
+import { differences } from './compare.ts';
 
 export type Criterion = CriterionResult;
 
@@ -37,54 +46,31 @@ export interface Admission {
   code?: number;
 }
 
-function errorBody(error: unknown): { code?: number; message?: string } {
-  const e = error as { code?: number; body?: unknown };
-  let body = e.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      // keep the text
-    }
-  }
-  const message = typeof body === 'object' && body !== null ? (body as { message?: string }).message : String(body ?? error);
-  return { ...(e.code !== undefined ? { code: e.code } : {}), ...(message !== undefined ? { message } : {}) };
-}
-
-/**
- * One set of clients per kubeconfig, kept between checks: the generic client
- * learns each API group's resources once (a discovery call) and remembers them.
- */
-const clientCache = new WeakMap<KubeConfig, { objects: KubernetesObjectApi; authz: AuthorizationV1Api }>();
-
-function clientsFor(kc: KubeConfig) {
-  let clients = clientCache.get(kc);
-  if (!clients) {
-    clients = { objects: KubernetesObjectApi.makeApiClient(kc), authz: kc.makeApiClient(AuthorizationV1Api) };
-    clientCache.set(kc, clients);
-  }
-  return clients;
+/** A refusal the check reads as an answer (invalid, forbidden, no such kind); the server's own failures are thrown. */
+function refusal(error: unknown): Admission | undefined {
+  if (!(error instanceof ApiException) || error.code < 400 || error.code >= 500) return undefined;
+  return { allowed: false, reason: statusMessage(error), code: error.code };
 }
 
 export class CheckContext {
-  readonly kc: KubeConfig;
-  readonly namespaces: NamespaceMap;
+  readonly namespaces: SandboxNamespaces;
+  /** Aborted at the check's deadline. */
+  readonly signal: AbortSignal;
   private readonly objects: KubernetesObjectApi;
   private readonly authz: AuthorizationV1Api;
 
-  constructor(kc: KubeConfig, namespaces: NamespaceMap) {
-    this.kc = kc;
+  constructor(kc: KubeConfig, namespaces: SandboxNamespaces, signal: AbortSignal) {
     this.namespaces = namespaces;
-    const clients = clientsFor(kc);
+    this.signal = signal;
+    const clients = abortableClients(kc, signal);
     this.objects = clients.objects;
-    this.authz = clients.authz;
+    this.authz = clients.api(AuthorizationV1Api);
   }
 
   /** The learner's real namespace for the lab's name of it (default: the lab's first). */
   ns(logical?: string): string {
-    const name = logical ?? Object.keys(this.namespaces)[0] ?? '';
-    const real = this.namespaces[name];
-    if (!real) throw new Error(`this lab has no namespace "${name}"`);
+    const real = realNamespace(this.namespaces, logical);
+    if (!real) throw new Error(`this lab has no namespace "${logical ?? '(default)'}"`);
     return real;
   }
 
@@ -93,7 +79,7 @@ export class CheckContext {
     try {
       return (await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } })) as T;
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
+      if (isStatus(error, 404)) return undefined;
       throw error;
     }
   }
@@ -145,9 +131,9 @@ export class CheckContext {
       const created = await this.objects.create(object, undefined, 'All');
       return { allowed: true, reason: '', object: created };
     } catch (error) {
-      const { code, message } = errorBody(error);
-      if (code === undefined || code >= 500) throw error;
-      return { allowed: false, reason: message ?? `refused with ${code}`, code };
+      const refused = refusal(error);
+      if (!refused) throw error;
+      return refused;
     }
   }
 
@@ -157,20 +143,19 @@ export class CheckContext {
       await this.objects.patch(object, undefined, 'All', 'check', true, PatchStrategy.ServerSideApply);
       return { allowed: true, reason: '' };
     } catch (error) {
-      const { code, message } = errorBody(error);
-      if (code === undefined || code >= 500) throw error;
-      return { allowed: false, reason: message ?? `refused with ${code}` };
+      const refused = refusal(error);
+      if (!refused) throw error;
+      return { allowed: false, reason: refused.reason };
     }
   }
 
-  /** Polls `probe` until it returns a value or `timeoutMs` passes; returns the last value or undefined. */
+  /** Polls `probe` until it returns a value; undefined when `timeoutMs` passes first. The check's deadline ends it too. */
   async waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 200): Promise<T | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() + intervalMs > deadline) return undefined;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    try {
+      return await poll(probe, { what: 'a check condition', timeoutMs, intervalMs, signal: this.signal, retryErrors: false });
+    } catch (error) {
+      if (error instanceof PollTimeout) return undefined;
+      throw error;
     }
   }
 }

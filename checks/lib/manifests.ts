@@ -18,7 +18,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
+import { defaultNamespace, realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 
 /** The learner's field manager: what `kubectl apply --server-side` would use. */
 export const LEARNER_FIELD_MANAGER = 'kubectl';
@@ -33,11 +33,13 @@ export class ManifestError extends Error {
 const PLACEHOLDER = /\{\{\s*ns\.([a-z0-9-]+)\s*\}\}/g;
 
 /** Replaces `{{ns.<logical>}}` with the learner's namespace; an unknown name is an error. */
-export function renderNamespaces(text: string, namespaces: NamespaceMap, source: string): string {
+export function renderNamespaces(text: string, namespaces: SandboxNamespaces, source: string): string {
   return text.replace(PLACEHOLDER, (_, logical: string) => {
-    const real = namespaces[logical];
+    const real = realNamespace(namespaces, logical);
     if (!real)
-      throw new ManifestError(`${source}: {{ns.${logical}}} names no namespace of this lab (it has ${Object.keys(namespaces).join(', ')})`);
+      throw new ManifestError(
+        `${source}: {{ns.${logical}}} names no namespace of this lab (it has ${namespaces.map((ns) => ns.name).join(', ')})`,
+      );
     return real;
   });
 }
@@ -46,9 +48,9 @@ export function renderNamespaces(text: string, namespaces: NamespaceMap, source:
  * The objects of a YAML file. Objects without a namespace land in the lab's
  * first namespace (the API ignores it for cluster-wide kinds).
  */
-export function parseManifests(text: string, namespaces: NamespaceMap, source: string): KubernetesObject[] {
+export function parseManifests(text: string, namespaces: SandboxNamespaces, source: string): KubernetesObject[] {
   const rendered = renderNamespaces(text, namespaces, source);
-  const fallback = Object.values(namespaces)[0];
+  const fallback = defaultNamespace(namespaces);
   const objects: KubernetesObject[] = [];
   for (const doc of parseAllDocuments(rendered)) {
     if (doc.errors.length > 0) throw new ManifestError(`${source}: ${doc.errors[0]?.message}`);

@@ -3,7 +3,9 @@
  * with kubectl on its PATH, a kubeconfig whose default namespace is the
  * lab's first, `NS_<NAME>` for each of the lab's namespaces, a clean
  * environment and a deadline. Exit 0 passes; the last lines it printed are
- * the message.
+ * the message. Whoever hosts the checks says how to start a process
+ * (`launch`): the lab server starts it through its terminals' launcher, so
+ * the script inherits none of the server's descriptors.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,30 +13,44 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../cluster/src/kube.ts';
-import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
-import { findKubectl } from '../../labs-server/src/terminal/kubectl.ts';
-import { launchCommand } from '../../labs-server/src/terminal/launch.ts';
+import { findKubectl } from '../../cluster/src/kubectl.ts';
+import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import type { Criterion } from './check.ts';
+
+/** How the host starts a command: the program to run and its arguments. */
+export type Launch = (command: string[]) => { file: string; args: string[] };
+
+/** Runs the command as it is. */
+export const directLaunch: Launch = ([file = 'false', ...args]) => ({ file, args });
+
+export interface ScriptRun {
+  /** Ends the script (its whole process group) when aborted: the check's deadline. */
+  signal: AbortSignal;
+  /** The script's own time limit. */
+  timeoutMs: number;
+  launch: Launch;
+}
 
 const OUTPUT_LIMIT = 16 * 1024;
 
-export async function runVerifyScript(kc: KubeConfig, script: string, namespaces: NamespaceMap, timeoutMs: number): Promise<Criterion> {
+export async function runVerifyScript(kc: KubeConfig, script: string, namespaces: SandboxNamespaces, run: ScriptRun): Promise<Criterion> {
+  const { timeoutMs, launch } = run;
+  const deadline = AbortSignal.any([run.signal, AbortSignal.timeout(timeoutMs)]);
   const kubectl = findKubectl();
   if (!kubectl) throw new Error('no kubectl for the verify script (run `npm run cluster -- up` once, or put kubectl on the PATH)');
   const dir = await mkdtemp(join(tmpdir(), 'cdl-verify-'));
   try {
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, withDefaultNamespace(kc, Object.values(namespaces)[0] ?? 'default'), { mode: 0o600 });
+    await writeFile(kubeconfig, withDefaultNamespace(kc, defaultNamespace(namespaces) ?? 'default'), { mode: 0o600 });
     const env: NodeJS.ProcessEnv = {
       PATH: `${dirname(kubectl)}:/usr/local/bin:/usr/bin:/bin`,
       HOME: dir,
       KUBECONFIG: kubeconfig,
       LANG: 'C.UTF-8',
-      ...Object.fromEntries(Object.entries(namespaces).map(([logical, real]) => [`NS_${logical.toUpperCase().replace(/-/g, '_')}`, real])),
+      ...Object.fromEntries(namespaces.map((ns) => [`NS_${ns.name.toUpperCase().replace(/-/g, '_')}`, ns.namespace])),
     };
     const { code, output, timedOut } = await new Promise<{ code: number | null; output: string; timedOut: boolean }>((resolve) => {
-      // Through the terminals' launcher: the script and its kubectl inherit no descriptor of the server's (a learner's pty master).
-      const { file, args } = launchCommand({ command: ['bash', script] });
+      const { file, args } = launch(['bash', script]);
       const child = spawn(file, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let output = '';
       const collect = (chunk: Buffer) => {
@@ -43,12 +59,14 @@ export async function runVerifyScript(kc: KubeConfig, script: string, namespaces
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
       let timedOut = false;
-      const timer = setTimeout(() => {
+      const stop = () => {
         timedOut = true;
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      }, timeoutMs);
+      };
+      if (deadline.aborted) stop();
+      else deadline.addEventListener('abort', stop, { once: true });
       child.on('close', (exit) => {
-        clearTimeout(timer);
+        deadline.removeEventListener('abort', stop);
         resolve({ code: exit, output, timedOut });
       });
     });

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { SettingsError } from '../../contract/settings.ts';
 import { ClusterError } from './errors.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from './select.ts';
 
@@ -85,8 +86,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 2;
     }
   } catch (error) {
-    if (error instanceof ClusterError) {
-      io.stderr(`error: ${error.message}\n${error.hint}\n`);
+    // A bad CDL_* setting is the user's to fix as much as a cluster that cannot start.
+    if (error instanceof ClusterError || error instanceof SettingsError) {
+      io.stderr(`error: ${error.message}\n${error.hint ?? ''}\n`);
       return 1;
     }
     throw error;

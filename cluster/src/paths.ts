@@ -8,13 +8,16 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clusterSettings, type Environment } from '../../contract/settings.ts';
 
 /** The repository root (this file lives in `cluster/src/`). */
 export const projectRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Per-user cache folder: `$CDL_CACHE_DIR`, else `$XDG_CACHE_HOME/container-day-labs`, else `~/.cache/container-day-labs`. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CDL_CACHE_DIR) return resolve(env.CDL_CACHE_DIR);
+export function cacheDir(env: Environment = process.env): string {
+  const { CDL_CACHE_DIR } = clusterSettings(env);
+  if (CDL_CACHE_DIR) return resolve(CDL_CACHE_DIR);
+  // XDG_CACHE_HOME is the desktop's convention, not a setting of ours.
   const base = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), '.cache');
   return join(base, 'container-day-labs');
 }

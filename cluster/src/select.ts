@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { clusterSettings, type Environment, ProviderNameSchema } from '../../contract/settings.ts';
 import { ClusterError } from './errors.ts';
 import { run, which } from './exec.ts';
 import { ExternalProvider } from './external/provider.ts';
@@ -16,20 +17,13 @@ import { LocalProvider } from './local/provider.ts';
 import { projectRoot } from './paths.ts';
 import type { ClusterProvider, ProviderName } from './provider.ts';
 
-export const ProviderNameSchema = z.enum(['local', 'kind', 'external']);
+export { ProviderNameSchema };
 
 const ActiveSchema = z.object({ provider: ProviderNameSchema });
 
-/** The cluster's name: `CDL_CLUSTER_NAME`, default `cdl`. */
-export function clusterName(env: NodeJS.ProcessEnv = process.env): string {
-  const name = env.CDL_CLUSTER_NAME ?? 'cdl';
-  if (!/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/.test(name)) {
-    throw new ClusterError(
-      `CDL_CLUSTER_NAME "${name}" is not a valid cluster name.`,
-      'Use lower-case letters, digits and dashes (at most 32).',
-    );
-  }
-  return name;
+/** The cluster's name: `CDL_CLUSTER_NAME`, default `cdl` (contract/settings.ts). */
+export function clusterName(env: Environment = process.env): string {
+  return clusterSettings(env).CDL_CLUSTER_NAME;
 }
 
 function activeFile(root: string, name: string): string {
@@ -72,8 +66,9 @@ export async function chooseProvider(
   root = projectRoot,
 ): Promise<ProviderName> {
   if (flag) return parseProviderName(flag, '--provider');
-  if (env.CDL_PROVIDER) return parseProviderName(env.CDL_PROVIDER, 'CDL_PROVIDER');
-  const active = activeProvider(clusterName(env), root);
+  const settings = clusterSettings(env);
+  if (settings.CDL_PROVIDER) return settings.CDL_PROVIDER;
+  const active = activeProvider(settings.CDL_CLUSTER_NAME, root);
   if (active) return active;
   return (await dockerAndKindAvailable(env)) ? 'kind' : 'local';
 }

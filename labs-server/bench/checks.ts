@@ -41,11 +41,11 @@ try {
     await catalog.solve(kc, lab, namespaces);
     for (const step of lab.steps) {
       // The first run waits for the rollout the solution started; time the rest.
-      const first = await catalog.check(kc, lab, step.id, namespaces, 30_000);
+      const first = await catalog.check(kc, lab, step.id, namespaces, AbortSignal.timeout(30_000));
       const times: number[] = [];
       for (let i = 0; i < rounds; i += 1) {
         const t0 = performance.now();
-        const result = await catalog.check(kc, lab, step.id, namespaces, 30_000);
+        const result = await catalog.check(kc, lab, step.id, namespaces, AbortSignal.timeout(30_000));
         times.push(performance.now() - t0);
         if (!result.passed) throw new Error(`${lab.id}/${step.id} failed on its solution`);
       }

@@ -5,8 +5,10 @@
  *
  *   node labs-server/bench/sandbox.ts [rounds]
  */
+
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
+import { defaultNamespace } from '../../contract/sandbox.ts';
 import { Sandboxes } from '../src/sandbox/provision.ts';
 import { ensureCrd } from '../src/sessions/crd.ts';
 import { SessionStore } from '../src/sessions/store.ts';
@@ -28,9 +30,9 @@ for (let i = 0; i < rounds; i += 1) {
   const t0 = performance.now();
   const { session } = await store.create(`bench-${i}`);
   const t1 = performance.now();
-  const map = await sandboxes.provision(session, 'first-deployment', [{ name: 'app' }]);
+  const namespaces = await sandboxes.provision(session, 'first-deployment', [{ name: 'app' }]);
   const { token } = await sandboxes.issueToken(session, 600);
-  sandboxes.learnerKubeconfig(token, map.app ?? '');
+  sandboxes.learnerKubeconfig(token, defaultNamespace(namespaces) ?? '');
   const t2 = performance.now();
   sessionTimes.push(t1 - t0);
   sandboxTimes.push(t2 - t1);

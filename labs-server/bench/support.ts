@@ -1,12 +1,14 @@
 /** What the benches share: a free port, quantiles, and a terminal client that acknowledges output as a browser does. */
+
 import { createServer } from 'node:net';
 import { pino } from 'pino';
 import type WebSocket from 'ws';
 import { courseCatalog } from '../../checks/catalog.ts';
 import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
+import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 import { readConfig } from '../src/config.ts';
 import { type LabServer, startLabServer } from '../src/server.ts';
-import { decodeServerFrame, encode } from '../../contract/protocol.ts';
+import { launchCommand } from '../src/terminal/launch.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -83,7 +85,7 @@ export async function startBenchServer(mode: 'single' | 'workshop', accessCode: 
   const server = await startLabServer({
     config,
     cluster,
-    catalog: courseCatalog(),
+    catalog: courseCatalog({ launch: (command) => launchCommand({ command }) }),
     logger: pino({ level: 'silent' }),
     siteDir: '/nonexistent',
   });

@@ -10,47 +10,10 @@
  * An expired session stays on the grid, marked expired and never stuck: its
  * sandboxes are gone, its progress is not, until the instructor ends it.
  */
-import type { LabDefinition } from './labs/catalog.ts';
-import { countPassed, type LabSession, type SandboxState } from './sessions/store.ts';
 
-export interface StepView {
-  id: string;
-  title: string;
-  passedAt?: string | undefined;
-  attempts: number;
-  lastCheckedAt?: string | undefined;
-  lastPassed?: boolean | undefined;
-  lastMessage?: string | undefined;
-}
-
-export interface LabProgressView {
-  startedAt?: string | undefined;
-  sandbox?: SandboxState | undefined;
-  passed: number;
-  total: number;
-  steps: StepView[];
-}
-
-export interface StuckView {
-  lab: string;
-  step: string;
-  since: string;
-  minutes: number;
-}
-
-export interface LearnerView {
-  id: string;
-  learner: string;
-  createdAt: string;
-  expiresAt: string;
-  /** Past its expiry: the learner's cookie opens nothing, the progress is kept. */
-  expired: boolean;
-  lastActivityAt?: string | undefined;
-  currentLab?: string | undefined;
-  stepsPassed: number;
-  labs: Record<string, LabProgressView>;
-  stuck?: StuckView | undefined;
-}
+import type { LabProgressView, LearnerView, StuckView } from '../../contract/api.ts';
+import type { LabDefinition } from '../../contract/catalog.ts';
+import { countPassed, type LabSession } from '../../contract/session.ts';
 
 export function labProgress(session: LabSession, lab: LabDefinition): LabProgressView {
   const progress = session.status?.labs?.[lab.id];

@@ -8,9 +8,10 @@
  * Every step is idempotent, so several replicas may run it at once.
  */
 import type { Logger } from 'pino';
+import type { LabSession } from '../../contract/session.ts';
 import type { LabService } from './labs/service.ts';
 import type { Metrics } from './metrics.ts';
-import type { LabSession, SessionStore } from './sessions/store.ts';
+import type { SessionStore } from './sessions/store.ts';
 
 export interface ReaperDeps {
   store: SessionStore;

@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ClusterError } from '../../cluster/src/errors.ts';
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
+import { findKubectl } from '../../cluster/src/kubectl.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
+import type { LabCatalog } from '../../contract/catalog.ts';
+import { defaultNamespace } from '../../contract/sandbox.ts';
 import { createApp } from './app.ts';
 import { allowedOrigins, type ServerConfig, secureCookies } from './config.ts';
 import { adminApi } from './http/admin-api.ts';
 import { sessionToken } from './http/auth.ts';
 import { learnerApi } from './http/learner-api.ts';
-import type { LabCatalog } from './labs/catalog.ts';
 import { LabService } from './labs/service.ts';
 import { listen } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -26,9 +28,10 @@ import { startReaper } from './reaper.ts';
 import { Sandboxes } from './sandbox/provision.ts';
 import { ensureCrd } from './sessions/crd.ts';
 import { SessionStore } from './sessions/store.ts';
-import { findKubectl } from './terminal/kubectl.ts';
+import { BubblewrapShell } from './terminal/bubblewrap-shell.ts';
+import { HostShell } from './terminal/host-shell.ts';
 import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
-import { BubblewrapShell, HostShell, type ShellBackend } from './terminal/shell.ts';
+import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
 import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
 import { attachTerminals } from './terminal/ws.ts';
@@ -108,7 +111,37 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const store = new SessionStore(kc, { ttlMs, maxMs });
   const metrics = createMetrics();
   const mode = config.CDL_MODE;
-  const labs = new LabService({ kc, catalog, store, sandboxes, metrics, capabilities: cluster.capabilities, mode });
+  let terminalDir: string;
+  if (options.terminalDir) {
+    terminalDir = await verifyStateDir(options.terminalDir);
+  } else {
+    const stale = await sweepStaleStateDirs();
+    if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
+    terminalDir = await createStateDir();
+  }
+  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
+  const terminals = new TerminalManager({
+    ...options.terminals,
+    backend,
+    workDir: backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals'),
+    metrics,
+    logger,
+    graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
+  });
+  const labs = new LabService({
+    kc,
+    catalog,
+    store,
+    sandboxes,
+    metrics,
+    capabilities: cluster.capabilities,
+    mode,
+    onSessionEnd: (name) => {
+      terminals
+        .closeSession(name)
+        .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
+    },
+  });
   const origins = allowedOrigins(config);
   const app = createApp({
     config,
@@ -131,30 +164,19 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     }),
     admin: adminApi({ store, labs, adminToken: () => secrets.adminToken }),
   });
-  const server = await listen(app, config.PORT, config.HOST);
-
-  let terminalDir: string;
-  if (options.terminalDir) {
-    terminalDir = await verifyStateDir(options.terminalDir);
-  } else {
-    const stale = await sweepStaleStateDirs();
-    if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
-    terminalDir = await createStateDir();
-  }
-  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
-  const terminals = new TerminalManager({
-    ...options.terminals,
-    backend,
-    workDir: backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals'),
-    metrics,
-    logger,
-    graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
-  });
-  labs.onSessionEnd = (name) => {
-    terminals
-      .closeSession(name)
-      .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
+  const releaseTerminals = async () => {
+    await terminals.closeAll();
+    await backend.close();
+    if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
   };
+  let server: Awaited<ReturnType<typeof listen>>;
+  try {
+    server = await listen(app, config.PORT, config.HOST);
+  } catch (error) {
+    await releaseTerminals();
+    throw error;
+  }
+
   attachTerminals(server, {
     allowedOrigins: origins,
     manager: terminals,
@@ -162,11 +184,10 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     authenticate: async (req) => (await store.byToken(sessionToken(req.headers.cookie, secureCookies(config))))?.metadata.name,
     shellFor: async (sessionName, labId) => {
       const { namespaces } = await labs.start(await store.require(sessionName), labId);
-      const lab = labs.lab(labId);
       return {
         sessionName,
         labId,
-        namespace: namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default',
+        namespace: defaultNamespace(namespaces) ?? 'default',
         kubeconfig: async () => labs.kubeconfig(await store.require(sessionName), labId),
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
       };
@@ -185,9 +206,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     shell: backend.name,
     async close() {
       stopReaper();
-      await terminals.closeAll();
-      await backend.close();
-      if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
+      await releaseTerminals();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

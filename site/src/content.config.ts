@@ -2,7 +2,7 @@
 // server use: a lesson whose front matter is wrong fails the build.
 import { defineCollection } from 'astro:content';
 import { glob } from 'astro/loaders';
-import { LessonSchema } from '../../content/schema.ts';
+import { LessonSchema } from '../../contract/content.ts';
 
 export const collections = {
   lessons: defineCollection({

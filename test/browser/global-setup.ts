@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { projectRoot } from '../../cluster/src/paths.ts';
+import { testSettings } from '../../contract/settings.ts';
 import { freePort } from '../support/ports.ts';
 import { runEntry } from '../support/process.ts';
 import { BROWSER_ENV, type BrowserEnv } from './env.ts';
@@ -16,7 +17,7 @@ import { BROWSER_ENV, type BrowserEnv } from './env.ts';
 const say = (line: string) => process.stderr.write(`[browser tests] ${line}\n`);
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  const clusterName = process.env.CDL_TEST_CLUSTER ?? 'cdl-test';
+  const clusterName = testSettings().CDL_TEST_CLUSTER;
   const provider = new LocalProvider({ clusterName });
   const status = await provider.up(say);
   if (status.state !== 'running') throw new Error(`The test cluster did not become ready: ${status.detail}`);

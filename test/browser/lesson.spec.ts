@@ -6,7 +6,7 @@
  * Screenshots of the lesson and the dashboard go to test-results/browser/.
  */
 import { type BrowserContext, expect, type Locator, type Page, test } from '@playwright/test';
-import { TOPICS } from '../../content/schema.ts';
+import { TOPICS } from '../../contract/content.ts';
 import { type BrowserEnv, browserEnv } from './env.ts';
 
 const LESSON = '/lessons/getting-started/first-deployment/';

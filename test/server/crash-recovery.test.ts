@@ -6,12 +6,14 @@
  * every lab works (its namespaces exist, its checks run, its solution
  * applies and passes) and no step passed before the kills was lost.
  */
+
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
+import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import { testKubeConfig } from '../support/kube.ts';
 import { freePort } from '../support/ports.ts';
 import { onTestCluster, type Running, runEntry } from '../support/process.ts';
@@ -104,13 +106,13 @@ describe('a server killed mid-action, again and again', () => {
       for (const lab of LABS) {
         const begun = await learner.post(`/api/labs/${lab}/start`);
         expect([200, 201], `${lab}: ${JSON.stringify(begun.body)}\n${log.join('\n')}`).toContain(begun.status);
-        for (const namespace of Object.values(begun.body.namespaces as Record<string, string>)) {
+        for (const { namespace } of begun.body.namespaces as SandboxNamespaces) {
           expect(await namespaceLive(namespace), `${lab}: ${namespace} exists`).toBe(true);
         }
         // The learner's own credentials work in the sandbox (its binding is there too).
         const own = new KubeConfig();
         own.loadFromString((await learner.get(`/api/labs/${lab}/kubeconfig`)).body);
-        const namespace = Object.values(begun.body.namespaces as Record<string, string>)[0] ?? '';
+        const namespace = defaultNamespace(begun.body.namespaces as SandboxNamespaces) ?? '';
         await expect(own.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).resolves.toBeDefined();
 
         const steps = (await learner.get(`/api/labs/${lab}`)).body.progress.steps as Array<{ id: string }>;

@@ -4,11 +4,13 @@
  * them) but keep their progress; an active one is left alone; a sandbox
  * build a dead server left half done is finished.
  */
+
 import { hostname } from 'node:os';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
+import { realNamespace } from '../../contract/sandbox.ts';
 import { LabService } from '../../labs-server/src/labs/service.ts';
 import { createMetrics } from '../../labs-server/src/metrics.ts';
 import { sweep } from '../../labs-server/src/reaper.ts';
@@ -24,6 +26,8 @@ const HOUR = 3_600_000;
 const store = new SessionStore(kc, { ttlMs: HOUR });
 const sandboxes = new Sandboxes(kc);
 const metrics = createMetrics();
+/** Sessions whose shells the service asked to close; undefined while nobody listens. */
+let closing: string[] | undefined;
 const labs = new LabService({
   kc,
   catalog: courseCatalog(),
@@ -32,6 +36,7 @@ const labs = new LabService({
   metrics,
   capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false },
   mode: 'single',
+  onSessionEnd: (name) => closing?.push(name),
 });
 const created: string[] = [];
 
@@ -56,7 +61,7 @@ describe('the reaper', () => {
     const idleLab = await labs.start(idle.session, 'ci-deployer');
     const activeLab = await labs.start(active.session, 'first-deployment');
     await labs.check(await store.require(idle.session.metadata.name), 'ci-deployer', 'least-privilege');
-    const binding = `ci-deployer-${idleLab.namespaces.ci}`;
+    const binding = `ci-deployer-${realNamespace(idleLab.namespaces, 'ci')}`;
     expect((await rbac.readClusterRoleBinding({ name: binding })).metadata?.name).toBe(binding);
 
     // The idle learner's last move was 70 minutes ago; the limit is an hour.
@@ -66,8 +71,8 @@ describe('the reaper', () => {
     expect(result.expired).toEqual([]);
     expect(result.idled).toContain(idle.session.metadata.name);
     expect(result.idled).not.toContain(active.session.metadata.name);
-    expect(await exists(idleLab.namespaces.ci ?? '')).toBe(false);
-    expect(await exists(activeLab.namespaces.app ?? '')).toBe(true);
+    expect(await exists(realNamespace(idleLab.namespaces, 'ci') ?? '')).toBe(false);
+    expect(await exists(realNamespace(activeLab.namespaces, 'app') ?? '')).toBe(true);
     // What the cluster-scope lab made outside its namespace went with it.
     await expect(rbac.readClusterRoleBinding({ name: binding })).rejects.toMatchObject({ code: 404 });
     const kept = await store.require(idle.session.metadata.name);
@@ -82,16 +87,16 @@ describe('the reaper', () => {
     const { namespaces } = await labs.start(session, 'first-deployment');
     await labs.check(await store.require(session.metadata.name), 'first-deployment', 'deploy');
     const closed: string[] = [];
-    labs.onSessionEnd = (name) => closed.push(name);
+    closing = closed;
     try {
       await new Promise((resolve) => setTimeout(resolve, 1600));
       const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
       expect(result.expired).toContain(session.metadata.name);
       expect(closed, 'its shells are closed').toContain(session.metadata.name);
     } finally {
-      labs.onSessionEnd = undefined;
+      closing = undefined;
     }
-    expect(await exists(namespaces.app ?? '')).toBe(false);
+    expect(await exists(realNamespace(namespaces, 'app') ?? '')).toBe(false);
     expect(await store.byToken(token), 'its cookie opens nothing').toBeUndefined();
     const kept = await store.require(session.metadata.name);
     expect(kept.status?.labs?.['first-deployment']?.sandbox).toBe('removed');
@@ -112,10 +117,10 @@ describe('the reaper', () => {
         'first-deployment': { sandbox: 'resetting', operation: { holder: dead, until: new Date(Date.now() + 60_000).toISOString() } },
       },
     }));
-    await core.deleteNamespace({ name: namespaces.app ?? '' });
+    await core.deleteNamespace({ name: realNamespace(namespaces, 'app') ?? '' });
     const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
     expect(result.repaired).toContain(`${session.metadata.name}/first-deployment`);
-    expect(await exists(namespaces.app ?? '')).toBe(true);
+    expect(await exists(realNamespace(namespaces, 'app') ?? '')).toBe(true);
     expect((await store.require(session.metadata.name)).status?.labs?.['first-deployment']?.sandbox).toBe('ready');
   });
 });

@@ -52,7 +52,12 @@ async function join(name: string): Promise<Learner> {
   expect(started.status, JSON.stringify(started.body)).toBe(201);
   const kubeconfig = await client.get('/api/labs/palette/kubeconfig');
   expect(kubeconfig.status).toBe(200);
-  return { client, session: joined.body.id, namespace: started.body.namespaces.app, kc: kubeConfigFromString(kubeconfig.body) };
+  return {
+    client,
+    session: joined.body.id,
+    namespace: started.body.namespaces[0].namespace as string,
+    kc: kubeConfigFromString(kubeconfig.body),
+  };
 }
 
 beforeAll(async () => {

@@ -3,11 +3,14 @@
  * their own namespaces, proven with SubjectAccessReviews and with real API
  * calls made with each learner's own short-lived token.
  */
+
 import { AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultNamespace } from '../../contract/sandbox.ts';
+import type { LabSession } from '../../contract/session.ts';
 import { learnerUser, Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
 import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
-import { type LabSession, SessionStore } from '../../labs-server/src/sessions/store.ts';
+import { SessionStore } from '../../labs-server/src/sessions/store.ts';
 import { testKubeConfig } from '../support/kube.ts';
 
 const kc = testKubeConfig();
@@ -26,8 +29,7 @@ let bob: Learner;
 
 async function learner(name: string): Promise<Learner> {
   const { session } = await store.create(name);
-  const map = await sandboxes.provision(session, 'first-deployment', namespaces);
-  const namespace = map.app ?? '';
+  const namespace = defaultNamespace(await sandboxes.provision(session, 'first-deployment', namespaces)) ?? '';
   const { token } = await sandboxes.issueToken(session, 600);
   const client = new KubeConfig();
   client.loadFromString(sandboxes.learnerKubeconfig(token, namespace));

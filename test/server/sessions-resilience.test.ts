@@ -9,7 +9,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabCatalog, LabDefinition } from '../../labs-server/src/labs/catalog.ts';
+import type { LabCatalog, LabDefinition } from '../../contract/catalog.ts';
 import { LabService } from '../../labs-server/src/labs/service.ts';
 import { createMetrics } from '../../labs-server/src/metrics.ts';
 import { sweep } from '../../labs-server/src/reaper.ts';
@@ -79,7 +79,7 @@ describe('session expiry', () => {
     const short = await startTestServer({ CDL_MODE: 'single', SESSION_TTL_MINUTES: '0.1' }, catalog);
     servers.push(short);
     const { client: learner, id } = await learnerOn(short);
-    const namespace = (await learner.post('/api/labs/palette/start')).body.namespaces.app as string;
+    const namespace = (await learner.post('/api/labs/palette/start')).body.namespaces[0].namespace as string;
     await learner.post('/api/labs/palette/solve');
     expect((await learner.post('/api/labs/palette/steps/repaint/check')).body.passed).toBe(true);
     const activeUntil = Date.now() + 14_000;
@@ -96,6 +96,7 @@ describe('session expiry', () => {
     expect((await learner.post('/api/labs/palette/start')).status).toBe(401);
 
     const store = new SessionStore(kc, { ttlMs: 180_000 });
+    const closed: string[] = [];
     const labs = new LabService({
       kc,
       catalog,
@@ -104,9 +105,8 @@ describe('session expiry', () => {
       metrics: createMetrics(),
       capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false },
       mode: 'single',
+      onSessionEnd: (name) => closed.push(name),
     });
-    const closed: string[] = [];
-    labs.onSessionEnd = (name) => closed.push(name);
     const result = await sweep({ store, labs, metrics: createMetrics(), logger: pino({ level: 'silent' }), idleMs: 3_600_000 });
     expect(result.expired).toContain(id);
     expect(closed, 'its shells are closed').toContain(id);
@@ -175,7 +175,7 @@ describe('under contention', () => {
     const other = await startTestServer({ CDL_MODE: 'single' }, catalog);
     servers.push(other);
     const { client: learner } = await learnerOn(main);
-    const namespace = (await learner.post('/api/labs/palette/start')).body.namespaces.app as string;
+    const namespace = (await learner.post('/api/labs/palette/start')).body.namespaces[0].namespace as string;
     await learner.post('/api/labs/palette/solve');
     expect(await colour(namespace)).toBe('green');
 

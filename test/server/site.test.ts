@@ -7,7 +7,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
-import { TOPICS } from '../../content/schema.ts';
+import { TOPICS } from '../../contract/content.ts';
 import { buildSite, SITE_DIST, siteStale } from '../../scripts/build-site.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 

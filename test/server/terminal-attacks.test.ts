@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../contract/protocol.ts';
-import { sessionMembers } from '../../labs-server/src/terminal/pty-session.ts';
+import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
 import { closedWithin, rawFrame, rawUpgrade } from '../support/raw-websocket.ts';
 import { Client, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, TerminalClient } from '../support/terminal-client.ts';

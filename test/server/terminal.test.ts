@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, MAX_CLIENT_FRAME } from '../../contract/protocol.ts';
-import { sessionMembers } from '../../labs-server/src/terminal/pty-session.ts';
+import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
 import { Client, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, type Refusal, TerminalClient } from '../support/terminal-client.ts';
 

@@ -6,9 +6,10 @@
  */
 import type { TestProject } from 'vitest/node';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
+import { testSettings } from '../../contract/settings.ts';
 
 /** `CDL_TEST_CLUSTER` lets two checkouts' or two people's test runs on one machine keep apart. */
-export const TEST_CLUSTER = process.env.CDL_TEST_CLUSTER ?? 'cdl-test';
+export const TEST_CLUSTER = testSettings().CDL_TEST_CLUSTER;
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -7,8 +7,9 @@
  * cannot run.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { CheckResult, LabCatalog, LabDefinition } from '../../labs-server/src/labs/catalog.ts';
-import type { NamespaceMap } from '../../labs-server/src/sandbox/provision.ts';
+import type { LabCatalog, LabDefinition } from '../../contract/catalog.ts';
+import type { CheckResult } from '../../contract/check.ts';
+import { realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 
 const labs: LabDefinition[] = [
   {
@@ -40,8 +41,8 @@ const labs: LabDefinition[] = [
   },
 ];
 
-function ns(map: NamespaceMap): string {
-  const name = map.app;
+function ns(namespaces: SandboxNamespaces): string {
+  const name = realNamespace(namespaces, 'app');
   if (!name) throw new Error('the palette lab has no "app" namespace');
   return name;
 }

@@ -13,8 +13,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
 import { kubeConfigFromString, loadKubeConfig } from '../../cluster/src/kube.ts';
-import type { CheckResult, LabDefinition } from '../../labs-server/src/labs/catalog.ts';
-import { type NamespaceMap, Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
+import type { LabDefinition } from '../../contract/catalog.ts';
+import type { CheckResult } from '../../contract/check.ts';
+import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
+import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
 import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
 import { SessionStore } from '../../labs-server/src/sessions/store.ts';
 
@@ -41,7 +43,7 @@ afterAll(async () => {
 });
 
 interface Sandbox {
-  namespaces: NamespaceMap;
+  namespaces: SandboxNamespaces;
   /** Who applies the learner's files: the learner's token for a namespace-scope lab. */
   learner: KubeConfig;
 }
@@ -54,17 +56,17 @@ async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
   await catalog.setup(admin, lab, namespaces);
   if (lab.scope === 'cluster') return { namespaces, learner: admin };
   const { token } = await sandboxes.issueToken(session, 600);
-  const learner = kubeConfigFromString(sandboxes.learnerKubeconfig(token, Object.values(namespaces)[0] ?? 'default'));
+  const learner = kubeConfigFromString(sandboxes.learnerKubeconfig(token, defaultNamespace(namespaces) ?? 'default'));
   return { namespaces, learner };
 }
 
 /** A cluster-scope attempt's cluster-wide objects go before the next attempt starts. */
-async function tidy(lab: LabDefinition, namespaces: NamespaceMap): Promise<void> {
+async function tidy(lab: LabDefinition, namespaces: SandboxNamespaces): Promise<void> {
   if (lab.scope === 'cluster') await catalog.teardown(admin, lab, namespaces);
 }
 
-function check(lab: LabDefinition, step: string, namespaces: NamespaceMap): Promise<CheckResult> {
-  return catalog.check(admin, lab, step, namespaces, CHECK_TIMEOUT_MS);
+function check(lab: LabDefinition, step: string, namespaces: SandboxNamespaces): Promise<CheckResult> {
+  return catalog.check(admin, lab, step, namespaces, AbortSignal.timeout(CHECK_TIMEOUT_MS));
 }
 
 function summary(result: CheckResult): string {

@@ -3,10 +3,13 @@
  * cluster (the local provider's, as `npm start` would use it), with a small cookie-keeping
  * client per learner.
  */
+
 import { pino } from 'pino';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
+import { routeAnswers, routeFor } from '../../contract/api.ts';
+import type { LabCatalog } from '../../contract/catalog.ts';
+import { describeIssues } from '../../contract/errors.ts';
 import { readConfig } from '../../labs-server/src/config.ts';
-import type { LabCatalog } from '../../labs-server/src/labs/catalog.ts';
 import { type LabServer, type LabServerOptions, startLabServer } from '../../labs-server/src/server.ts';
 import { TEST_CLUSTER } from './cluster-setup.ts';
 import { fixtureCatalog } from './fixture-catalog.ts';
@@ -37,7 +40,26 @@ export interface ApiAnswer {
   headers: Headers;
 }
 
-/** A browser-like client: keeps the session cookie, sends the page's Origin on writes. */
+/**
+ * Every answer of a route in the contract must be one the contract lists
+ * for it, with a body its schema accepts: the API tests check the contract
+ * with every request they make.
+ */
+function checkAnswer(method: string, path: string, status: number, body: unknown): void {
+  const route = routeFor(method, path);
+  if (!route) return;
+  const answer = routeAnswers(route)[status];
+  if (!answer)
+    throw new Error(`${method} ${path} answered ${status}, which the contract (contract/api.ts) does not list for ${route.path}`);
+  const parsed = answer.schema?.safeParse(body);
+  if (parsed && !parsed.success) {
+    throw new Error(
+      `${method} ${path} answered ${status} with a body the contract refuses: ${describeIssues(parsed.error, { root: 'body' })}`,
+    );
+  }
+}
+
+/** A browser-like client: keeps the session cookie, sends the page's Origin on writes, checks each answer against the contract. */
 export class Client {
   cookie = '';
   readonly base: string;
@@ -69,6 +91,7 @@ export class Client {
     } catch {
       // not JSON (a kubeconfig, metrics): keep the text
     }
+    checkAnswer(method, path, response.status, parsed);
     return { status: response.status, body: parsed, headers: response.headers };
   }
 

@@ -7,7 +7,8 @@ import { differences } from '../../checks/lib/compare.ts';
 import { ManifestError, parseManifests } from '../../checks/lib/manifests.ts';
 import { CHECKS } from '../../checks/registry.ts';
 import { LABS_DIR, LabContentError, loadLabs } from '../../content/load.ts';
-import { LabSchema, TOPICS } from '../../content/schema.ts';
+import { LabSchema, TOPICS } from '../../contract/content.ts';
+import { defaultNamespace } from '../../contract/sandbox.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -67,15 +68,15 @@ describe('the labs as data', () => {
       ...CHECKS,
       'first-deployment': { lab: 'first-deployment', steps: { ...CHECKS['first-deployment']?.steps, expose: async () => [] } },
     };
-    expect(() => courseCatalog(LABS_DIR, withBoth)).toThrow(/both a script and a check for expose/);
+    expect(() => courseCatalog({ checks: withBoth })).toThrow(/both a script and a check for expose/);
   });
 
   it('a lab with no check, or a check for no lab, is refused', () => {
     const { 'first-deployment': _, ...withoutOne } = CHECKS;
-    expect(() => courseCatalog(LABS_DIR, withoutOne)).toThrow(CatalogError);
+    expect(() => courseCatalog({ checks: withoutOne })).toThrow(CatalogError);
     const dir = copyOfLabs();
     rmSync(join(dir, 'first-deployment'), { recursive: true });
-    expect(() => courseCatalog(dir)).toThrow(/has a check for "first-deployment", and content\/labs\/ has no such lab/);
+    expect(() => courseCatalog({ labsDir: dir })).toThrow(/has a check for "first-deployment", and content\/labs\/ has no such lab/);
   });
 });
 
@@ -83,10 +84,25 @@ describe('manifests', () => {
   it('put objects in the learner namespaces and refuse unknown names', () => {
     const text =
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: "{{ns.db}}"\n';
-    const objects = parseManifests(text, { app: 's-1-app', db: 's-1-db' }, 'x.yaml');
+    const sandbox = [
+      { name: 'app', namespace: 's-1-app' },
+      { name: 'db', namespace: 's-1-db' },
+    ];
+    const objects = parseManifests(text, sandbox, 'x.yaml');
     expect(objects.map((o) => o.metadata?.namespace)).toEqual(['s-1-app', 's-1-db']);
-    expect(() => parseManifests(text, { app: 's-1-app' }, 'x.yaml')).toThrow(ManifestError);
-    expect(() => parseManifests('kind: ConfigMap\n', { app: 'a' }, 'x.yaml')).toThrow(/apiVersion, kind and metadata.name/);
+    expect(() => parseManifests(text, sandbox.slice(0, 1), 'x.yaml')).toThrow(ManifestError);
+    expect(() => parseManifests('kind: ConfigMap\n', sandbox, 'x.yaml')).toThrow(/apiVersion, kind and metadata.name/);
+  });
+
+  it("put an object without a namespace in the lab's first namespace, whatever the names' order", () => {
+    const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n';
+    // As a lab names them: prod first. Sorted keys (how the API server stores a map) would put dev first.
+    const sandbox = [
+      { name: 'prod', namespace: 's-1-prod' },
+      { name: 'dev', namespace: 's-1-dev' },
+    ];
+    expect(parseManifests(text, sandbox, 'x.yaml')[0]?.metadata?.namespace).toBe('s-1-prod');
+    expect(defaultNamespace(JSON.parse(JSON.stringify(sandbox)))).toBe('s-1-prod');
   });
 });
 

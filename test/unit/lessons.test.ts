@@ -2,7 +2,7 @@ import { compile } from '@mdx-js/mdx';
 import { describe, expect, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
 import { LESSON_COMPONENTS, LESSON_COMPONENTS_MODULE, loadLessons } from '../../content/lessons.ts';
-import { TOPICS } from '../../content/schema.ts';
+import { TOPICS } from '../../contract/content.ts';
 
 const lessons = loadLessons();
 const catalog = courseCatalog();

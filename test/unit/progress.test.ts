@@ -1,8 +1,8 @@
 /** Progress views and "stuck" from LabSession objects alone. */
 import { describe, expect, it } from 'vitest';
-import type { LabDefinition } from '../../labs-server/src/labs/catalog.ts';
+import type { LabDefinition } from '../../contract/catalog.ts';
+import type { LabSession } from '../../contract/session.ts';
 import { labProgress, learnerView, stuckOn } from '../../labs-server/src/progress.ts';
-import type { LabSession } from '../../labs-server/src/sessions/store.ts';
 
 const lab: LabDefinition = {
   id: 'first-deployment',

@@ -5,8 +5,9 @@
  */
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { countPassed, type LabProgress } from '../../contract/session.ts';
 import { claimable, holderGone } from '../../labs-server/src/labs/sandbox-claim.ts';
-import { countPassed, type LabProgress, mergePatch } from '../../labs-server/src/sessions/store.ts';
+import { mergePatch } from '../../labs-server/src/sessions/store.ts';
 
 describe('a status patch', () => {
   it('merges objects, replaces values and deletes on null, as a JSON merge patch does', () => {

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
 import { launchCommand, launcherScript, shellQuote } from '../../labs-server/src/terminal/launch.ts';
-import { ptyBacklog, ptyWriteQueue } from '../../labs-server/src/terminal/pty-session.ts';
+import { ptyBacklog, ptyWriteQueue } from '../../labs-server/src/terminal/pty-backlog.ts';
 import { CLONE_NEW_FLAGS, refusedSyscalls, seccompProgram } from '../../labs-server/src/terminal/seccomp.ts';
 import { SocketGuard } from '../../labs-server/src/terminal/socket-guard.ts';
 import { createStateDir, StateDirError, sweepStaleStateDirs, verifyStateDir } from '../../labs-server/src/terminal/state-dir.ts';
@@ -290,6 +290,8 @@ describe("a shell's API relay", () => {
 describe('checks of one session', () => {
   it('run two at a time, let a burst wait its turn, and refuse beyond it with 429', async () => {
     const { PerSessionLimit } = await import('../../labs-server/src/labs/per-session-limit.ts');
+    const { TooManyChecks } = await import('../../labs-server/src/labs/errors.ts');
+    const { userErrorStatus } = await import('../../labs-server/src/http/errors.ts');
     const limit = new PerSessionLimit(2, 3);
     let running = 0;
     let most = 0;
@@ -302,7 +304,11 @@ describe('checks of one session', () => {
     };
     const answers = await Promise.allSettled(Array.from({ length: 6 }, () => limit.run('s-1', work)));
     expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(5);
-    expect((answers[5] as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: 'too_many_checks' });
+    // The domain says what went wrong; the HTTP edge says 429.
+    const refused = (answers[5] as PromiseRejectedResult).reason;
+    expect(refused).toBeInstanceOf(TooManyChecks);
+    expect(refused).toMatchObject({ code: 'too_many_checks' });
+    expect(userErrorStatus(refused)).toBe(429);
     expect(most).toBe(2);
     // Another session is not held up by the first.
     expect(await limit.run('s-2', work)).toBe('done');

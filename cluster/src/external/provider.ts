@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { clusterSettings, type Environment } from '../../../contract/settings.ts';
 import { ClusterError } from '../errors.ts';
 import { apiState, loadKubeConfig } from '../kube.ts';
 import type { Capabilities, ClusterProvider, ClusterStatus, Log } from '../provider.ts';
@@ -15,14 +16,15 @@ export class ExternalProvider implements ClusterProvider {
   readonly capabilities: Capabilities = { runsContainers: true, enforcesNetworkPolicy: true, ownedByPlatform: false };
   readonly kubeconfig: string;
 
-  constructor(env: NodeJS.ProcessEnv = process.env) {
-    if (!env.CDL_KUBECONFIG) {
+  constructor(env: Environment = process.env) {
+    const { CDL_KUBECONFIG } = clusterSettings(env);
+    if (!CDL_KUBECONFIG) {
       throw new ClusterError(
         'The external provider needs the kubeconfig of your cluster.',
         'Set CDL_KUBECONFIG=/path/to/kubeconfig (it is read, never written).',
       );
     }
-    this.kubeconfig = resolve(env.CDL_KUBECONFIG);
+    this.kubeconfig = resolve(CDL_KUBECONFIG);
   }
 
   async status(): Promise<ClusterStatus> {

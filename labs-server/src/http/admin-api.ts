@@ -7,40 +7,12 @@
  * every replica answers alike.
  */
 import { Router } from 'express';
-import { z } from 'zod';
+import { type Answer, ROUTES } from '../../../contract/api.ts';
 import type { LabService } from '../labs/service.ts';
 import { learnerView } from '../progress.ts';
 import type { SessionStore } from '../sessions/store.ts';
 import { requireAdmin } from './auth.ts';
 import { HttpError, notFound } from './errors.ts';
-import { IdSchema } from './learner-api.ts';
-
-const SessionParams = z.object({ session: z.string().regex(/^s-[0-9a-f]{12}$/, 'is not a session id') });
-const SessionLabParams = SessionParams.extend({ lab: IdSchema });
-const LabParams = z.object({ lab: IdSchema });
-const ProgressQuery = z.object({
-  /** A learner is stuck after this many minutes on one step. Default 10. */
-  stuckMinutes: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(24 * 60)
-    .default(10),
-});
-const ExtendSchema = z.object({
-  /** Minutes from now. Default 60. */
-  minutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(7 * 24 * 60)
-    .default(60),
-});
-
-const EndEventQuery = z.object({
-  /** `expired`: end only the sessions whose time is up; `all`: end every session. Required, so nobody ends an event by accident. */
-  which: z.enum(['all', 'expired']),
-});
 
 export interface AdminApiDeps {
   store: SessionStore;
@@ -61,21 +33,27 @@ export function adminApi(deps: AdminApiDeps): Router {
   };
 
   router.get('/progress', async (req, res) => {
-    const { stuckMinutes } = ProgressQuery.parse(req.query);
+    const { stuckMinutes } = ROUTES.progress.query.parse(req.query);
     const labs = deps.labs.list();
     const at = now();
     const sessions = await deps.store.list();
     sessions.sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
-    res.json({
+    const body: Answer<'progress', 200> = {
       at: at.toISOString(),
       stuckMinutes,
-      labs: labs.map((lab) => ({ id: lab.id, title: lab.title, topic: lab.topic, steps: lab.steps })),
+      labs: labs.map((lab) => ({
+        id: lab.id,
+        title: lab.title,
+        topic: lab.topic,
+        steps: lab.steps.map(({ id, title }) => ({ id, title })),
+      })),
       learners: sessions.map((s) => learnerView(s, labs, at, stuckMinutes)),
-    });
+    };
+    res.json(body);
   });
 
   router.post('/sessions/:session/labs/:lab/reset', async (req, res) => {
-    const params = SessionLabParams.parse(req.params);
+    const params = ROUTES.resetLearner.params.parse(req.params);
     const found = await session(params.session);
     if (deps.store.expired(found)) {
       throw new HttpError(
@@ -85,26 +63,32 @@ export function adminApi(deps: AdminApiDeps): Router {
         'Extend it first to give it a sandbox again.',
       );
     }
-    const namespaces = await deps.labs.reset(found, params.lab);
-    res.json({ session: params.session, lab: params.lab, namespaces });
+    const body: Answer<'resetLearner', 200> = {
+      session: params.session,
+      lab: params.lab,
+      namespaces: await deps.labs.reset(found, params.lab),
+    };
+    res.json(body);
   });
 
   router.post('/labs/:lab/reset', async (req, res) => {
-    const { lab } = LabParams.parse(req.params);
-    res.json({ lab, reset: await deps.labs.resetEveryone(lab) });
+    const { lab } = ROUTES.resetEveryone.params.parse(req.params);
+    const body: Answer<'resetEveryone', 200> = { lab, reset: await deps.labs.resetEveryone(lab) };
+    res.json(body);
   });
 
   router.post('/sessions/:session/extend', async (req, res) => {
-    const params = SessionParams.parse(req.params);
-    const { minutes } = ExtendSchema.parse(req.body ?? {});
+    const params = ROUTES.extend.params.parse(req.params);
+    const { minutes } = ROUTES.extend.body.parse(req.body ?? {});
     await session(params.session);
     const extended = await deps.store.extend(params.session, minutes * 60_000);
-    res.json({ session: params.session, expiresAt: extended.spec.expiresAt });
+    const body: Answer<'extend', 200> = { session: params.session, expiresAt: extended.spec.expiresAt };
+    res.json(body);
   });
 
   /** The end of the event: every session (or every expired one) goes, with its sandboxes and progress. */
   router.delete('/sessions', async (req, res) => {
-    const { which } = EndEventQuery.parse(req.query);
+    const { which } = ROUTES.endEvent.query.parse(req.query);
     const ending = (await deps.store.list()).filter((s) => which === 'all' || deps.store.expired(s));
     let ended = 0;
     // A few at a time: each one deletes namespaces.
@@ -112,11 +96,12 @@ export function adminApi(deps: AdminApiDeps): Router {
       const done = await Promise.all(ending.slice(i, i + 8).map((s) => deps.labs.end(s.metadata.name)));
       ended += done.filter(Boolean).length;
     }
-    res.json({ ended });
+    const body: Answer<'endEvent', 200> = { ended };
+    res.json(body);
   });
 
   router.delete('/sessions/:session', async (req, res) => {
-    const params = SessionParams.parse(req.params);
+    const params = ROUTES.endSession.params.parse(req.params);
     if (!(await deps.labs.end(params.session))) throw notFound(`The session "${params.session}"`);
     res.status(204).end();
   });

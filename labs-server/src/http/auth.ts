@@ -9,7 +9,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { hashToken, type LabSession, type SessionStore } from '../sessions/store.ts';
+import type { LabSession } from '../../../contract/session.ts';
+import { hashToken, type SessionStore } from '../sessions/store.ts';
 import { HttpError } from './errors.ts';
 
 export const SESSION_COOKIE = 'cdl_session';

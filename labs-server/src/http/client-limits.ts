@@ -27,7 +27,7 @@ import type { BlockList } from 'node:net';
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
-import { GROUP } from '../sessions/crd.ts';
+import { GROUP } from '../../../contract/session.ts';
 import type { SessionStore } from '../sessions/store.ts';
 import { HttpError } from './errors.ts';
 

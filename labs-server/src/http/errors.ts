@@ -6,27 +6,38 @@
  * router decoding a path): it gets its 4xx and at most a debug line in the
  * log, so a fuzzer cannot fill the log with errors. Only the server's own
  * failures are 5xx and logged as errors.
+ *
+ * Domain errors (labs/errors.ts) get their status here, at the edge;
+ * `HttpError` is for what only the HTTP layer knows (a missing cookie, a
+ * wrong access code, an origin refused).
  */
 import { ApiException } from '@kubernetes/client-node';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { describeIssues, UserError } from '../../../contract/errors.ts';
+import { statusOf } from '../labs/errors.ts';
 
-export class HttpError extends Error {
-  override readonly name = 'HttpError';
+export class HttpError extends UserError {
   readonly status: number;
-  readonly code: string;
-  readonly hint: string | undefined;
 
   constructor(status: number, code: string, message: string, hint?: string, options?: ErrorOptions) {
-    super(message, options);
+    super(code, message, hint, options);
     this.status = status;
-    this.code = code;
-    this.hint = hint;
   }
 }
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} does not exist.`);
+
+/** The answer to a user error: its status, or (for a domain error) the one the domain's edge mapping gives it. */
+export function userErrorStatus(error: UserError): number {
+  return error instanceof HttpError ? error.status : (statusOf(error) ?? 400);
+}
+
+/** The JSON body of an error answer. */
+export function errorBody(error: UserError): { error: string; message: string; hint?: string } {
+  return { error: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+}
 
 /** Network-level failures reaching the API server: the cluster went away. */
 function clusterUnreachable(error: unknown): boolean {
@@ -70,14 +81,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.warn({ err: error, path: req.path }, 'error after the response started');
       return;
     }
-    if (error instanceof HttpError) {
-      res.status(error.status).json({ error: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
-      return;
-    }
-    if ((error as Error).name === 'SessionNotFoundError') {
-      // The session ended while this request was on its way (another tab left, the instructor ended it).
-      // Known by name: the session store imports this module, so this one does not import it back.
-      res.status(401).json({ error: 'no_session', message: 'This session has ended.', hint: 'Join again from the home page.' });
+    if (error instanceof UserError) {
+      res.status(userErrorStatus(error)).json(errorBody(error));
       return;
     }
     if (error instanceof ApiException && error.code === 404) {
@@ -90,8 +95,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (error instanceof ZodError) {
-      const problems = error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-      res.status(400).json({ error: 'invalid_request', message: `The request is not valid: ${problems}.` });
+      res.status(400).json({ error: 'invalid_request', message: `The request is not valid: ${describeIssues(error, { root: 'body' })}.` });
       return;
     }
     const client = clientError(error);

@@ -11,33 +11,18 @@
  * decide whether this address and the workshop have room for one more.
  */
 import { type Response, Router } from 'express';
-import { z } from 'zod';
+import { type Answer, ROUTES, type SessionView } from '../../../contract/api.ts';
+import type { LabDefinition } from '../../../contract/catalog.ts';
+import type { LabSession } from '../../../contract/session.ts';
 import { normaliseAccessCode } from '../access-code.ts';
 import { readConfig, type ServerConfig, sharedAddresses } from '../config.ts';
-import type { LabDefinition } from '../labs/catalog.ts';
 import type { LabService } from '../labs/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { labProgress } from '../progress.ts';
-import type { LabSession, SessionStore } from '../sessions/store.ts';
+import type { SessionStore } from '../sessions/store.ts';
 import { clearSessionCookie, currentSession, requireSession, sameSecret, sessionCookie, sessionToken } from './auth.ts';
 import { ClientLimits, markBadCode } from './client-limits.ts';
 import { HttpError } from './errors.ts';
-
-export const IdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes');
-const LabParams = z.object({ lab: IdSchema });
-const StepParams = z.object({ lab: IdSchema, step: IdSchema });
-export const JoinSchema = z.object({
-  /** How the instructor will see this learner. Default "Learner". */
-  name: z
-    .string()
-    .trim()
-    .min(1)
-    .max(64)
-    .regex(/^[^\p{C}]+$/u, 'must not contain control characters')
-    .default('Learner'),
-  /** The event's access code (workshop mode only). */
-  accessCode: z.string().max(64).optional(),
-});
 
 export interface LearnerApiDeps {
   mode: 'single' | 'workshop';
@@ -63,7 +48,7 @@ export function limitsFromConfig(config: ServerConfig, accessCode: () => string)
   });
 }
 
-export function sessionView(session: LabSession, mode: string) {
+export function sessionView(session: LabSession, mode: 'single' | 'workshop'): SessionView {
   return {
     id: session.metadata.name,
     learner: session.spec.learner,
@@ -80,7 +65,7 @@ export function learnerApi(deps: LearnerApiDeps): Router {
   const limits = deps.limits ?? limitsFromConfig(deps.config ?? readConfig(), () => deps.accessCode());
   const token = (req: { headers: { cookie?: string | undefined } }) => sessionToken(req.headers.cookie, deps.secureCookies);
 
-  const labView = (session: LabSession, lab: LabDefinition) => ({
+  const labView = (session: LabSession, lab: LabDefinition): Answer<'lab', 200> => ({
     id: lab.id,
     title: lab.title,
     topic: lab.topic,
@@ -111,7 +96,7 @@ export function learnerApi(deps: LearnerApiDeps): Router {
 
   /** Joins: makes a session and sets its cookie (workshop mode needs the access code). */
   router.post('/session', limits.joins, ...(deps.mode === 'workshop' ? [limits.codes] : []), async (req, res) => {
-    const body = JoinSchema.parse(req.body ?? {});
+    const body = ROUTES.join.body.parse(req.body ?? {});
     const existing = await deps.store.byToken(token(req));
     if (existing) {
       res.json(sessionView(existing, deps.mode));
@@ -143,40 +128,44 @@ export function learnerApi(deps: LearnerApiDeps): Router {
 
   router.get('/labs', auth, (_req, res) => {
     const session = currentSession(res);
-    res.json({ labs: deps.labs.list().map((lab) => labView(session, lab)) });
+    const body: Answer<'labs', 200> = { labs: deps.labs.list().map((lab) => labView(session, lab)) };
+    res.json(body);
   });
 
   router.get('/labs/:lab', auth, (req, res) => {
-    const { lab } = LabParams.parse(req.params);
+    const { lab } = ROUTES.lab.params.parse(req.params);
     res.json(labView(currentSession(res), deps.labs.lab(lab)));
   });
 
   router.post('/labs/:lab/start', auth, async (req, res) => {
-    const { lab } = LabParams.parse(req.params);
+    const { lab } = ROUTES.start.params.parse(req.params);
     const result = await deps.labs.start(currentSession(res), lab);
-    res.status(result.created ? 201 : 200).json({ lab, namespaces: result.namespaces, created: result.created });
+    const body: Answer<'start', 200> = { lab, namespaces: result.namespaces, created: result.created };
+    res.status(result.created ? 201 : 200).json(body);
   });
 
   router.post('/labs/:lab/reset', auth, async (req, res) => {
-    const { lab } = LabParams.parse(req.params);
-    const namespaces = await deps.labs.reset(currentSession(res), lab);
-    res.json({ lab, namespaces });
+    const { lab } = ROUTES.reset.params.parse(req.params);
+    const body: Answer<'reset', 200> = { lab, namespaces: await deps.labs.reset(currentSession(res), lab) };
+    res.json(body);
   });
 
   router.post('/labs/:lab/solve', auth, async (req, res) => {
-    const { lab } = LabParams.parse(req.params);
+    const { lab } = ROUTES.solve.params.parse(req.params);
     await deps.labs.solve(currentSession(res), lab);
-    res.json({ lab, solved: true });
+    const body: Answer<'solve', 200> = { lab, solved: true as const };
+    res.json(body);
   });
 
   router.post('/labs/:lab/steps/:step/check', auth, async (req, res) => {
-    const { lab, step } = StepParams.parse(req.params);
-    res.json(await deps.labs.check(currentSession(res), lab, step));
+    const { lab, step } = ROUTES.check.params.parse(req.params);
+    const body: Answer<'check', 200> = await deps.labs.check(currentSession(res), lab, step);
+    res.json(body);
   });
 
   /** The learner's own kubeconfig for a started lab, for their own kubectl. */
   router.get('/labs/:lab/kubeconfig', auth, async (req, res) => {
-    const { lab } = LabParams.parse(req.params);
+    const { lab } = ROUTES.kubeconfig.params.parse(req.params);
     res.type('application/yaml').send(await deps.labs.kubeconfig(currentSession(res), lab));
   });
 

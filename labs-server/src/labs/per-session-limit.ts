@@ -7,7 +7,7 @@
  * a burst of clicks is still answered and recorded), and beyond that the
  * answer is 429.
  */
-import { HttpError } from '../http/errors.ts';
+import { TooManyChecks } from './errors.ts';
 
 export class PerSessionLimit {
   private readonly running = new Map<string, number>();
@@ -25,12 +25,7 @@ export class PerSessionLimit {
     if (running >= this.concurrency) {
       const waiting = this.waiting.get(session) ?? [];
       if (waiting.length >= this.queue) {
-        throw new HttpError(
-          429,
-          'too_many_checks',
-          'This session is already running as many checks as it may.',
-          'Wait for the answers, then check again.',
-        );
+        throw new TooManyChecks();
       }
       this.waiting.set(session, waiting);
       // The slot of a check that ends is handed over as it is, so no newcomer slips in between.

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { processAlive } from '../../../cluster/src/exec.ts';
-import type { LabProgress } from '../sessions/store.ts';
+import type { LabProgress } from '../../../contract/session.ts';
 
 /** How long a claim holds without renewal; the holder renews it every third of that. */
 export const CLAIM_MS = 30_000;

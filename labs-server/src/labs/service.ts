@@ -11,16 +11,19 @@
  * start, check or solve of the lab (or the reaper) finishes the job. A lab
  * marked ready is trusted only once its namespaces are seen to exist.
  * Concurrent requests for one lab in one server share one build; another
- * replica's live build is a 409 saying to try again.
+ * replica's live build is `LabBusy`, saying to try again.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../../cluster/src/kube.ts';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import type { LabCatalog, LabDefinition } from '../../../contract/catalog.ts';
+import type { CheckResult } from '../../../contract/check.ts';
+import { defaultNamespace, realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
+import type { LabProgress, LabSession } from '../../../contract/session.ts';
 import type { Metrics } from '../metrics.ts';
-import { type NamespaceMap, namespaceMap, type Sandboxes } from '../sandbox/provision.ts';
-import type { LabProgress, LabSession, SessionStore } from '../sessions/store.ts';
-import type { CheckResult, LabCatalog, LabDefinition } from './catalog.ts';
+import { type Sandboxes, sandboxNamespaces } from '../sandbox/provision.ts';
+import type { SessionStore } from '../sessions/store.ts';
+import { LabBusy, LabNotFound, LabNotStarted, LabUnavailable, SessionConflict } from './errors.ts';
 import { PerSessionLimit } from './per-session-limit.ts';
 import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
 
@@ -35,6 +38,8 @@ export interface LabServiceDeps {
   checkTimeoutMs?: number;
   /** This server's name in sandbox claims. Default: host, process and a nonce. */
   holder?: string;
+  /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
+  onSessionEnd?: (sessionName: string) => void;
 }
 
 const RESET_CONCURRENCY = 8;
@@ -48,13 +53,8 @@ function sameState(a: LabProgress | undefined, b: LabProgress | undefined): bool
   return a?.sandbox === b?.sandbox && a?.operation?.until === b?.operation?.until && a?.startedAt === b?.startedAt;
 }
 
-function notStarted(lab: LabDefinition): HttpError {
-  return new HttpError(409, 'lab_not_started', `The lab "${lab.id}" has not been started in this session.`, 'Start the lab first.');
-}
-
-function busyError(lab: LabDefinition, progress: LabProgress | undefined): HttpError {
-  const doing = progress?.sandbox === 'resetting' ? 'reset' : 'set up';
-  return new HttpError(409, 'lab_busy', `The lab "${lab.id}" is being ${doing} right now.`, 'Try again in a moment.');
+function busyError(lab: LabDefinition, progress: LabProgress | undefined): LabBusy {
+  return new LabBusy(lab.id, progress?.sandbox === 'resetting' ? 'reset' : 'set up');
 }
 
 export class LabService {
@@ -62,12 +62,9 @@ export class LabService {
   private readonly core: CoreV1Api;
   private readonly holder: string;
   /** Sandbox builds running in this process, by session and lab: concurrent requests share one. */
-  private readonly building = new Map<string, Promise<NamespaceMap>>();
+  private readonly building = new Map<string, Promise<SandboxNamespaces>>();
   /** Checks of one session: two at a time, forty waiting, then 429. */
   private readonly checks = new PerSessionLimit(2, 40);
-  /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
-  onSessionEnd: ((sessionName: string) => void) | undefined;
-
   constructor(deps: LabServiceDeps) {
     this.deps = deps;
     this.core = deps.kc.makeApiClient(CoreV1Api);
@@ -80,7 +77,7 @@ export class LabService {
 
   lab(labId: string): LabDefinition {
     const lab = this.deps.catalog.get(labId);
-    if (!lab) throw notFound(`The lab "${labId}"`);
+    if (!lab) throw new LabNotFound(labId);
     return lab;
   }
 
@@ -100,13 +97,13 @@ export class LabService {
 
   private assertAvailable(lab: LabDefinition): void {
     const reason = this.unavailable(lab);
-    if (reason) throw new HttpError(409, 'lab_unavailable', reason);
+    if (reason) throw new LabUnavailable(reason);
   }
 
   /** Whether every namespace of a sandbox exists (and is not on its way out). */
-  private async exists(namespaces: NamespaceMap): Promise<boolean> {
+  private async exists(namespaces: SandboxNamespaces): Promise<boolean> {
     const found = await Promise.all(
-      Object.values(namespaces).map((name) =>
+      realNamespaces(namespaces).map((name) =>
         this.core.readNamespace({ name }).then(
           (ns) => ns.status?.phase !== 'Terminating',
           (error: { code?: number }) => {
@@ -120,7 +117,7 @@ export class LabService {
   }
 
   /** The ready sandbox of a started lab, its state re-read from the cluster. */
-  private async readySandbox(session: LabSession, labId: string): Promise<NamespaceMap | undefined> {
+  private async readySandbox(session: LabSession, labId: string): Promise<SandboxNamespaces | undefined> {
     const progress = session.status?.labs?.[labId];
     if (progress?.sandbox !== 'ready' || !progress.namespaces) return undefined;
     return (await this.exists(progress.namespaces)) ? progress.namespaces : undefined;
@@ -130,9 +127,9 @@ export class LabService {
    * The namespaces of a started lab, once they really exist: a build running
    * here is waited for, an interrupted one (or a ready lab whose namespaces
    * are gone) is finished first. A lab never started, or removed while its
-   * learner was away, is a 409 saying to start it.
+   * learner was away, is `LabNotStarted`, saying to start it.
    */
-  private async sandboxOf(session: LabSession, lab: LabDefinition): Promise<NamespaceMap> {
+  private async sandboxOf(session: LabSession, lab: LabDefinition): Promise<SandboxNamespaces> {
     const running = this.building.get(buildKey(session.metadata.name, lab.id));
     if (running) return running;
     const ready = await this.readySandbox(session, lab.id);
@@ -140,7 +137,7 @@ export class LabService {
     // What the request saw may be out of date: decide on a fresh read.
     const fresh = await this.deps.store.require(session.metadata.name);
     const progress = fresh.status?.labs?.[lab.id];
-    if (!progress?.namespaces || progress.sandbox === undefined || progress.sandbox === 'removed') throw notStarted(lab);
+    if (!progress?.namespaces || progress.sandbox === undefined || progress.sandbox === 'removed') throw new LabNotStarted(lab.id);
     const again = await this.readySandbox(fresh, lab.id);
     if (again) return again;
     this.assertAvailable(lab);
@@ -148,7 +145,7 @@ export class LabService {
   }
 
   /** Provisions the sandbox and applies the setup; starting a started lab only makes it current. */
-  async start(session: LabSession, labId: string): Promise<{ session: LabSession; namespaces: NamespaceMap; created: boolean }> {
+  async start(session: LabSession, labId: string): Promise<{ session: LabSession; namespaces: SandboxNamespaces; created: boolean }> {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
     const name = session.metadata.name;
@@ -167,7 +164,7 @@ export class LabService {
   }
 
   /** Back to the lab's start: fresh namespaces of the same names, setup applied again. Progress is kept. */
-  async reset(session: LabSession, labId: string): Promise<NamespaceMap> {
+  async reset(session: LabSession, labId: string): Promise<SandboxNamespaces> {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
     return this.build(session.metadata.name, lab, 'resetting');
@@ -179,7 +176,7 @@ export class LabService {
     lab: LabDefinition,
     intent: 'provisioning' | 'resetting',
     observed?: LabProgress,
-  ): Promise<NamespaceMap> {
+  ): Promise<SandboxNamespaces> {
     const key = buildKey(sessionName, lab.id);
     const running = this.building.get(key);
     if (running) return running;
@@ -200,9 +197,9 @@ export class LabService {
     lab: LabDefinition,
     intent: 'provisioning' | 'resetting',
     observed: LabProgress | undefined,
-  ): Promise<NamespaceMap> {
-    let settled: NamespaceMap | undefined;
-    let left: NamespaceMap = {};
+  ): Promise<SandboxNamespaces> {
+    let settled: SandboxNamespaces | undefined;
+    let left: SandboxNamespaces = [];
     const claimed = await this.deps.store.patchStatus(sessionName, (current) => {
       const progress = current.status?.labs?.[lab.id];
       settled = undefined;
@@ -211,13 +208,13 @@ export class LabService {
         return undefined;
       }
       if (!claimable(progress, this.holder, Date.now(), false)) throw busyError(lab, progress);
-      left = progress?.namespaces ?? {};
+      left = progress?.namespaces ?? [];
       const fresh = progress?.sandbox === undefined || progress.sandbox === 'removed';
       return {
         labs: {
           [lab.id]: {
             sandbox: intent,
-            namespaces: namespaceMap(current, lab.id, lab.namespaces),
+            namespaces: sandboxNamespaces(current, lab.id, lab.namespaces),
             operation: { holder: this.holder, until: new Date(Date.now() + CLAIM_MS).toISOString() },
             ...(fresh ? { startedAt: new Date().toISOString() } : {}),
           },
@@ -225,12 +222,13 @@ export class LabService {
       };
     });
     if (settled) return settled;
-    const namespaces = claimed.status?.labs?.[lab.id]?.namespaces ?? namespaceMap(claimed, lab.id, lab.namespaces);
+    const namespaces = claimed.status?.labs?.[lab.id]?.namespaces ?? sandboxNamespaces(claimed, lab.id, lab.namespaces);
     const renew = setInterval(() => void this.renewClaim(sessionName, lab.id).catch(() => undefined), CLAIM_MS / 3);
     renew.unref();
     const timer = this.deps.metrics.sandboxSeconds.startTimer();
     try {
-      const everything = { ...left, ...namespaces };
+      // What an older build left under other names goes too.
+      const everything = [...left.filter((old) => !namespaces.some((ns) => ns.namespace === old.namespace)), ...namespaces];
       await this.teardown(lab, everything);
       await this.deps.sandboxes.remove(everything);
       await this.deps.sandboxes.provision(claimed, lab.id, lab.namespaces);
@@ -293,7 +291,7 @@ export class LabService {
    * its cluster-scope labs made outside them); the LabSession stays.
    */
   async removeSandboxes(sessionName: string): Promise<void> {
-    this.onSessionEnd?.(sessionName);
+    this.deps.onSessionEnd?.(sessionName);
     const session = await this.deps.store.get(sessionName);
     for (const [labId, progress] of Object.entries(session?.status?.labs ?? {})) {
       const lab = this.deps.catalog.get(labId);
@@ -319,7 +317,7 @@ export class LabService {
   }
 
   /** What a cluster-scope lab made outside its namespaces goes first. */
-  private async teardown(lab: LabDefinition, namespaces: NamespaceMap): Promise<void> {
+  private async teardown(lab: LabDefinition, namespaces: SandboxNamespaces): Promise<void> {
     if (lab.scope === 'cluster') await this.deps.catalog.teardown?.(this.deps.kc, lab, namespaces);
   }
 
@@ -337,7 +335,7 @@ export class LabService {
       for (const outcome of outcomes) {
         if (outcome.status === 'fulfilled') reset += 1;
         // Another server is resetting that one right now: it ends up reset all the same.
-        else if (!(outcome.reason instanceof HttpError && outcome.reason.status === 409)) throw outcome.reason;
+        else if (!(outcome.reason instanceof LabBusy || outcome.reason instanceof SessionConflict)) throw outcome.reason;
       }
     }
     return reset;
@@ -351,7 +349,7 @@ export class LabService {
   async kubeconfig(session: LabSession, labId: string): Promise<string> {
     const lab = this.lab(labId);
     const namespaces = await this.sandboxOf(session, lab);
-    const namespace = namespaces[lab.namespaces[0]?.name ?? ''] ?? 'default';
+    const namespace = defaultNamespace(namespaces) ?? 'default';
     if (lab.scope === 'cluster') {
       this.assertAvailable(lab);
       return withDefaultNamespace(this.deps.kc, namespace);
@@ -367,13 +365,14 @@ export class LabService {
 
   async check(session: LabSession, labId: string, stepId: string): Promise<CheckResult> {
     const lab = this.lab(labId);
-    if (!lab.steps.some((s) => s.id === stepId)) throw notFound(`The step "${stepId}" of the lab "${lab.id}"`);
+    if (!lab.steps.some((s) => s.id === stepId)) throw new LabNotFound(lab.id, stepId);
     const namespaces = await this.sandboxOf(session, lab);
     const timer = this.deps.metrics.checkSeconds.startTimer();
     let result: CheckResult;
     try {
       result = await this.checks.run(session.metadata.name, () =>
-        this.deps.catalog.check(this.deps.kc, lab, stepId, namespaces, this.deps.checkTimeoutMs ?? 15_000),
+        // Aborted at its deadline: a check that runs late stops calling the API server.
+        this.deps.catalog.check(this.deps.kc, lab, stepId, namespaces, AbortSignal.timeout(this.deps.checkTimeoutMs ?? 15_000)),
       );
     } finally {
       timer();

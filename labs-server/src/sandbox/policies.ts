@@ -42,7 +42,7 @@ import type {
   V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
 import { applyObjects } from '../../../cluster/src/kube.ts';
-import { LABELS, MANAGER } from '../sessions/crd.ts';
+import { LABELS, MANAGER } from '../../../contract/session.ts';
 import { COUNTED_KINDS, UNSTORED_KINDS } from './quota.ts';
 
 const API_VERSION = 'admissionregistration.k8s.io/v1';

@@ -35,22 +35,15 @@ import {
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { applyObjects, waitFor } from '../../../cluster/src/kube.ts';
-import { API_VERSION, KIND, LABELS, MANAGER } from '../sessions/crd.ts';
-import type { LabSession } from '../sessions/store.ts';
+import type { LogicalNamespace } from '../../../contract/content.ts';
+import { realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
+import { API_VERSION, KIND, LABELS, type LabSession, MANAGER } from '../../../contract/session.ts';
 import { ensureSandboxPolicies } from './policies.ts';
 import { type ComputeLimits, sandboxQuotas } from './quota.ts';
 
 export const SYSTEM_NAMESPACE = 'cdl-system';
 /** Marks objects the platform owns inside a sandbox. */
 export const PLATFORM_LABEL = 'containerdaylabs.dev/platform';
-
-export interface LogicalNamespace {
-  name: string;
-  labels?: Record<string, string>;
-}
-
-/** Logical namespace name (as a lab names it) → the learner's real namespace. */
-export type NamespaceMap = Record<string, string>;
 
 export type SandboxLimits = ComputeLimits;
 
@@ -65,8 +58,9 @@ export function labCode(labId: string): string {
   return createHash('sha256').update(labId).digest('hex').slice(0, 5);
 }
 
-export function namespaceMap(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): NamespaceMap {
-  return Object.fromEntries(namespaces.map((ns) => [ns.name, `${session.metadata.name}-${labCode(labId)}-${ns.name}`]));
+/** The learner's real namespaces for a lab's, in the lab's order. */
+export function sandboxNamespaces(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): SandboxNamespaces {
+  return namespaces.map((ns) => ({ name: ns.name, namespace: `${session.metadata.name}-${labCode(labId)}-${ns.name}` }));
 }
 
 export function serviceAccountName(session: LabSession | string): string {
@@ -129,13 +123,13 @@ export class Sandboxes {
   }
 
   /** Creates the lab's namespaces for this learner, ready to use; returns their names. */
-  async provision(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): Promise<NamespaceMap> {
-    const map = namespaceMap(session, labId, namespaces);
+  async provision(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): Promise<SandboxNamespaces> {
+    const sandbox = sandboxNamespaces(session, labId, namespaces);
     await Promise.all([
       this.ensureIdentity(session),
-      ...namespaces.map((ns) => this.provisionNamespace(session, labId, ns, map[ns.name] ?? '')),
+      ...namespaces.map((ns, i) => this.provisionNamespace(session, labId, ns, sandbox[i]?.namespace ?? '')),
     ]);
-    return map;
+    return sandbox;
   }
 
   private async provisionNamespace(session: LabSession, labId: string, logical: LogicalNamespace, name: string): Promise<void> {
@@ -216,8 +210,8 @@ export class Sandboxes {
   }
 
   /** Deletes the namespaces and waits until they are gone (so they can be made again). */
-  async remove(map: NamespaceMap, waitMs = 60_000): Promise<void> {
-    const names = Object.values(map);
+  async remove(namespaces: SandboxNamespaces, waitMs = 60_000): Promise<void> {
+    const names = realNamespaces(namespaces);
     await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(ignore([404, 409]))));
     if (waitMs > 0) {
       await waitFor(

@@ -5,34 +5,11 @@
  * sees everyone with `kubectl get labsessions`. Sandbox namespaces and the
  * learner's ServiceAccount carry an ownerReference to their LabSession, so
  * deleting a session lets Kubernetes' garbage collector remove the rest.
+ * The object's schema is generated from the contract (contract/session.ts).
  */
 import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { waitFor } from '../../../cluster/src/kube.ts';
-
-export const GROUP = 'containerdaylabs.dev';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'labsessions';
-export const KIND = 'LabSession';
-export const API_VERSION = `${GROUP}/${VERSION}`;
-
-/** Labels the platform puts on what it owns. */
-export const LABELS = {
-  managedBy: 'app.kubernetes.io/managed-by',
-  session: `${GROUP}/session`,
-  lab: `${GROUP}/lab`,
-  logical: `${GROUP}/namespace`,
-} as const;
-export const MANAGER = 'container-day-labs';
-
-/**
- * Where a lab's sandbox stands. `provisioning` and `resetting` are recorded
- * before any namespace is created or deleted, so a server that dies midway
- * leaves a record of what it was doing, and the next one finishes the job.
- */
-export const SANDBOX_STATES = ['provisioning', 'resetting', 'ready', 'removed'] as const;
-
-const str = { type: 'string' } as const;
-const time = { type: 'string', format: 'date-time' } as const;
+import { GROUP, KIND, labSessionOpenApiSchema, PLURAL, VERSION } from '../../../contract/session.ts';
 
 export const labSessionCrd: V1CustomResourceDefinition = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -56,60 +33,7 @@ export const labSessionCrd: V1CustomResourceDefinition = {
           { name: 'Expires', type: 'date', jsonPath: '.spec.expiresAt' },
           { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
         ],
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              spec: {
-                type: 'object',
-                required: ['learner', 'tokenHash', 'expiresAt'],
-                properties: {
-                  learner: { type: 'string', maxLength: 64 },
-                  tokenHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-                  expiresAt: time,
-                },
-              },
-              status: {
-                type: 'object',
-                properties: {
-                  lastActivityAt: time,
-                  currentLab: str,
-                  stepsPassed: { type: 'integer' },
-                  labs: {
-                    type: 'object',
-                    additionalProperties: {
-                      type: 'object',
-                      properties: {
-                        startedAt: time,
-                        sandbox: { type: 'string', enum: [...SANDBOX_STATES] },
-                        operation: {
-                          type: 'object',
-                          description: 'Which server is provisioning or resetting the sandbox, and until when its claim holds.',
-                          required: ['holder', 'until'],
-                          properties: { holder: { type: 'string', maxLength: 256 }, until: time },
-                        },
-                        namespaces: { type: 'object', additionalProperties: str },
-                        steps: {
-                          type: 'object',
-                          additionalProperties: {
-                            type: 'object',
-                            properties: {
-                              passedAt: time,
-                              lastCheckedAt: time,
-                              lastPassed: { type: 'boolean' },
-                              attempts: { type: 'integer' },
-                              lastMessage: str,
-                            },
-                          },
-                        },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
+        schema: { openAPIV3Schema: labSessionOpenApiSchema() },
       },
     ],
   },

@@ -16,42 +16,20 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { z } from 'zod';
-import { HttpError } from '../http/errors.ts';
-import { API_VERSION, GROUP, KIND, LABELS, MANAGER, PLURAL, SANDBOX_STATES, VERSION } from './crd.ts';
-
-const StepProgressSchema = z.object({
-  passedAt: z.string().optional(),
-  lastCheckedAt: z.string().optional(),
-  lastPassed: z.boolean().optional(),
-  attempts: z.number().int().optional(),
-  lastMessage: z.string().optional(),
-});
-export type SandboxState = (typeof SANDBOX_STATES)[number];
-/** Which server is provisioning or resetting a sandbox, and until when that claim holds unless renewed. */
-const OperationSchema = z.object({ holder: z.string(), until: z.string() });
-const LabProgressSchema = z.object({
-  startedAt: z.string().optional(),
-  sandbox: z.enum(SANDBOX_STATES).optional(),
-  operation: OperationSchema.optional(),
-  namespaces: z.record(z.string(), z.string()).optional(),
-  steps: z.record(z.string(), StepProgressSchema).optional(),
-});
-export const LabSessionSchema = z.object({
-  metadata: z.object({ name: z.string(), uid: z.string(), resourceVersion: z.string(), creationTimestamp: z.string() }),
-  spec: z.object({ learner: z.string(), tokenHash: z.string(), expiresAt: z.string() }),
-  status: z
-    .object({
-      lastActivityAt: z.string().optional(),
-      currentLab: z.string().optional(),
-      stepsPassed: z.number().int().optional(),
-      labs: z.record(z.string(), LabProgressSchema).optional(),
-    })
-    .optional(),
-});
-export type LabSession = z.infer<typeof LabSessionSchema>;
-export type LabProgress = z.infer<typeof LabProgressSchema>;
-export type StatusPatch = NonNullable<LabSession['status']>;
+import {
+  API_VERSION,
+  countPassed,
+  GROUP,
+  KIND,
+  LABELS,
+  type LabSession,
+  LabSessionSchema,
+  MANAGER,
+  PLURAL,
+  type StatusPatch,
+  VERSION,
+} from '../../../contract/session.ts';
+import { SessionConflict, SessionNotFound } from '../labs/errors.ts';
 
 export interface SessionStoreOptions {
   /** How long a session lives after its last activity. */
@@ -220,7 +198,7 @@ export class SessionStore {
 
   async require(name: string): Promise<LabSession> {
     const session = await this.get(name);
-    if (!session) throw new SessionNotFoundError(name);
+    if (!session) throw new SessionNotFound(name);
     return session;
   }
 
@@ -267,7 +245,7 @@ export class SessionStore {
         return LabSessionSchema.parse(written);
       } catch (error) {
         if ((error as { code?: number }).code !== 409) throw error;
-        if (attempt >= WRITE_ATTEMPTS) throw new SessionConflictError(name, { cause: error });
+        if (attempt >= WRITE_ATTEMPTS) throw new SessionConflict(name, { cause: error });
         // Another replica wrote meanwhile: back off a little, at random, so the two do not collide again.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * attempt));
       }
@@ -295,39 +273,4 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Another writer kept changing the session: this change was not applied. */
-export class SessionConflictError extends HttpError {
-  readonly sessionName: string;
-  constructor(sessionName: string, options?: ErrorOptions) {
-    super(
-      409,
-      'conflict',
-      'Your session was being changed by several requests at once, and this change could not be saved.',
-      'Try again in a moment.',
-      options,
-    );
-    this.sessionName = sessionName;
-  }
-}
-
-export class SessionNotFoundError extends Error {
-  override readonly name = 'SessionNotFoundError';
-  readonly sessionName: string;
-  constructor(sessionName: string) {
-    super(`no session ${sessionName}`);
-    this.sessionName = sessionName;
-  }
-}
-
-/**
- * The number of steps passed across every lab, for `kubectl get labsessions`:
- * a step counts once it has a `passedAt`, whatever its later checks said.
- */
-export function countPassed(labs: Record<string, LabProgress> | undefined): number {
-  return Object.values(labs ?? {}).reduce(
-    (sum, lab) => sum + Object.values(lab.steps ?? {}).filter((s) => typeof s.passedAt === 'string' && s.passedAt !== '').length,
-    0,
-  );
 }

@@ -10,18 +10,17 @@
  * file beside it and renaming it over the old one. The learner keeps a
  * kubeconfig of their own in their home to change as they like (switch
  * namespace, add contexts) and the token under it still renews.
+ *
+ * The kubeconfig is read and written by @kubernetes/client-node's own
+ * KubeConfig (its parser, its `exportConfig`), never by editing YAML text.
+ * The one field that library does not model is kubectl's `tokenFile`, so it
+ * is added to the exported users by name.
  */
 import { chmod, chown, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { type Cluster, KubeConfig, type User } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { z } from 'zod';
-
-const KubeconfigSchema = z
-  .object({
-    clusters: z.array(z.object({ name: z.string(), cluster: z.object({ server: z.string() }).loose() })).default([]),
-    users: z.array(z.object({ name: z.string(), user: z.record(z.string(), z.unknown()) })).default([]),
-  })
-  .loose();
 
 export interface ShellCredentials {
   /** The kubeconfig the shell starts with (its token by path when it has one). */
@@ -30,30 +29,46 @@ export interface ShellCredentials {
   token: string | undefined;
 }
 
+/** The API server as the shell reaches it (a backend's `apiServer`). */
+export type ShellApiServer = (hostUrl: string) => { server: string; tlsServerName?: string };
+
+/** What `exportConfig` gives, as far as adding `tokenFile` needs it. */
+const ExportedSchema = z
+  .object({ users: z.array(z.object({ name: z.string(), user: z.record(z.string(), z.unknown()) }).loose()) })
+  .loose();
+
+/** `exportConfig` writes a field the config lacks as null; kubectl needs none of them. */
+function withoutNulls(_key: string, value: unknown): unknown {
+  return value === null ? undefined : value;
+}
+
 /**
  * Rewrites a kubeconfig for use inside a shell: the API server as the shell
  * reaches it, and an inline token replaced by `tokenFile` at `tokenPath`.
  */
-export function shellCredentials(
-  kubeconfig: string,
-  tokenPath: string,
-  apiServer: (hostUrl: string) => { server: string; tlsServerName?: string },
-): ShellCredentials {
-  const config = KubeconfigSchema.parse(parse(kubeconfig));
-  for (const entry of config.clusters) {
-    const { server, tlsServerName } = apiServer(entry.cluster.server);
-    entry.cluster.server = server;
-    if (tlsServerName) entry.cluster['tls-server-name'] = tlsServerName;
-  }
+export function shellCredentials(kubeconfig: string, tokenPath: string, apiServer: ShellApiServer): ShellCredentials {
+  const source = new KubeConfig();
+  source.loadFromString(kubeconfig);
+  const clusters = source.getClusters().map((cluster): Cluster => {
+    const { server, tlsServerName } = apiServer(cluster.server);
+    return tlsServerName ? { ...cluster, server, tlsServerName } : { ...cluster, server };
+  });
   let token: string | undefined;
-  for (const entry of config.users) {
-    if (typeof entry.user.token === 'string') {
-      token = entry.user.token;
-      delete entry.user.token;
-      entry.user.tokenFile = tokenPath;
-    }
+  const byFile = new Set<string>();
+  const users = source.getUsers().map((user): User => {
+    if (typeof user.token !== 'string') return user;
+    token = user.token;
+    byFile.add(user.name);
+    const { token: _inline, ...rest } = user;
+    return rest;
+  });
+  const shell = new KubeConfig();
+  shell.loadFromOptions({ clusters, users, contexts: source.getContexts(), currentContext: source.getCurrentContext() });
+  const exported = ExportedSchema.parse(JSON.parse(shell.exportConfig(), withoutNulls));
+  for (const entry of exported.users) {
+    if (byFile.has(entry.name)) entry.user.tokenFile = tokenPath;
   }
-  return { kubeconfig: stringify(config), token };
+  return { kubeconfig: stringify(exported), token };
 }
 
 /**

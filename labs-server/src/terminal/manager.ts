@@ -12,13 +12,13 @@
  */
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import { decodeClientFrame } from '../../../contract/protocol.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Watermarks } from './flow-control.ts';
-import { decodeClientFrame } from '../../../contract/protocol.ts';
 import { PtySession, type ShellSpec } from './pty-session.ts';
-import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT, type ShellBackend, type ShellSize } from './shell.ts';
+import type { ShellBackend, ShellSize } from './shell-backend.ts';
 import { DEFAULT_GUARD_LIMITS, type GuardLimits, SocketGuard } from './socket-guard.ts';
-import { UidPool } from './uid-pool.ts';
+import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT, UidPool } from './uid-pool.ts';
 
 export interface TerminalManagerOptions {
   backend: ShellBackend;

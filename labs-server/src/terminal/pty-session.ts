@@ -1,54 +1,39 @@
 /**
  * One learner's shell for one lab, outliving any single WebSocket: output
- * goes to the attached browser (under flow control) and into a byte-capped
- * replay buffer; a browser that comes back within the grace period gets the
- * same shell and what it missed. While no browser is attached the pty is not
- * read, so a runaway command blocks instead of spinning.
+ * goes to the attached browser (under flow control, cut into frames by the
+ * output batcher) and into a byte-capped replay buffer; a browser that
+ * comes back within the grace period gets the same shell and what it
+ * missed. While no browser is attached the pty is not read, so a runaway
+ * command blocks instead of spinning.
  *
- * The terminal's workspace folder (the server's, read-only to the shell)
- * holds the rc file, the first kubeconfig and the learner's short-lived
- * token, renewed on a timer while the shell lives (credentials.ts); it is
- * removed with the shell. Closing ends every process of the shell's session
- * (SIGHUP, then SIGKILL), not just bash. Everything sent to the browser goes
- * through the socket's guard (socket-guard.ts), which bounds what a client
- * that does not read can cost.
+ * This module is the session's life and nothing else; its parts are their
+ * own modules: the terminal's folder, rc file, kubeconfig and token renewal
+ * (shell-home.ts), where the shell runs (shell-backend.ts), how output is
+ * batched (output-batcher.ts), how input waits for the shell
+ * (pty-backlog.ts), and how every process of the shell is ended
+ * (process-group.ts: SIGHUP, then SIGKILL, not just bash). Everything sent
+ * to the browser goes through the socket's guard (socket-guard.ts), which
+ * bounds what a client that does not read can cost.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { IPty } from 'node-pty';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
-import { DEFAULT_WATERMARKS, FlowControl, type Watermarks } from './flow-control.ts';
 import { encode } from '../../../contract/protocol.ts';
+import { DEFAULT_WATERMARKS, FlowControl, type Watermarks } from './flow-control.ts';
+import { type BatchLimits, DEFAULT_BATCH_LIMITS, OutputBatcher } from './output-batcher.ts';
+import { endSession, linuxProcesses, type ProcessTable } from './process-group.ts';
+import { MAX_INPUT_BACKLOG, ptyBacklog } from './pty-backlog.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
-import { type ShellBackend, type ShellSize, WORKSPACE_FILES, type Workspace } from './shell.ts';
+import type { ShellBackend, ShellSize } from './shell-backend.ts';
+import { ShellHome } from './shell-home.ts';
 import type { SocketGuard } from './socket-guard.ts';
 
-/** While output streams, what arrives within this window goes out as one frame. */
-const BATCH_WINDOW_MS = 2;
-/** A read at least this big means output is streaming, and batching starts. */
-const STREAMING_CHUNK_BYTES = 1024;
-/** A batch this big goes out at once. */
-const BATCH_MAX_BYTES = 64 * 1024;
-/** Input given to the pty and not yet taken by the shell, beyond which the socket's input waits. */
-const MAX_INPUT_BACKLOG = 256 * 1024;
+// The server tests find a shell's processes through this module; the scan itself is process-group.ts's.
 
-/**
- * Bytes written to the pty and not yet taken by the shell. node-pty keeps
- * them in its write stream's queue and has no public way to tell; a unit
- * test pins this to the node-pty version in the lockfile.
- */
-export function ptyBacklog(pty: IPty): number {
-  return (ptyWriteQueue(pty) ?? []).reduce((sum, task) => sum + task.buffer.length - task.offset, 0);
-}
-
-/** node-pty's queue of writes not yet taken by the pty (its one private field this module reads). */
-export function ptyWriteQueue(pty: IPty): Array<{ buffer: Buffer; offset: number }> | undefined {
-  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: unknown } })._writeStream?._writeQueue;
-  return Array.isArray(queue) ? queue : undefined;
-}
+/** Activity is reported at most this often while the learner types. */
+const ACTIVITY_EVERY_MS = 10_000;
+/** A window that lost its terminal to another has this long to say goodbye before it is cut. */
+const TAKEOVER_GOODBYE_MS = 1000;
 
 /** What the server knows about the shell to start. */
 export interface ShellSpec {
@@ -73,73 +58,29 @@ export interface TerminalOptions {
   replayBytes: number;
   renewMs: number;
   watermarks?: Watermarks;
+  batch?: BatchLimits;
+  /** The host's processes (a fake one in unit tests). */
+  processes?: ProcessTable;
 }
 
-/** Every pid whose session id is `sid` (from /proc; Linux only). */
-export function sessionMembers(sid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[3]) === sid) members.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return members;
-}
-
-/** Whether `pid` still runs (a zombie, dead but not yet reaped, does not). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Sends `sig` to every process of session `sid` and waits up to `ms` for
- * them to end. /proc is scanned once per call (a scan reads every process's
- * stat, costly with hundreds of shells); the wait then checks only those pids.
- */
-async function signalSession(sid: number, sig: NodeJS.Signals, ms: number): Promise<void> {
-  let alive = sessionMembers(sid);
-  for (const pid of alive) {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + ms;
-  while (alive.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 25));
-    alive = alive.filter(running);
-  }
-}
+/** The browser's end of a session: a socket guard, as far as the session uses one. */
+export type BrowserLink = Pick<SocketGuard, 'send' | 'congested' | 'holdInput'> & { readonly socket: BrowserSocket };
+export type BrowserSocket = Pick<WebSocket, 'close' | 'terminate'>;
 
 export class PtySession {
   readonly key: string;
   readonly spec: ShellSpec;
   private readonly options: TerminalOptions;
+  private readonly home: ShellHome;
   private readonly replay: ReplayBuffer;
   private readonly flow: FlowControl;
+  private readonly batcher: OutputBatcher;
   private pty: IPty | undefined;
-  private socket: WebSocket | undefined;
-  private guard: SocketGuard | undefined;
+  private socket: BrowserSocket | undefined;
+  private guard: BrowserLink | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private workspace: Workspace | undefined;
-  private tokenPath = '';
   private lastActivity = 0;
   private readPaused = false;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  private batchTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly exitListeners: Array<() => void> = [];
 
@@ -147,12 +88,21 @@ export class PtySession {
     this.key = key;
     this.spec = spec;
     this.options = options;
+    this.home = new ShellHome({
+      backend: options.backend,
+      workDir: options.workDir,
+      key,
+      ...(options.identity ? { identity: options.identity } : {}),
+      kubeconfig: spec.kubeconfig,
+      prompt: { labId: spec.labId, namespace: spec.namespace },
+    });
     this.replay = new ReplayBuffer(options.replayBytes);
     this.flow = new FlowControl(
       options.watermarks ?? DEFAULT_WATERMARKS,
       () => this.setReading(false),
       () => this.setReading(true),
     );
+    this.batcher = new OutputBatcher((data) => this.sendOutput(data), options.batch ?? DEFAULT_BATCH_LIMITS);
   }
 
   get pid(): number | undefined {
@@ -163,7 +113,7 @@ export class PtySession {
     return this.socket !== undefined;
   }
 
-  isAttached(socket: WebSocket): boolean {
+  isAttached(socket: BrowserSocket): boolean {
     return this.socket === socket;
   }
 
@@ -181,105 +131,33 @@ export class PtySession {
   }
 
   async start(size: ShellSize): Promise<void> {
-    const { backend, workDir, identity } = this.options;
-    const id = this.key.replace(/[^a-z0-9-]/g, '_');
-    const dir = join(workDir, id);
-    await mkdir(workDir, { recursive: true, mode: 0o700 });
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { mode: 0o700 });
-    this.workspace = { id, dir, uid: identity?.uid, gid: identity?.gid };
-    // The shell's group may read its workspace (through the sandbox's read-only bind); no one may write it.
-    if (identity && process.getuid?.() === 0) {
-      await chown(dir, 0, identity.gid);
-      await chmod(dir, 0o750);
-    }
-    const inside = backend.workspaceInside(this.workspace);
-    this.tokenPath = `${inside}/${WORKSPACE_FILES.token}`;
-    const credentials = await this.credentials();
-    await writeWorkspaceFile(dir, WORKSPACE_FILES.kubeconfig, credentials.kubeconfig, identity?.gid);
-    if (credentials.token !== undefined) await writeWorkspaceFile(dir, WORKSPACE_FILES.token, credentials.token, identity?.gid);
-    await writeWorkspaceFile(dir, WORKSPACE_FILES.bashrc, bashrc(this.spec, backend.homeInside(this.workspace)), identity?.gid);
-    await backend.prepare(this.workspace);
-    const pty = backend.spawn(this.workspace, size, { KUBECONFIG: `${backend.homeInside(this.workspace)}/.kube/config` });
+    const { backend } = this.options;
+    await this.home.create();
+    await backend.prepare(this.home.workspace);
+    const pty = backend.spawn(this.home.workspace, size, { KUBECONFIG: this.home.kubeconfigInside });
     this.pty = pty;
+    // node-pty hands out Buffers when spawned with `encoding: null`, whatever its typings say.
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => {
       this.sendFrame(encode.exit({ code: exitCode, ...(signal ? { signal } : {}) }));
       this.socket?.close(1000, 'the shell ended');
       void this.close();
     });
-    this.renewTimer = setInterval(() => {
-      this.renewToken().catch((error: unknown) =>
-        this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
-      );
-    }, this.options.renewMs);
-    this.renewTimer.unref();
+    this.home.renewEvery(this.options.renewMs, (error) =>
+      this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
+    );
     this.setReading(false);
   }
 
-  private async credentials() {
-    const { backend } = this.options;
-    return shellCredentials(await this.spec.kubeconfig(), this.tokenPath, (url) => backend.apiServer(url));
-  }
-
-  /** A fresh token, into the workspace folder (never into the learner's home). */
-  private async renewToken(): Promise<void> {
-    if (!this.workspace || this.closed) return;
-    const { token } = await this.credentials();
-    if (token !== undefined && !this.closed) {
-      await writeWorkspaceFile(this.workspace.dir, WORKSPACE_FILES.token, token, this.workspace.gid);
-    }
-  }
-
-  /**
-   * Output goes out at once when the shell has been quiet (a keystroke's
-   * echo waits for nothing); while it streams, what arrives within a short
-   * window goes out as one frame, so a `cat` of a big file costs a few
-   * hundred frames and acknowledgements a second instead of thousands.
-   */
+  /** A read from the pty: kept for replay, and sent when a browser is attached. */
   private output(data: Buffer): void {
     this.replay.push(data);
-    if (!this.socket) return;
-    if (this.batchTimer) {
-      this.batch.push(data);
-      this.batchBytes += data.length;
-      if (this.batchBytes >= BATCH_MAX_BYTES) this.flushBatch();
-      return;
-    }
-    this.sendOutput(data);
-    // A keystroke's echo is a few bytes; a full read means output is streaming.
-    if (data.length >= STREAMING_CHUNK_BYTES) this.batchTimer = setTimeout(() => this.endBatchWindow(), BATCH_WINDOW_MS);
+    if (this.socket) this.batcher.push(data);
   }
 
-  private sendOutput(data: Buffer): void {
+  private sendOutput(data: Uint8Array): void {
     this.sendFrame(encode.output(data));
     this.flow.sent(data.length);
-  }
-
-  private flushBatch(): void {
-    if (this.batch.length === 0) return;
-    const data = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batchBytes);
-    this.batch = [];
-    this.batchBytes = 0;
-    this.sendOutput(data);
-  }
-
-  /** A window closes: send what it gathered and keep batching, or go back to sending at once. */
-  private endBatchWindow(): void {
-    if (this.batch.length === 0) {
-      this.batchTimer = undefined;
-      return;
-    }
-    this.flushBatch();
-    this.batchTimer = setTimeout(() => this.endBatchWindow(), BATCH_WINDOW_MS);
-  }
-
-  /** Drops a batch (it is in the replay buffer) when the browser changes. */
-  private dropBatch(): void {
-    clearTimeout(this.batchTimer);
-    this.batchTimer = undefined;
-    this.batch = [];
-    this.batchBytes = 0;
   }
 
   private sendFrame(frame: Uint8Array): void {
@@ -296,38 +174,36 @@ export class PtySession {
   }
 
   /** Attaches a browser, replacing any other; replays output from `since`. */
-  attach(guard: SocketGuard, since: number | undefined, size: ShellSize | undefined): void {
+  attach(guard: BrowserLink, since: number | undefined, size: ShellSize | undefined): void {
     const { socket } = guard;
     if (this.closed) {
       socket.close(1011, 'the shell has ended');
       return;
     }
     clearTimeout(this.graceTimer);
-    this.dropBatch();
+    // What was gathered for the old browser is in the replay buffer.
+    this.batcher.drop();
     const previous = this.socket;
     this.socket = socket;
     this.guard = guard;
     previous?.close(4001, 'this terminal was opened in another window');
-    // It has a second to say goodbye; a client that does not is cut.
-    if (previous) setTimeout(() => previous.terminate(), 1000).unref();
+    // It has a moment to say goodbye; a client that does not is cut.
+    if (previous) setTimeout(() => previous.terminate(), TAKEOVER_GOODBYE_MS).unref();
     if (size) this.resize(size.cols, size.rows);
     const resumed = this.replay.end > 0;
     const replayed = this.replay.since(since ?? 0);
     this.flow.reset();
     this.sendFrame(encode.ready({ resumed, replayedBytes: replayed.length, offset: this.replay.end - replayed.length }));
-    if (replayed.length > 0) {
-      this.sendFrame(encode.output(replayed));
-      this.flow.sent(replayed.length);
-    }
+    if (replayed.length > 0) this.sendOutput(replayed);
     this.setReading(true);
   }
 
   /** The browser went away: keep the shell for the grace period. */
-  detach(socket: WebSocket): void {
+  detach(socket: BrowserSocket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
     this.guard = undefined;
-    this.dropBatch();
+    this.batcher.drop();
     this.setReading(false);
     this.detachIfIdle();
   }
@@ -341,7 +217,7 @@ export class PtySession {
   }
 
   /** The socket's guard says when its congestion starts and ends. */
-  congestion(guard: SocketGuard): void {
+  congestion(guard: BrowserLink): void {
     if (guard === this.guard) this.setReading(true);
   }
 
@@ -351,7 +227,7 @@ export class PtySession {
     const pty = this.pty;
     if (ptyBacklog(pty) > MAX_INPUT_BACKLOG) this.guard?.holdInput(() => ptyBacklog(pty) <= MAX_INPUT_BACKLOG / 2);
     const now = Date.now();
-    if (now - this.lastActivity > 10_000) {
+    if (now - this.lastActivity > ACTIVITY_EVERY_MS) {
       this.lastActivity = now;
       this.spec.onActivity?.();
     }
@@ -371,40 +247,20 @@ export class PtySession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.graceTimer);
-    clearInterval(this.renewTimer);
-    this.dropBatch();
+    this.home.stop();
+    this.batcher.drop();
     const pid = this.pty?.pid;
     try {
-      if (pid !== undefined) {
-        await signalSession(pid, 'SIGHUP', 1000);
-        // Whatever ignored the hangup, or started meanwhile.
-        await signalSession(pid, 'SIGKILL', 2000);
-      }
+      if (pid !== undefined) await endSession(pid, this.options.processes ?? linuxProcesses);
       this.socket?.close(1000, 'the terminal was closed');
       this.socket = undefined;
       this.guard = undefined;
-      if (this.workspace) {
-        await this.options.backend.release(this.workspace);
-        await rm(this.workspace.dir, { recursive: true, force: true });
-      }
+      await this.options.backend.release(this.home.workspace);
+      await this.home.remove();
     } catch (error) {
       this.options.logger.warn({ err: error, terminal: this.key }, 'could not clean up after a terminal');
     } finally {
       for (const listener of this.exitListeners) listener();
     }
   }
-}
-
-function bashrc(spec: ShellSpec, home: string): string {
-  return `# The workshop shell: your kubeconfig reaches your own sandbox only.
-export KUBECONFIG=${home}/.kube/config
-if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
-PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${spec.labId}\\[\\e[0m\\] (${spec.namespace}) \\w $ '
-alias k=kubectl
-if command -v kubectl >/dev/null; then
-  source <(kubectl completion bash 2>/dev/null)
-  complete -o default -F __start_kubectl k
-fi
-cd "${home}"
-`;
 }

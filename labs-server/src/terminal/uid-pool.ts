@@ -7,6 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 
+/** Sandbox uids: 200000–299999, one per live terminal, none of them a host account. */
+export const SANDBOX_UID_BASE = 200_000;
+export const SANDBOX_UID_COUNT = 100_000;
+
 export class UidPool {
   private readonly taken = new Set<number>();
   readonly base: number;

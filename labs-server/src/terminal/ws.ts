@@ -8,18 +8,18 @@
  *
  * `authenticate(req)` returns the session's name for a request, or undefined.
  * `shellFor(sessionName, labId)` returns what the shell needs (it may start
- * the lab); it throws an HttpError for an unknown or unavailable lab.
+ * the lab); it throws a domain error (labs/errors.ts) for an unknown or unavailable lab.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { z } from 'zod';
-import { HttpError } from '../http/errors.ts';
-import { IdSchema } from '../http/learner-api.ts';
+import { TerminalQuerySchema } from '../../../contract/api.ts';
+import { describeIssues, UserError } from '../../../contract/errors.ts';
+import { MAX_CLIENT_FRAME } from '../../../contract/protocol.ts';
+import { userErrorStatus } from '../http/errors.ts';
 import { TerminalLimitError, type TerminalManager } from './manager.ts';
-import { MAX_CLIENT_FRAME, SIZE_LIMITS } from '../../../contract/protocol.ts';
 import type { ShellSpec } from './pty-session.ts';
 
 export const TERMINAL_PATH = '/api/terminal';
@@ -31,13 +31,6 @@ export interface AttachTerminalsOptions {
   manager: TerminalManager;
   logger: Logger;
 }
-
-const QuerySchema = z.object({
-  lab: IdSchema,
-  since: z.coerce.number().int().min(0).optional(),
-  cols: z.coerce.number().int().min(SIZE_LIMITS.cols.min).max(SIZE_LIMITS.cols.max).default(80),
-  rows: z.coerce.number().int().min(SIZE_LIMITS.rows.min).max(SIZE_LIMITS.rows.max).default(24),
-});
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: code, message });
@@ -61,9 +54,9 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
       }
       const sessionName = await options.authenticate(req);
       if (!sessionName) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
-      const query = QuerySchema.safeParse(Object.fromEntries(url.searchParams));
+      const query = TerminalQuerySchema.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
-        return refuse(socket, 400, 'invalid_request', query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        return refuse(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
       }
       const spec = await options.shellFor(sessionName, query.data.lab);
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -75,7 +68,7 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         });
       });
     })().catch((error: unknown) => {
-      if (error instanceof HttpError) return refuse(socket, error.status, error.code, error.message);
+      if (error instanceof UserError) return refuse(socket, userErrorStatus(error), error.code, error.message);
       options.logger.error({ err: error }, 'terminal upgrade failed');
       refuse(socket, 503, 'unavailable', 'The terminal could not be opened; try again in a moment.');
     });

@@ -1,4 +1,10 @@
-/** The lab server's API from the page: same origin, the session cookie, JSON errors made readable. */
+/**
+ * The lab server's API from the page: same origin, the session cookie, JSON
+ * errors made readable. The shapes are the contract's (contract/api.ts);
+ * only its types reach the page, not its schemas.
+ */
+import type { ErrorBody, SessionView } from '../../../contract/api.ts';
+
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
@@ -31,20 +37,13 @@ export async function api<T>(method: string, path: string, body?: unknown, heade
     data = undefined;
   }
   if (!response.ok) {
-    const e = (data ?? {}) as { error?: string; message?: string; hint?: string };
+    const e = (data ?? {}) as Partial<ErrorBody>;
     throw new ApiError(response.status, e.error ?? 'error', e.message ?? `The server answered ${response.status}.`, e.hint);
   }
   return data as T;
 }
 
-export interface Session {
-  id: string;
-  learner: string;
-  mode: 'single' | 'workshop';
-  expiresAt: string;
-  currentLab?: string;
-  stepsPassed: number;
-}
+export type Session = SessionView;
 
 let current: Promise<Session> | undefined;
 

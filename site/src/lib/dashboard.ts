@@ -4,30 +4,8 @@
  * admin API every five seconds with the admin token, which stays in this
  * tab's sessionStorage.
  */
+import type { Answer, ProgressView } from '../../../contract/api.ts';
 import { ApiError, api } from './api.ts';
-
-interface StepView {
-  id: string;
-  passedAt?: string;
-}
-interface LabProgress {
-  passed: number;
-  total: number;
-  steps: StepView[];
-}
-interface Learner {
-  id: string;
-  learner: string;
-  expiresAt: string;
-  currentLab?: string;
-  stepsPassed: number;
-  labs: Record<string, LabProgress>;
-  stuck?: { lab: string; step: string; minutes: number };
-}
-interface Progress {
-  labs: Array<{ id: string; title: string }>;
-  learners: Learner[];
-}
 
 const KEY = 'cdl-admin-token';
 const form = document.querySelector('#token-form') as HTMLFormElement;
@@ -66,7 +44,7 @@ function button(label: string, action: () => Promise<unknown>): HTMLButtonElemen
   return b;
 }
 
-function render(progress: Progress): void {
+function render(progress: ProgressView): void {
   if (choice.options.length === 0) {
     for (const lab of progress.labs) choice.add(new Option(lab.title, lab.id));
   }
@@ -111,7 +89,7 @@ function render(progress: Progress): void {
 async function refresh(): Promise<void> {
   const minutes = Number(new FormData(form).get('stuck') ?? 10);
   try {
-    render(await admin<Progress>('GET', `/progress?stuckMinutes=${minutes}`));
+    render(await admin<ProgressView>('GET', `/progress?stuckMinutes=${minutes}`));
     board.hidden = false;
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
@@ -135,7 +113,7 @@ form.addEventListener('submit', (event) => {
 document.querySelector('[data-everyone="reset"]')?.addEventListener('click', async () => {
   if (!confirm('Reset this lab for every learner who started it?')) return;
   try {
-    const { reset } = await admin<{ reset: number }>('POST', `/labs/${choice.value}/reset`);
+    const { reset } = await admin<Answer<'resetEveryone', 200>>('POST', `/labs/${choice.value}/reset`);
     status.textContent = `Reset for ${reset} learners.`;
   } catch (error) {
     status.textContent = (error as Error).message;

@@ -3,6 +3,7 @@
  * only this small script and the terminal: run blocks, check buttons and
  * lab controls. The lab is the one named by the closest [data-lab].
  */
+import type { CheckResult, CriterionResult } from '../../../contract/check.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
 
 function labOf(element: Element): string {
@@ -37,14 +38,6 @@ class CdlRun extends HTMLElement {
   }
 }
 
-interface Criterion {
-  id: string;
-  passed: boolean;
-  message: string;
-  hint?: string;
-  diff?: Array<{ path: string; expected: unknown; actual: unknown }>;
-}
-
 class CdlCheck extends HTMLElement {
   connectedCallback(): void {
     const button = this.querySelector('button') as HTMLButtonElement;
@@ -54,10 +47,7 @@ class CdlCheck extends HTMLElement {
       result.replaceChildren(text('p', 'Checking…', 'muted'));
       try {
         await session();
-        const outcome = await api<{ passed: boolean; criteria: Criterion[] }>(
-          'POST',
-          `/api/labs/${labOf(this)}/steps/${this.dataset.step}/check`,
-        );
+        const outcome = await api<CheckResult>('POST', `/api/labs/${labOf(this)}/steps/${this.dataset.step}/check`);
         this.dataset.passed = String(outcome.passed);
         result.replaceChildren(this.render(outcome.passed, outcome.criteria));
         window.dispatchEvent(new CustomEvent(EVENTS.labChanged));
@@ -70,7 +60,7 @@ class CdlCheck extends HTMLElement {
     });
   }
 
-  private render(passed: boolean, criteria: Criterion[]): HTMLElement {
+  private render(passed: boolean, criteria: CriterionResult[]): HTMLElement {
     const box = document.createElement('div');
     box.append(text('p', passed ? 'Well done: every criterion passes.' : 'Not yet:', passed ? 'verdict pass' : 'verdict fail'));
     const list = document.createElement('ul');

@@ -1,6 +1,6 @@
 /** The lessons by topic, in the course's order. */
 import { type CollectionEntry, getCollection } from 'astro:content';
-import { TOPICS } from '../../../content/schema.ts';
+import { TOPICS } from '../../../contract/content.ts';
 
 export type LessonEntry = CollectionEntry<'lessons'>;
 

@@ -5,13 +5,15 @@
  * has, so only missed output is replayed), fits its box, and shows the
  * connection's state. Commands from run blocks arrive as `cdl:run` events.
  */
+
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
+import type { Answer } from '../../../contract/api.ts';
 import '@xterm/xterm/css/xterm.css';
-import { api, EVENTS, session } from './api.ts';
 import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
+import { api, EVENTS, session } from './api.ts';
 
 type State = 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'unavailable';
 
@@ -105,7 +107,7 @@ class CdlTerminal extends HTMLElement {
   /** A terminal that never opened: ask the server why (an unavailable lab, an ended session). */
   private async explain(lab: string): Promise<void> {
     try {
-      const { unavailableReason: unavailable } = await api<{ unavailableReason?: string }>('GET', `/api/labs/${lab}`);
+      const { unavailableReason: unavailable } = await api<Answer<'lab', 200>>('GET', `/api/labs/${lab}`);
       if (unavailable) {
         this.setState('unavailable', unavailable);
         return;

@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { which } from '../../../cluster/src/exec.ts';
-import { VERSIONS } from '../../../cluster/src/local/binaries.ts';
-import { cacheDir } from '../../../cluster/src/paths.ts';
+import { which } from './exec.ts';
+import { VERSIONS } from './local/binaries.ts';
+import { cacheDir } from './paths.ts';
 
 export function findKubectl(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const built = join(cacheDir(env), 'bin', `kubernetes-${VERSIONS.kubernetes}`, 'kubectl');

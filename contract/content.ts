@@ -2,6 +2,8 @@
  * The one schema for the course's content: topics, labs and lessons. The lab
  * server, the check catalog, the proof suite and the site all parse content
  * with these, so a mistake in a lab's data fails the same way everywhere.
+ * Every object is strict: a misspelt field (`needContainers: true`) is an
+ * error naming the file and the field, never a silent default.
  */
 import { z } from 'zod';
 
@@ -31,12 +33,12 @@ export const SlugSchema = z
  * A namespace as a lab names it. The learner's real namespace is
  * `<session>-<lab code>-<name>` and must fit Kubernetes' 63 characters.
  */
-export const LogicalNamespaceSchema = z.object({
+export const LogicalNamespaceSchema = z.strictObject({
   name: SlugSchema.max(20),
   labels: z.record(z.string(), z.string()).optional(),
 });
 
-export const LabStepSchema = z.object({
+export const LabStepSchema = z.strictObject({
   id: SlugSchema,
   title: z.string().min(3).max(120),
   /** What to do, in a sentence or two; the lesson explains why. */
@@ -49,7 +51,7 @@ export const LabStepSchema = z.object({
    * is what the learner reads. For authors coming from other platforms.
    */
   verify: z
-    .object({
+    .strictObject({
       script: z.string().regex(/^[a-z0-9-]+\.sh$/, 'a script in the lab folder, e.g. verify-expose.sh'),
       timeoutSeconds: z.number().int().min(1).max(60).default(10),
     })
@@ -57,7 +59,7 @@ export const LabStepSchema = z.object({
 });
 
 /** A plausible mistake kept beside the lab, which its check must refuse. */
-export const WrongAttemptSchema = z.object({
+export const WrongAttemptSchema = z.strictObject({
   /** The objects of the attempt, in `wrong/`, applied on top of the setup. */
   file: z.string().regex(/^[a-z0-9-]+\.yaml$/, 'a file name in wrong/, e.g. one-replica.yaml'),
   /** Why someone would try it. */
@@ -69,7 +71,7 @@ export const WrongAttemptSchema = z.object({
 });
 
 export const LabSchema = z
-  .object({
+  .strictObject({
     id: SlugSchema,
     title: z.string().min(3).max(80),
     topic: TopicSlugSchema,
@@ -100,11 +102,12 @@ export const LabSchema = z
   });
 
 export type Lab = z.infer<typeof LabSchema>;
+export type LogicalNamespace = z.infer<typeof LogicalNamespaceSchema>;
 export type LabStep = z.infer<typeof LabStepSchema>;
 export type WrongAttempt = z.infer<typeof WrongAttemptSchema>;
 
 /** A lesson's front matter. */
-export const LessonSchema = z.object({
+export const LessonSchema = z.strictObject({
   title: z.string().min(3).max(100),
   topic: TopicSlugSchema,
   summary: z.string().min(10).max(300),

@@ -1,0 +1,364 @@
+/**
+ * Every setting the project reads from the environment, in one schema: what
+ * each variable means, its default and what values it takes. The lab server,
+ * the cluster tooling, `npm run dev` and the tests all read their variables
+ * through it, so a bad value stops whatever reads it with the variable named
+ * and the problem said, instead of misbehaving later (a PUBLIC_ORIGINS entry
+ * without its scheme used to make every terminal answer 403).
+ *
+ * The variables come in groups, one per part of the project that reads them:
+ * `server`, `cluster`, `development` and `test`. Each part reads only its own
+ * group (`readSettings(ClusterSettingsSchema, env)`), so a developer's
+ * setting cannot stop the cluster CLI. README.md documents every variable
+ * here and nothing else; test/unit/settings-docs.test.ts holds the two to
+ * each other.
+ *
+ * This is the bottom layer: it imports nothing from `labs-server/` or
+ * `cluster/`. Rules that belong to those (how strong an access code must be,
+ * where the user's cache folder is when CDL_CACHE_DIR is unset) are applied
+ * where they live, on the values validated here.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { describeIssues, UserError } from './errors.ts';
+
+/** The environment as the schema reads it: names to text, some unset. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+// ---------------------------------------------------------------------------
+// Value kinds. Messages say what the value must be and, where it is no
+// secret, what it was: `PORT: must be a port number from 1 to 65535, not "80a"`.
+
+const quote = (input: unknown) => JSON.stringify(input) ?? String(input);
+
+/** An empty value counts as unset, as `NAME= npm start` or a blank `NAME:` in a compose file leave it. */
+const emptyIsUnset = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const text = (what: string) => z.string({ error: `must be ${what}` });
+
+/** A number parsed from its text; `rule` says which numbers, `test` checks one. */
+function numberSetting(rule: string, test: (value: number) => boolean, fallback: number) {
+  return text(rule)
+    .transform((raw, ctx) => {
+      const value = raw.trim() === '' ? Number.NaN : Number(raw);
+      if (Number.isFinite(value) && test(value)) return value;
+      ctx.addIssue({ code: 'custom', message: `must be ${rule}, not ${quote(raw)}` });
+      return z.NEVER;
+    })
+    .default(fallback);
+}
+
+const wholeNumber = (min: number, max: number, fallback: number, unit = '') =>
+  numberSetting(`a whole number${unit} from ${min} to ${max}`, (n) => Number.isInteger(n) && n >= min && n <= max, fallback);
+
+const port = (fallback: number) =>
+  numberSetting('a port number from 1 to 65535', (n) => Number.isInteger(n) && n >= 1 && n <= 65_535, fallback);
+
+const MAX_MINUTES = 7 * 24 * 60;
+const minutes = (fallback: number) =>
+  numberSetting(`a number of minutes above 0 and at most ${MAX_MINUTES}`, (n) => n > 0 && n <= MAX_MINUTES, fallback);
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: (issue) => `must be one of ${values.join(', ')}, not ${quote(issue.input)}` });
+}
+
+/** A secret: its length is checked, its value never repeated in a message. */
+const secret = (min: number, max: number) =>
+  text('text')
+    .min(min, { error: `must be ${min} to ${max} characters long` })
+    .max(max, { error: `must be ${min} to ${max} characters long` });
+
+/** Names a cluster can have: they become folder names, kind cluster names and kwokctl names. */
+const clusterName = (fallback: string) =>
+  text('a cluster name')
+    .regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, {
+      error: (issue) => `${quote(issue.input)} is not a valid cluster name: use lower-case letters, digits and dashes (at most 32)`,
+    })
+    .default(fallback);
+
+/** A comma-separated list's entries, trimmed, the empty ones dropped. */
+export function listEntries(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+}
+
+/** `a.b.c.d`, `a.b.c.d/n`, `x::y` or `x::y/n` read as an address and prefix; undefined when it is none of them. */
+export function parseAddressRange(entry: string): { address: string; prefix?: number; type: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return undefined;
+  const type = version === 4 ? 'ipv4' : 'ipv6';
+  if (prefix === undefined) return { address, type };
+  const bits = Number(prefix);
+  if (!/^\d+$/.test(prefix) || bits > (version === 4 ? 32 : 128)) return undefined;
+  return { address, prefix: bits, type };
+}
+
+/** The names Express's `trust proxy` knows for ranges, besides addresses. */
+export const PROXY_NAMES: readonly string[] = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxyProblem(value: string): string | undefined {
+  const v = value.trim();
+  if (v === '' || v === 'false' || /^\d+$/.test(v)) return undefined;
+  if (v === 'true') {
+    return 'true would let any client choose its own address; name the proxies (e.g. loopback or 10.0.0.0/8) or the number of hops';
+  }
+  const bad = listEntries(v).filter((e) => !PROXY_NAMES.includes(e) && parseAddressRange(e) === undefined);
+  return bad.length ? `not an address, CIDR range, hop count, loopback, linklocal or uniquelocal: ${bad.join(', ')}` : undefined;
+}
+
+/**
+ * Why `entry` is not an origin as a browser sends it in its `Origin` header
+ * (`scheme://host[:port]`, scheme http or https, nothing after), or
+ * undefined when it is one. A browser compares origins as text, so anything
+ * else could never match and would refuse every terminal.
+ */
+export function originProblem(entry: string): string | undefined {
+  const example = (host: string) => `https://${host || 'labs.example.org'}`;
+  if (!entry.includes('://')) {
+    return `an origin needs its scheme, e.g. ${example(entry.replace(/\/.*$/, ''))}`;
+  }
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return 'not an origin: write scheme://host[:port], e.g. https://labs.example.org';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `the scheme must be http or https, not ${url.protocol.slice(0, -1)}`;
+  if (url.hostname === '') return 'an origin needs a host, e.g. https://labs.example.org';
+  if (url.username || url.password) return `an origin has no user name or password; use ${url.origin}`;
+  if (url.pathname !== '/' || /[?#]/.test(entry)) return `an origin has no path, query or fragment; use ${url.origin}`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// The lab server (`npm start`, `npm run dev`, labs-server/src/config.ts).
+
+export const ServerSettingsSchema = z.object({
+  /** TCP port of the site, the API and the terminals. Default 4321. */
+  PORT: port(4321),
+  /** Address to listen on. Default 127.0.0.1 (loopback); set 0.0.0.0 to serve a room. */
+  HOST: text('an address').min(1, { error: 'must be an address to listen on, e.g. 0.0.0.0' }).default('127.0.0.1'),
+  /** The server's pino log level. Default info. */
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * `single`: one learner on their own machine, no access code, a plain shell.
+   * `workshop`: many learners, joining needs the access code, shells run in bubblewrap.
+   * Default single.
+   */
+  CDL_MODE: oneOf(['single', 'workshop']).default('single'),
+  /**
+   * The event's access code (workshop mode), at most 64 characters. The
+   * server also refuses one weaker than 36 bits (labs-server/src/access-code.ts).
+   * Default: generated, kept in the cluster and printed at start.
+   */
+  CDL_ACCESS_CODE: text('text').max(64, { error: 'must be at most 64 characters long' }).optional(),
+  /** The instructor's admin token, 16 to 256 characters. Default: generated, kept in the cluster and printed at start. */
+  CDL_ADMIN_TOKEN: secret(16, 256).optional(),
+  /** How long a session lives after its last activity (up to SESSION_MAX_MINUTES). Default 240 minutes. */
+  SESSION_TTL_MINUTES: minutes(240),
+  /** Activity never keeps a session longer than this from its start; the instructor can still extend it. Default 720 minutes. */
+  SESSION_MAX_MINUTES: minutes(720),
+  /** Sandboxes of a session idle this long are removed (progress is kept). Default 60 minutes. */
+  SESSION_IDLE_MINUTES: minutes(60),
+  /** A closed terminal's shell waits this long for its browser to come back. Default 60 s. */
+  TERMINAL_GRACE_SECONDS: wholeNumber(0, 3600, 60, ' of seconds'),
+  /** Memory of one workshop shell, its tmpfs home and /tmp included (where the server can make cgroups). Default 768 MiB. */
+  TERMINAL_MEMORY_MIB: wholeNumber(128, 65_536, 768, ' of MiB'),
+  /** Processes and threads of one workshop shell. Default 256. */
+  TERMINAL_PROCESSES: wholeNumber(32, 65_536, 256),
+  /** CPU of one workshop shell, in cores (where the server can make cgroups). Default 0.5. */
+  TERMINAL_CPUS: numberSetting('a number of cores from 0.05 to 64', (n) => n >= 0.05 && n <= 64, 0.5),
+  /**
+   * Origins allowed to open terminals and to post to the API,
+   * comma-separated, each `http(s)://host[:port]` as a browser sends it, e.g.
+   * `https://labs.example.org`; read as the list of origins, normalised
+   * (lower-case host, no default port). Anything else stops the server at
+   * start with the entry named. Default: http://localhost:PORT and
+   * http://127.0.0.1:PORT.
+   */
+  PUBLIC_ORIGINS: emptyIsUnset(
+    text('a comma-separated list of origins').transform((value, ctx) => {
+      const origins: string[] = [];
+      for (const entry of listEntries(value)) {
+        const problem = originProblem(entry);
+        if (problem) ctx.addIssue({ code: 'custom', message: `${entry}: ${problem}` });
+        else origins.push(new URL(entry).origin);
+      }
+      return origins.length > 0 ? origins : undefined;
+    }),
+  ),
+  /** `true` or `false`: mark the session cookie Secure (and name it `__Host-…`), and send HSTS. Default: true when every public origin is https. */
+  SECURE_COOKIES: oneOf(['true', 'false']).optional(),
+  /**
+   * Which proxies in front of the server to believe about the client's
+   * address (X-Forwarded-For): a number of hops, or comma-separated addresses,
+   * CIDR ranges or `loopback`, `linklocal`, `uniquelocal`. Default: none; the
+   * socket's address is the client's.
+   */
+  TRUST_PROXY: text('a hop count or a list of proxies')
+    .superRefine((value, ctx) => {
+      const problem = trustProxyProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  /** Live sessions one client address may hold (workshop mode); 0 for no limit. Default 3. */
+  SESSIONS_PER_ADDRESS: wholeNumber(0, 10_000, 3),
+  /**
+   * Addresses or CIDR ranges that a whole room shares (a venue's NAT),
+   * comma-separated: they are not held to SESSIONS_PER_ADDRESS, and may join
+   * and mistype the code more often. Default: none.
+   */
+  SHARED_ADDRESSES: text('a list of addresses')
+    .superRefine((value, ctx) => {
+      const problems = listEntries(value).filter((e) => parseAddressRange(e) === undefined);
+      if (problems.length) ctx.addIssue({ code: 'custom', message: `not an address or CIDR range: ${problems.join(', ')}` });
+    })
+    .optional(),
+  /** Live sessions the whole workshop may hold, across every replica. Default 200. */
+  MAX_SESSIONS: wholeNumber(1, 100_000, 200),
+  /** When set (16 to 256 characters), `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Default: open. */
+  METRICS_TOKEN: secret(16, 256).optional(),
+});
+export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
+
+// ---------------------------------------------------------------------------
+// The cluster tooling (`npm run cluster`, and every command that brings a cluster up).
+
+/** The cluster providers, by the name `--provider` and CDL_PROVIDER take. */
+export const ProviderNameSchema = oneOf(['local', 'kind', 'external']);
+
+export const ClusterSettingsSchema = z.object({
+  /**
+   * `local`, `kind` or `external`. `--provider` comes first; without either,
+   * the provider that last ran `up` for this cluster, else kind where Docker
+   * and kind both work, else local. Default: detected. Empty counts as unset.
+   */
+  CDL_PROVIDER: emptyIsUnset(ProviderNameSchema),
+  /** The cluster's name: its folder `.cluster/<name>/`, its kind or kwok cluster. Default cdl. */
+  CDL_CLUSTER_NAME: clusterName('cdl'),
+  /** The external provider's kubeconfig (read, never written). Default: none, and the external provider says it needs one. */
+  CDL_KUBECONFIG: emptyIsUnset(text('a path')),
+  /** Where the local provider's built binaries are kept. Default: `$XDG_CACHE_HOME/container-day-labs`, else `~/.cache/container-day-labs` (cluster/src/paths.ts). */
+  CDL_CACHE_DIR: emptyIsUnset(text('a path')),
+});
+export type ClusterSettings = z.infer<typeof ClusterSettingsSchema>;
+
+// ---------------------------------------------------------------------------
+// Development (`npm run dev`, and `astro dev` in site/).
+
+export const DevelopmentSettingsSchema = z.object({
+  /** Port of Astro's dev server in `npm run dev` (lessons with live reload). Default 4322. */
+  DEV_PORT: port(4322),
+  /**
+   * The lab server Astro's dev server forwards `/api` and the terminals to
+   * (site/astro.config.mjs); `npm run dev` sets it. Default http://127.0.0.1:4321.
+   */
+  LABS_SERVER: emptyIsUnset(
+    text('a URL').refine((value) => originProblem(value.replace(/\/$/, '')) === undefined, {
+      error: (issue) => `must be the lab server's http(s)://host:port, not ${quote(issue.input)}`,
+    }),
+  ).transform((value) => value ?? 'http://127.0.0.1:4321'),
+});
+export type DevelopmentSettings = z.infer<typeof DevelopmentSettingsSchema>;
+
+// ---------------------------------------------------------------------------
+// The tests (`npm test`, `npm run test:browser`).
+
+/** What the browser tests' global setup hands their workers: where the server is and its workshop's secrets. */
+export const BrowserTestsSchema = z.object({
+  origin: z.string(),
+  accessCode: z.string(),
+  adminToken: z.string(),
+});
+export type BrowserTests = z.infer<typeof BrowserTestsSchema>;
+
+export const TestSettingsSchema = z.object({
+  /** The test suite's own local cluster, beside any a developer runs as `cdl`; lets two test runs on one machine keep apart. Default cdl-test. */
+  CDL_TEST_CLUSTER: clusterName('cdl-test'),
+  /** The Chromium or Chrome the browser tests drive. Default: `chromium` or `chromium-browser` on PATH. Empty counts as unset. */
+  CHROMIUM_PATH: emptyIsUnset(text('a path')),
+  /**
+   * Set by the browser tests' global setup for their workers (JSON: the
+   * server's origin, access code and admin token); not for people to set.
+   * Default: unset outside a browser test run.
+   */
+  CDL_BROWSER_TESTS: emptyIsUnset(
+    text('JSON')
+      .transform((value, ctx) => {
+        try {
+          return JSON.parse(value) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be the JSON that the global setup of the browser tests writes' });
+          return z.NEVER;
+        }
+      })
+      .pipe(BrowserTestsSchema),
+  ),
+});
+export type TestSettings = z.infer<typeof TestSettingsSchema>;
+
+// ---------------------------------------------------------------------------
+// All of them, and reading them.
+
+/** The groups, by the name their errors use. */
+export const SETTINGS_GROUPS = {
+  server: ServerSettingsSchema,
+  cluster: ClusterSettingsSchema,
+  development: DevelopmentSettingsSchema,
+  test: TestSettingsSchema,
+} as const;
+
+/** Every setting of the project: the groups together (no variable is in two). */
+export const SettingsSchema = z.object({
+  ...ServerSettingsSchema.shape,
+  ...ClusterSettingsSchema.shape,
+  ...DevelopmentSettingsSchema.shape,
+  ...TestSettingsSchema.shape,
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+/** The names of every setting, as README.md must document them. */
+export const SETTING_NAMES: readonly string[] = Object.keys(SettingsSchema.shape);
+
+/** A setting is wrong: the message names each variable and its problem. */
+export class SettingsError extends UserError {
+  /** The variables with a problem, in the order found. */
+  readonly variables: string[];
+
+  constructor(message: string, variables: string[], options?: ErrorOptions) {
+    super('invalid_settings', message, 'Fix or unset the variables named; README.md (Settings) describes each.', options);
+    this.variables = variables;
+  }
+}
+
+/**
+ * Reads one group of settings (or all of them) from `env` and validates it.
+ * Variables outside the group are ignored. Throws a `SettingsError` naming
+ * every variable with a problem: `invalid server settings in the environment:
+ * PORT: must be a port number…; PUBLIC_ORIGINS: labs.example.org: an origin
+ * needs its scheme, e.g. https://labs.example.org`.
+ */
+export function readSettings<S extends z.ZodObject>(schema: S, env: Environment = process.env, group = groupName(schema)): z.output<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = describeIssues(parsed.error, { schema, root: '(environment)' });
+  const variables = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? '')))].filter(Boolean);
+  const which = group ? `${group} settings` : 'settings';
+  throw new SettingsError(`invalid ${which} in the environment: ${problems}`, variables, { cause: parsed.error });
+}
+
+function groupName(schema: z.ZodObject): string | undefined {
+  return Object.entries(SETTINGS_GROUPS).find(([, group]) => group === schema)?.[0];
+}
+
+/** The lab server's settings. */
+export const serverSettings = (env: Environment = process.env): ServerSettings => readSettings(ServerSettingsSchema, env);
+/** The cluster tooling's settings. */
+export const clusterSettings = (env: Environment = process.env): ClusterSettings => readSettings(ClusterSettingsSchema, env);
+/** `npm run dev`'s settings. */
+export const developmentSettings = (env: Environment = process.env): DevelopmentSettings => readSettings(DevelopmentSettingsSchema, env);
+/** The tests' settings. */
+export const testSettings = (env: Environment = process.env): TestSettings => readSettings(TestSettingsSchema, env);

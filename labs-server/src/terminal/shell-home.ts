@@ -1,0 +1,131 @@
+/**
+ * A terminal's folder on the host and the files the shell starts from. The
+ * folder (the workspace) is the server's: made afresh for each shell, owned
+ * by root with the shell's group allowed to read it where the server is
+ * root, seen read-only inside the sandbox, and removed with the shell. It
+ * holds the rc file bash reads (the prompt, `k` for kubectl, completion),
+ * the first kubeconfig (which the backend puts in the learner's own
+ * ~/.kube/config) and the learner's short-lived token, which is renewed
+ * here on a timer while the shell lives. The learner's home itself is the
+ * backend's (a folder beside these files, or a tmpfs in the sandbox): the
+ * server never writes into it after the start (credentials.ts says why).
+ */
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
+import { type ShellBackend, WORKSPACE_FILES, type Workspace } from './shell-backend.ts';
+
+/** What the rc file shows: the lab and the learner's default namespace, in the prompt. */
+export interface Prompt {
+  labId: string;
+  namespace: string;
+}
+
+export interface ShellHomeOptions {
+  /** Where the shell's paths are as seen from inside it. */
+  backend: Pick<ShellBackend, 'apiServer' | 'workspaceInside' | 'homeInside'>;
+  /** The folder of the server's where each terminal's workspace folder is made. */
+  workDir: string;
+  /** The terminal's key (session/lab); its folder is named after it. */
+  key: string;
+  /** The uid and gid of the shell (a backend with separate users). */
+  identity?: { uid: number; gid: number };
+  /** A fresh kubeconfig; called at the start and for each renewal. */
+  kubeconfig: () => Promise<string>;
+  prompt: Prompt;
+}
+
+/** A name for the terminal's folder, safe in a path whatever the key holds. */
+export function workspaceId(key: string): string {
+  return key.replace(/[^a-z0-9-]/g, '_');
+}
+
+/** The rc file of every shell: the learner's own ~/.bashrc is read too, after it. */
+export function bashrc(prompt: Prompt, home: string): string {
+  return `# The workshop shell: your kubeconfig reaches your own sandbox only.
+export KUBECONFIG=${home}/.kube/config
+if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
+PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${prompt.labId}\\[\\e[0m\\] (${prompt.namespace}) \\w $ '
+alias k=kubectl
+if command -v kubectl >/dev/null; then
+  source <(kubectl completion bash 2>/dev/null)
+  complete -o default -F __start_kubectl k
+fi
+cd "${home}"
+`;
+}
+
+export class ShellHome {
+  readonly workspace: Workspace;
+  private readonly options: ShellHomeOptions;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(options: ShellHomeOptions) {
+    this.options = options;
+    const id = workspaceId(options.key);
+    this.workspace = { id, dir: join(options.workDir, id), uid: options.identity?.uid, gid: options.identity?.gid };
+  }
+
+  /** The learner's kubeconfig as the shell sees it (its KUBECONFIG). */
+  get kubeconfigInside(): string {
+    return `${this.options.backend.homeInside(this.workspace)}/.kube/config`;
+  }
+
+  /** Where the shell reads its token: `tokenFile` in the kubeconfig. */
+  private get tokenInside(): string {
+    return `${this.options.backend.workspaceInside(this.workspace)}/${WORKSPACE_FILES.token}`;
+  }
+
+  /** Makes the folder afresh and writes the kubeconfig, the token and the rc file into it. */
+  async create(): Promise<void> {
+    const { workDir, identity, backend } = this.options;
+    const { dir } = this.workspace;
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o700 });
+    // The shell's group may read its workspace (through the sandbox's read-only bind); no one may write it.
+    if (identity && process.getuid?.() === 0) {
+      await chown(dir, 0, identity.gid);
+      await chmod(dir, 0o750);
+    }
+    const credentials = await this.credentials();
+    await writeWorkspaceFile(dir, WORKSPACE_FILES.kubeconfig, credentials.kubeconfig, identity?.gid);
+    if (credentials.token !== undefined) await writeWorkspaceFile(dir, WORKSPACE_FILES.token, credentials.token, identity?.gid);
+    await writeWorkspaceFile(dir, WORKSPACE_FILES.bashrc, bashrc(this.options.prompt, backend.homeInside(this.workspace)), identity?.gid);
+  }
+
+  private async credentials() {
+    return shellCredentials(await this.options.kubeconfig(), this.tokenInside, (url) => this.options.backend.apiServer(url));
+  }
+
+  /** Renews the token every `ms` until `stop`; a renewal that fails is reported and the next one tries again. */
+  renewEvery(ms: number, onError: (error: unknown) => void): void {
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => {
+      this.renewToken().catch(onError);
+    }, ms);
+    this.renewTimer.unref();
+  }
+
+  /** A fresh token, into the workspace folder (never into the learner's home). */
+  async renewToken(): Promise<void> {
+    if (this.stopped) return;
+    const { token } = await this.credentials();
+    if (token !== undefined && !this.stopped) {
+      await writeWorkspaceFile(this.workspace.dir, WORKSPACE_FILES.token, token, this.workspace.gid);
+    }
+  }
+
+  /** No more renewals, not even one under way. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.renewTimer);
+  }
+
+  /** Removes the folder (once the shell has ended). */
+  async remove(): Promise<void> {
+    this.stop();
+    await rm(this.workspace.dir, { recursive: true, force: true });
+  }
+}
