@@ -1,10 +1,11 @@
 import type { V1Job } from '@kubernetes/client-node';
+import { hasCondition } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
 
 const JOB_WAIT_MS = 15_000;
 
 function complete(job: V1Job | undefined): boolean {
-  return job?.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false;
+  return hasCondition(job, 'Complete');
 }
 
 function failedCondition(job: V1Job | undefined): string | undefined {

@@ -1,5 +1,6 @@
+import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout, deployment, livePods, rolledOut } from './lib/workloads.ts';
+import { awaitRollout, deployment, livePods } from './lib/workloads.ts';
 
 const GOOD = 'public.ecr.aws/nginx/nginx:1.26';
 const BAD = 'public.ecr.aws/nginx/nginx:1.27';

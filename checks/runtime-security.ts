@@ -1,6 +1,7 @@
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
+import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout, rolledOut } from './lib/workloads.ts';
+import { awaitRollout } from './lib/workloads.ts';
 
 const PSA = 'pod-security.kubernetes.io';
 

@@ -1,4 +1,5 @@
 import type { KubernetesObject, V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { hasCondition } from '../cluster/src/kube.ts';
 import { type Admission, type CheckContext, criterion, defineCheck, missing } from './lib/check.ts';
 
 const CRD = 'webapps.platform.containerdaylabs.dev';
@@ -7,20 +8,20 @@ const GOOD = { image: 'public.ecr.aws/container-day-labs/shop:1.4', size: 'M', r
 /** A new definition is served within a moment of being established. */
 const SERVE_WAIT_MS = 8_000;
 
-function established(crd: V1CustomResourceDefinition | undefined): boolean {
-  return crd?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-}
-
 /** A dry-run create of a WebApp, retried while the API server does not serve the new type yet. */
 async function tryWebApp(ctx: CheckContext, spec: Record<string, unknown>): Promise<Admission> {
   const object = { apiVersion: API, kind: 'WebApp', metadata: { name: 'probe', namespace: ctx.ns() }, spec } as KubernetesObject;
-  let answer = await ctx.admits(object);
-  const deadline = Date.now() + SERVE_WAIT_MS;
-  while (answer.code === 404 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    answer = await ctx.admits(object);
-  }
-  return answer;
+  let answer: Admission = { allowed: false, reason: 'the WebApp type is not served yet', code: 404 };
+  const served = await ctx.waitFor(
+    async () => {
+      answer = await ctx.admits(object);
+      return answer.code !== 404 && answer;
+    },
+    SERVE_WAIT_MS,
+    250,
+  );
+  // Still not served when the wait ran out: the last refusal says so.
+  return served ?? answer;
 }
 
 export default defineCheck({
@@ -29,7 +30,7 @@ export default defineCheck({
     async publish(ctx) {
       const crd = await ctx.waitFor(async () => {
         const found = await ctx.get<V1CustomResourceDefinition>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', CRD);
-        return found && (established(found) ? found : false);
+        return hasCondition(found, 'Established') && found;
       }, SERVE_WAIT_MS);
       if (!crd) return [missing('defined', `The CustomResourceDefinition ${CRD} (established)`, '`kubectl get crd`')];
       const version = crd.spec.versions.find((v) => v.name === 'v1' && v.served);

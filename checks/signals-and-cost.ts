@@ -1,6 +1,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
+import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout, rolledOut } from './lib/workloads.ts';
+import { awaitRollout } from './lib/workloads.ts';
 
 const WORKLOADS = ['web', 'worker'];
 const COST_LABELS = ['team', 'cost-center'];

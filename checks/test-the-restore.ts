@@ -1,7 +1,8 @@
 import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { rolledOut } from '../cluster/src/kube.ts';
 import { type CheckContext, criterion, defineCheck, missing, passed, shaped } from './lib/check.ts';
-import { awaitRollout, rolledOut } from './lib/workloads.ts';
+import { awaitRollout } from './lib/workloads.ts';
 
 const TAKEN_AT = 'backup.containerdaylabs.dev/taken-at';
 
@@ -83,7 +84,7 @@ export default defineCheck({
       return [
         passed('restored', 'The ConfigMap, Deployment and Service of ledger exist again.'),
         result,
-        criterion('available', ledger !== undefined && rolledOut(ledger), {
+        criterion('available', rolledOut(ledger), {
           pass: 'ledger is rolled out and available.',
           fail: 'The Deployment ledger is not available yet.',
           hint: '`kubectl rollout status deployment/ledger`',

@@ -33,6 +33,11 @@ export const MAX_INPUT_BYTES = 16 * 1024;
 /** The largest frame a client may send; the server closes the socket (1009) above it. */
 export const MAX_CLIENT_FRAME = MAX_INPUT_BYTES + 1;
 export const SIZE_LIMITS = { cols: { min: 2, max: 500 }, rows: { min: 1, max: 200 } } as const;
+/**
+ * The rule of acknowledgements (docs/terminal.md, "Flow control"): a client
+ * never holds this many bytes or more of processed output unacknowledged.
+ */
+export const MAX_ACK_STEP = 64 * 1024;
 
 export const ReadySchema = z.object({
   /** The shell was already running: this is a reconnect. */
@@ -156,6 +161,17 @@ export const encode = {
     }),
   ack: (bytes: number) => fixed(FRAME.ack, (v) => v.setUint32(0, bytes)),
   output: (data: Uint8Array) => frame(FRAME.output, data),
+  /** One output frame of several pieces (a batch of pty reads), in one allocation with one copy of each byte. */
+  outputOf(pieces: readonly Uint8Array[], bytes: number): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(bytes + 1);
+    out[0] = FRAME.output;
+    let at = 1;
+    for (const piece of pieces) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
+  },
   ready: (ready: Ready) => jsonFrame(FRAME.ready, ready),
   exit: (exit: Exit) => jsonFrame(FRAME.exit, exit),
   error: (code: string, message: string) => jsonFrame(FRAME.error, { code, message } satisfies FrameError),

@@ -19,7 +19,7 @@ const MINIMUM = [22, 18, 0];
 const LTS = '24.21.0';
 
 const TASKS = {
-  start: ['scripts/start.ts'],
+  start: ['scripts/serve.ts'],
   dev: ['scripts/dev.ts'],
   test: ['scripts/test.ts'],
   'test:browser': ['node_modules/@playwright/test/cli.js', 'test'],
@@ -115,6 +115,11 @@ function main() {
   }
   ensurePackages(env);
 
+  // Where Node can, the task takes over this process (one process, not a child kept alive by this one).
+  if (typeof process.execve === 'function') {
+    process.chdir(root);
+    process.execve(node, [node, ...entry, ...args], env);
+  }
   const child = spawn(node, [...entry, ...args], { cwd: root, env, stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => child.kill(signal));

@@ -18,6 +18,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { ignoreStatus, isStatus, PollTimeout, poll, rolledOut } from '../../cluster/src/kube.ts';
 import { defaultNamespace, realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 
 /** The learner's field manager: what `kubectl apply --server-side` would use. */
@@ -94,25 +95,29 @@ export async function deleteClusterObjects(kc: KubeConfig, objects: readonly Kub
     seen.add(key);
     const { namespace: _, ...metadata } = object.metadata ?? {};
     const ref = { apiVersion: object.apiVersion, kind: object.kind, metadata };
-    await client.delete(ref).catch((error: { code?: number }) => {
-      if (error.code !== 404) throw error;
-    });
+    await client.delete(ref).catch(ignoreStatus(404));
     // A definition goes only once its objects are gone; the next attempt may define it again.
     if (object.kind === 'CustomResourceDefinition') await awaitGone(client, ref);
   }
 }
 
 async function awaitGone(client: KubernetesObjectApi, ref: KubernetesObject & { metadata: { name?: string } }): Promise<void> {
-  const deadline = Date.now() + ROLLOUT_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const gone = await client.read(ref as KubernetesObject & { metadata: { name: string } }).then(
-      () => false,
-      (error: { code?: number }) => error.code === 404,
-    );
-    if (gone) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new ManifestError(`${ref.kind} ${ref.metadata.name} was not deleted within ${ROLLOUT_TIMEOUT_MS / 1000} s`);
+  await poll(
+    () =>
+      client.read(ref as KubernetesObject & { metadata: { name: string } }).then(
+        () => false,
+        (error: unknown) => isStatus(error, 404),
+      ),
+    { what: `${ref.kind} ${ref.metadata.name} to be deleted`, timeoutMs: ROLLOUT_TIMEOUT_MS, intervalMs: 200 },
+  ).catch(timedOut(`${ref.kind} ${ref.metadata.name} was not deleted within ${ROLLOUT_TIMEOUT_MS / 1000} s`));
+}
+
+/** A `.catch` handler that turns the end of a wait into a ManifestError saying what did not happen. */
+function timedOut(message: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof PollTimeout) throw new ManifestError(message, { cause: error });
+    throw error;
+  };
 }
 
 function isDelete(object: KubernetesObject): boolean {
@@ -133,21 +138,12 @@ function directives(object: KubernetesObject): { object: KubernetesObject; waitR
 }
 
 async function awaitRollout(client: KubernetesObjectApi, object: KubernetesObject): Promise<void> {
-  const deadline = Date.now() + ROLLOUT_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const d = (await client.read(object as KubernetesObject & { metadata: { name: string } })) as V1Deployment;
-    const want = d.spec?.replicas ?? 1;
-    const s = d.status;
-    if (
-      (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
-      s?.updatedReplicas === want &&
-      s?.availableReplicas === want &&
-      s?.replicas === want
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new ManifestError(`Deployment ${object.metadata?.name} did not finish rolling out within ${ROLLOUT_TIMEOUT_MS / 1000} s`);
+  await poll(async () => rolledOut((await client.read(object as KubernetesObject & { metadata: { name: string } })) as V1Deployment), {
+    what: `Deployment ${object.metadata?.name} to roll out`,
+    timeoutMs: ROLLOUT_TIMEOUT_MS,
+    intervalMs: 200,
+    retryErrors: false,
+  }).catch(timedOut(`Deployment ${object.metadata?.name} did not finish rolling out within ${ROLLOUT_TIMEOUT_MS / 1000} s`));
 }
 
 /** Applies (or deletes) each object in order, as the learner would with kubectl. */
@@ -155,9 +151,7 @@ export async function applyManifests(kc: KubeConfig, objects: readonly Kubernete
   const client = KubernetesObjectApi.makeApiClient(kc);
   for (const object of objects) {
     if (isDelete(object)) {
-      await client.delete(object).catch((error: { code?: number }) => {
-        if (error.code !== 404) throw error;
-      });
+      await client.delete(object).catch(ignoreStatus(404));
       continue;
     }
     const { object: clean, waitRollout } = directives(object);

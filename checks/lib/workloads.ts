@@ -4,6 +4,7 @@
  * after applying), then reports what it saw.
  */
 import type { V1Deployment, V1Node, V1Pod } from '@kubernetes/client-node';
+import { rolledOut } from '../../cluster/src/kube.ts';
 import type { CheckContext } from './check.ts';
 
 /** How long a check waits for a rollout that is under way. */
@@ -11,18 +12,6 @@ export const ROLLOUT_WAIT_MS = 8_000;
 
 export function deployment(ctx: CheckContext, name: string, namespace = ctx.ns()): Promise<V1Deployment | undefined> {
   return ctx.get<V1Deployment>('apps/v1', 'Deployment', name, namespace);
-}
-
-/** Whether the Deployment's newest spec is fully rolled out and available. */
-export function rolledOut(d: V1Deployment): boolean {
-  const want = d.spec?.replicas ?? 1;
-  const s = d.status;
-  return (
-    (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
-    (s?.updatedReplicas ?? 0) === want &&
-    (s?.availableReplicas ?? 0) === want &&
-    (s?.replicas ?? 0) === want
-  );
 }
 
 /** Waits for the Deployment to be rolled out; returns its last state (or undefined if it is gone). */

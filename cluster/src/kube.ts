@@ -71,7 +71,7 @@ export function withDefaultNamespace(kc: KubeConfig, namespace: string): string 
 }
 
 export function nodeReady(node: V1Node): boolean {
-  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return hasCondition(node, 'Ready');
 }
 
 export interface ApiState {
@@ -103,9 +103,7 @@ export async function applyObjects(kc: KubeConfig, objects: readonly KubernetesO
 export async function deleteLeases(kc: KubeConfig, namespace: string, names: readonly string[]): Promise<void> {
   const api = kc.makeApiClient(CoordinationV1Api);
   for (const name of names) {
-    await api.deleteNamespacedLease({ name, namespace }).catch((error: unknown) => {
-      if (!(error instanceof ApiException && error.code === 404)) throw error;
-    });
+    await api.deleteNamespacedLease({ name, namespace }).catch(ignoreStatus(404));
   }
 }
 

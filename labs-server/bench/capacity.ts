@@ -13,8 +13,8 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
-import { quantile, startBenchServer, Terminal } from './support.ts';
+import { isRefusal, TerminalClient } from '../../test/support/terminal-client.ts';
+import { quantile, startBenchServer } from './support.ts';
 
 const clientMode = process.argv[2] === '--client';
 // The client is started as: --client <origin> <learners> <seconds>
@@ -27,7 +27,7 @@ const JOIN_CONCURRENCY = 8;
 
 interface Learner {
   cookie: string;
-  term: Terminal;
+  term: TerminalClient;
 }
 
 interface RoomFigures {
@@ -48,13 +48,9 @@ async function join(origin: string, index: number): Promise<{ learner: Learner; 
   if (response.status !== 201) throw new Error(`join ${index}: ${response.status} ${await response.text()}`);
   const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   const url = `${origin.replace('http', 'ws')}/api/terminal?lab=${LAB}&cols=100&rows=30`;
-  const ws = new WebSocket(url, { headers: { cookie, origin } });
-  const term = new Terminal(ws);
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  await term.until(() => term.tail.includes('$ '), 60_000);
+  const term = await TerminalClient.open(url, { cookie, origin });
+  if (isRefusal(term)) throw new Error(`terminal ${index}: ${term.status} ${term.body}`);
+  await term.waitFor(/\$ $/m, 60_000);
   return { learner: { cookie, term }, ms: performance.now() - started };
 }
 
@@ -86,12 +82,12 @@ async function room(origin: string): Promise<RoomFigures> {
       let typed = 0;
       while (performance.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 1000));
-        const before = term.bytes;
+        const before = term.received;
         const sent = performance.now();
-        term.type(typed % 60 === 59 ? '\x15' : 'x');
+        term.send(typed % 60 === 59 ? '\x15' : 'x');
         typed += 1;
         try {
-          await term.until(() => term.bytes > before, 5_000);
+          await term.until(() => term.received > before, 5_000);
           echoes.push(performance.now() - sent);
         } catch {
           missed += 1;

@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ignoreStatus } from '../../cluster/src/kube.ts';
 import { SYSTEM_NAMESPACE } from './sandbox/provision.ts';
 
 const SECRET = 'cdl-platform';
@@ -34,22 +35,13 @@ export async function platformSecrets(
   env: { adminToken?: string | undefined; accessCode?: string | undefined },
 ): Promise<PlatformSecrets> {
   const core = kc.makeApiClient(CoreV1Api);
-  const read = () =>
-    core.readNamespacedSecret({ name: SECRET, namespace: SYSTEM_NAMESPACE }).then(
-      (s) => s.data,
-      (e: { code?: number }) => {
-        if (e.code === 404) return undefined;
-        throw e;
-      },
-    );
+  const read = () => core.readNamespacedSecret({ name: SECRET, namespace: SYSTEM_NAMESPACE }).then((s) => s.data, ignoreStatus(404));
   let data = await read();
   if (!data) {
     const stringData = { 'admin-token': randomBytes(24).toString('base64url'), 'access-code': newAccessCode() };
     await core
       .createNamespacedSecret({ namespace: SYSTEM_NAMESPACE, body: { metadata: { name: SECRET }, type: 'Opaque', stringData } })
-      .catch((e: { code?: number }) => {
-        if (e.code !== 409) throw e; // another replica made it first; use theirs
-      });
+      .catch(ignoreStatus(409)); // another replica made it first; use theirs
     data = await read();
   }
   return {

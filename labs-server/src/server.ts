@@ -14,7 +14,7 @@ import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { findKubectl } from '../../cluster/src/kubectl.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
 import type { LabCatalog } from '../../contract/catalog.ts';
-import { defaultNamespace } from '../../contract/sandbox.ts';
+import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import { createApp } from './app.ts';
 import { allowedOrigins, type ServerConfig, secureCookies } from './config.ts';
 import { adminApi } from './http/admin-api.ts';
@@ -181,14 +181,22 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     allowedOrigins: origins,
     manager: terminals,
     logger,
-    authenticate: async (req) => (await store.byToken(sessionToken(req.headers.cookie, secureCookies(config))))?.metadata.name,
-    shellFor: async (sessionName, labId) => {
-      const { namespaces } = await labs.start(await store.require(sessionName), labId);
+    authenticate: (req) => store.byToken(sessionToken(req.headers.cookie, secureCookies(config))),
+    shellFor: async (session, labId) => {
+      const sessionName = session.metadata.name;
+      const started = await labs.start(session, labId);
+      // The first kubeconfig is for the sandbox just seen to be ready; each renewal looks afresh.
+      let first: SandboxNamespaces | undefined = started.namespaces;
       return {
         sessionName,
         labId,
-        namespace: defaultNamespace(namespaces) ?? 'default',
-        kubeconfig: async () => labs.kubeconfig(await store.require(sessionName), labId),
+        namespace: defaultNamespace(started.namespaces) ?? 'default',
+        kubeconfig: async () => {
+          const known = first;
+          first = undefined;
+          if (known) return labs.kubeconfigFor(started.session, labId, known, true);
+          return labs.kubeconfig(await store.require(sessionName), labId);
+        },
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
       };
     },

@@ -1,7 +1,8 @@
 /**
  * Starts what the browser tests stand on, as a workshop would run it: the
- * local test cluster, then the lab server's own entry (`scripts/start.ts`)
- * in workshop mode with a known access code and admin token, on a free port.
+ * local test cluster, then the lab server as `npm start` runs it (the bundled
+ * server, through `scripts/serve.ts`) in workshop mode with a known access
+ * code and admin token, on a free port.
  * The server's log goes to test-results/browser/server.log. If either cannot
  * start, the run fails here with the reason; the teardown stops both.
  */
@@ -35,7 +36,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   let server: Awaited<ReturnType<typeof runEntry>>;
   try {
     server = await runEntry({
-      script: 'scripts/start.ts',
+      script: 'scripts/serve.ts',
       port,
       timeoutMs: 180_000,
       logFile,

@@ -12,7 +12,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeReady, waitFor } from '../../cluster/src/kube.ts';
+import { hasCondition, nodeReady, waitFor } from '../../cluster/src/kube.ts';
 import { createTestNamespace, deleteNamespace, testKubeConfig } from '../support/kube.ts';
 
 const kc = testKubeConfig();
@@ -88,10 +88,7 @@ describe('workloads', () => {
     });
     await waitFor(
       'the Job to complete',
-      async () => {
-        const job = await batch.readNamespacedJob({ name: 'once', namespace });
-        return job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false;
-      },
+      async () => hasCondition(await batch.readNamespacedJob({ name: 'once', namespace }), 'Complete'),
       45_000,
     );
     const job = await batch.readNamespacedJob({ name: 'once', namespace });

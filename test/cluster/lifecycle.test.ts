@@ -7,6 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cluster/src/cli.ts';
+import { processAlive } from '../../cluster/src/exec.ts';
+import { waitFor } from '../../cluster/src/kube.ts';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { projectRoot, stateDir } from '../../cluster/src/paths.ts';
 
@@ -66,7 +68,7 @@ describe('npm run cluster', () => {
     const apiserver = (await provider.livePids()).find((p) => p.name === 'kube-apiserver');
     expect(apiserver).toBeDefined();
     process.kill(apiserver?.pid ?? 0, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('kube-apiserver to exit', async () => !processAlive(apiserver?.pid ?? 0), 5_000, 50);
 
     const status = await cli('status');
     expect(status.code).toBe(1);

@@ -10,6 +10,7 @@
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../cluster/src/paths.ts';
@@ -34,7 +35,6 @@ const ACTIONS = [
 const COMPILE_CACHE = join(tmpdir(), `cdl-crash-compile-cache-${process.pid}`);
 
 const core = testKubeConfig().makeApiClient(CoreV1Api);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function start(port: number): Promise<Running> {
   return runEntry({

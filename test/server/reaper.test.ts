@@ -6,6 +6,7 @@
  */
 
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,7 +90,7 @@ describe('the reaper', () => {
     const closed: string[] = [];
     closing = closed;
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1600));
+      await sleep(1600);
       const result = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
       expect(result.expired).toContain(session.metadata.name);
       expect(closed, 'its shells are closed').toContain(session.metadata.name);

@@ -18,7 +18,7 @@ const CLUSTER_NAME = `cdl-restart-${process.pid}`;
 
 function start(port: number): Promise<Running> {
   return runEntry({
-    script: 'scripts/start.ts',
+    script: 'scripts/serve.ts',
     port,
     env: { PORT: String(port), ...onTestCluster(inject('kubeconfig'), CLUSTER_NAME, ADMIN_TOKEN) },
   });

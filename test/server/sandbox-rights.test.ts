@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import {
+  ApiException,
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
@@ -21,7 +22,7 @@ import {
   type RbacV1Subject,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeConfigFromString } from '../../cluster/src/kube.ts';
+import { kubeConfigFromString, statusMessage } from '../../cluster/src/kube.ts';
 import { DEFAULT_LIMITS, SYSTEM_NAMESPACE, serviceAccountName } from '../../labs-server/src/sandbox/provision.ts';
 import { COUNTED_KINDS, countName, etcdBytesPerNamespace, MAX_OBJECT_BYTES } from '../../labs-server/src/sandbox/quota.ts';
 import { testKubeConfig } from '../support/kube.ts';
@@ -80,10 +81,7 @@ interface Outcome {
 async function outcome(call: Promise<unknown>): Promise<Outcome> {
   return call.then(
     () => ({ status: 201, message: '' }),
-    (error: { code?: number; body?: unknown }) => {
-      const body = typeof error.body === 'string' ? safeJson(error.body) : error.body;
-      return { status: error.code ?? 0, message: String((body as { message?: string } | undefined)?.message ?? error.body ?? error) };
-    },
+    (error: unknown) => ({ status: error instanceof ApiException ? error.code : 0, message: statusMessage(error) }),
   );
 }
 
@@ -97,14 +95,6 @@ function withToken(kc: KubeConfig, token: string): KubeConfig {
     currentContext: kc.getCurrentContext(),
   });
   return copy;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { message: text };
-  }
 }
 
 function count(resource: string): number {

@@ -4,8 +4,10 @@
  * calls made with each learner's own short-lived token.
  */
 
-import { AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiException, AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ignoreStatus, waitFor } from '../../cluster/src/kube.ts';
 import { defaultNamespace } from '../../contract/sandbox.ts';
 import type { LabSession } from '../../contract/session.ts';
 import { learnerUser, Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
@@ -62,7 +64,7 @@ async function allowed(user: string, verb: string, resource: string, namespace: 
 async function status(promise: Promise<unknown>): Promise<number> {
   return promise.then(
     () => 200,
-    (error: { code?: number }) => error.code ?? 0,
+    (error: unknown) => (error instanceof ApiException ? error.code : 0),
   );
 }
 
@@ -130,7 +132,7 @@ describe('sessions', () => {
     const past = new SessionStore(kc, { ttlMs: 1 });
     const { token, session } = await past.create('Dee');
     try {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       expect(await past.byToken(token)).toBeUndefined();
     } finally {
       await past.end(session.metadata.name);
@@ -142,16 +144,14 @@ describe('sessions', () => {
     expect(await sandboxes.removeSession(eve.session.metadata.name)).toContain(eve.namespace);
     await store.end(eve.session.metadata.name);
     const core = kc.makeApiClient(CoreV1Api);
-    const deadline = Date.now() + 30_000;
-    let phase: string | undefined = 'Active';
-    while (Date.now() < deadline) {
-      phase = await core.readNamespace({ name: eve.namespace }).then(
-        (ns) => ns.status?.phase,
-        () => undefined,
-      );
-      if (phase !== 'Active') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(phase).not.toBe('Active');
+    await waitFor(
+      `the namespace ${eve.namespace} to be deleted or terminating`,
+      async () => {
+        const ns = await core.readNamespace({ name: eve.namespace }).catch(ignoreStatus(404));
+        return ns?.status?.phase !== 'Active';
+      },
+      30_000,
+      200,
+    );
   });
 });

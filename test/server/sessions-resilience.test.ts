@@ -6,6 +6,7 @@
  * re-check of a passed step keeps the count; concurrent resets of one lab,
  * on one server or two, answer 2xx or 409 and leave a lab that works.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,6 @@ import { Client, startTestServer, type TestServer } from '../support/server.ts';
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The palette lab with two steps, both graded by the palette's colour. */
 const twoSteps: LabDefinition = {

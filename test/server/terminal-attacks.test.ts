@@ -6,10 +6,12 @@
  * memory hog, the calls a kubectl shell never needs. Each time, another
  * learner's terminal keeps echoing, and the server's memory stays bounded.
  */
+
 import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
@@ -160,7 +162,7 @@ describe('workshop terminals under attack', () => {
       for (const name of ['config.next', 'token', 'token.next', 'kubeconfig.next']) await term.run(`ln -sf ${victim} ~/.kube/${name}`);
       await term.run(`mv ~/.kube ~/.kube-mine && ln -s ${victim} ~/.kube-link && ln -s /etc ~/.kube; echo planted`);
       // Several renewals (every 400 ms here) go by.
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       expect(readFileSync(victim, 'utf8')).toBe('host file\n');
       expect(statSync(victim).uid).toBe(process.getuid?.() ?? 0);
       const after = (await term.run('sha256sum /run/cdl/terminal/token | cut -c1-16')).trim();
@@ -260,7 +262,7 @@ describe('workshop terminals under attack', () => {
       const id = (await who.get('/api/session')).body.id;
       const pid = (await server.terminals.find(id, 'palette'))?.pid ?? 0;
       term.send('bomb() { bomb | bomb & }; bomb\r');
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       const processes = sessionMembers(pid).length;
       const echo = await bystander.echoTimes(200, 25);
       process.stderr.write(

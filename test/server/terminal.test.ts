@@ -5,6 +5,7 @@
  * the same shell and its output back; `yes` cannot exhaust memory and Ctrl-C
  * stops it; bad frames are refused while the shell lives on.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, MAX_CLIENT_FRAME } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
@@ -100,6 +101,23 @@ describe('in workshop mode (bubblewrap)', () => {
     }
   });
 
+  it('gives a new shell at once to a browser that comes back after typing `exit`', async () => {
+    const first = await open(server, ada);
+    await first.run('touch /tmp/the-old-shell');
+    first.send('exit\r');
+    await first.until(() => first.exit !== undefined && first.closed !== undefined, 10_000, 'the shell to end');
+    expect(first.exit?.code).toBe(0);
+    // At once, while the old shell is still being cleaned up.
+    const again = await open(server, ada);
+    try {
+      expect(again.ready?.resumed).toBe(false);
+      // Each shell has a /tmp of its own: the new one does not have the old one's file.
+      expect((await again.run('ls /tmp/the-old-shell 2>&1')).trim()).toMatch(/No such file/);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('refuses malformed frames and absurd sizes with an error frame, and the shell carries on', async () => {
     const term = await open(server, ada);
     try {
@@ -141,7 +159,7 @@ describe('in workshop mode (bubblewrap)', () => {
       const until = Date.now() + 10_000;
       let stalledAt = 0;
       while (Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         maxUnacked = Math.max(maxUnacked, terminal?.unacknowledged ?? 0);
         maxBuffered = Math.max(maxBuffered, term.ws.bufferedAmount, terminal?.bufferedBytes ?? 0);
         // For the last three seconds, act as a browser that fell behind: no acknowledgements.

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { PollTimeout, poll } from '../../cluster/src/kube.ts';
 import { projectRoot } from '../../cluster/src/paths.ts';
 
 export interface Running {
@@ -64,20 +65,25 @@ export async function runEntry(options: EntryOptions): Promise<Running> {
   };
   const timeoutMs = options.timeoutMs ?? 60_000;
   const readyUrl = options.readyUrl ?? `http://127.0.0.1:${options.port}/healthz`;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${options.script} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
-    }
-    const ready = await fetch(readyUrl).then(
-      (r) => r.ok,
-      () => false,
+  try {
+    await poll(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`${options.script} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+        }
+        return fetch(readyUrl).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      { what: `${options.script} to answer ${readyUrl}`, timeoutMs, intervalMs: 200, retryErrors: false },
     );
-    if (ready) return running;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  } catch (error) {
+    if (!(error instanceof PollTimeout)) throw error;
+    await running.stop('SIGKILL');
+    throw new Error(`${options.script} did not answer ${readyUrl} within ${timeoutMs / 1000} s:\n${output}`, { cause: error });
   }
-  await running.stop('SIGKILL');
-  throw new Error(`${options.script} did not answer ${readyUrl} within ${timeoutMs / 1000} s:\n${output}`);
+  return running;
 }
 
 /** The settings that run an entry in single-user mode on the shared test cluster, through the external provider (so it never starts or stops it). */

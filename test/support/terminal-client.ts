@@ -1,7 +1,11 @@
 /**
  * A terminal client as the page is one: binary frames, acknowledging output
  * as it arrives (unless told to stop, to act as a browser that fell behind).
+ * The tests and the benches share it: the benches read the times it keeps
+ * (connect, READY, first output, each frame) and wait on its output without
+ * polling, so that what they time is the server and not this client.
  */
+import { StringDecoder } from 'node:string_decoder';
 import WebSocket from 'ws';
 import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 
@@ -10,10 +14,27 @@ export interface Refusal {
   body: string;
 }
 
+/** The text kept: at least this much of the tail (a `yes` would otherwise fill the client's memory). */
+const KEEP_TEXT = 64 * 1024;
+
+export interface EchoOptions {
+  /** Keystrokes typed and waited for first, and not counted. Default 0. */
+  warmUp?: number;
+  /** Clear the line (Ctrl-U, its redraw awaited, not timed) after this many keystrokes; 0 never. Default 0. */
+  clearEvery?: number;
+  /** How long to wait for one echo; a keystroke that waits longer counts as this long. Default 5000. */
+  timeoutMs?: number;
+}
+
 export class TerminalClient {
   readonly ws: WebSocket;
+  /** The tail of the output (at least 64 KiB of it), as text. */
   text = '';
+  /** Output bytes received, and in how many frames. */
   received = 0;
+  outputFrames = 0;
+  /** Characters of text decoded so far (`text` holds the last of them). */
+  chars = 0;
   errors: string[] = [];
   ready: { resumed: boolean; replayedBytes: number; offset: number } | undefined;
   exit: { code: number } | undefined;
@@ -21,34 +42,65 @@ export class TerminalClient {
   /** Output received and not yet acknowledged (while `acking` is off). */
   unacked = 0;
   closed: { code: number; reason: string } | undefined;
-  private outputWaiters: Array<() => void> = [];
+  /** When the connection was asked for, the upgrade was done, the READY frame came, the first output byte came, the last output frame came (performance.now()). */
+  readonly connectedAt: number;
+  openedAt: number | undefined;
+  readyAt: number | undefined;
+  firstOutputAt: number | undefined;
+  lastOutputAt = 0;
+  /** The size of the last output frame, in bytes and in characters. */
+  lastOutputBytes = 0;
+  lastOutputChars = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  /** Called on every frame and on close, until each says it is done. */
+  private readonly watchers = new Set<() => boolean>();
 
-  private constructor(ws: WebSocket) {
+  private constructor(ws: WebSocket, connectedAt: number) {
     this.ws = ws;
+    this.connectedAt = connectedAt;
     ws.on('message', (data: Buffer) => {
       const frame = decodeServerFrame(data);
       if (frame.type === 'output') {
+        const now = performance.now();
+        this.firstOutputAt ??= now;
+        this.lastOutputAt = now;
         this.received += frame.data.length;
-        // Keep the tail only: a `yes` would otherwise fill the test's memory.
-        this.text = (this.text + Buffer.from(frame.data).toString('utf8')).slice(-64 * 1024);
+        this.outputFrames += 1;
+        this.lastOutputBytes = frame.data.length;
+        const text = this.decoder.write(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength));
+        this.chars += text.length;
+        this.lastOutputChars = text.length;
+        this.text += text;
+        if (this.text.length > 2 * KEEP_TEXT) this.text = this.text.slice(-KEEP_TEXT);
         if (this.acking) ws.send(encode.ack(frame.data.length));
         else this.unacked += frame.data.length;
-        for (const wake of this.outputWaiters.splice(0)) wake();
-      } else if (frame.type === 'ready') this.ready = frame.ready;
-      else if (frame.type === 'exit') this.exit = frame.exit;
+      } else if (frame.type === 'ready') {
+        this.ready = frame.ready;
+        this.readyAt = performance.now();
+      } else if (frame.type === 'exit') this.exit = frame.exit;
       else if (frame.type === 'error') this.errors.push(`${frame.error.code}: ${frame.error.message}`);
       else throw new Error(`the server broke the protocol: ${frame.reason}`);
+      this.notify();
+    });
+    ws.once('open', () => {
+      this.openedAt = performance.now();
     });
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };
+      this.notify();
     });
+  }
+
+  private notify(): void {
+    for (const watcher of [...this.watchers]) if (watcher()) this.watchers.delete(watcher);
   }
 
   /** Opens a terminal, or resolves with the HTTP refusal. */
   static open(url: string, headers: Record<string, string>): Promise<TerminalClient | Refusal> {
     return new Promise((resolve, reject) => {
+      const connectedAt = performance.now();
       const ws = new WebSocket(url, { headers });
-      const client = new TerminalClient(ws);
+      const client = new TerminalClient(ws, connectedAt);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
@@ -72,33 +124,88 @@ export class TerminalClient {
     this.acking = true;
   }
 
+  /** The text that came after `chars` characters had been received (what of it is still kept). */
+  textSince(chars: number): string {
+    return this.text.slice(Math.max(0, this.text.length - (this.chars - chars)));
+  }
+
+  /** The text of the last output frame, with `overlap` characters before it (for a word split across two frames). */
+  lastText(overlap = 0): string {
+    return this.text.slice(-(this.lastOutputChars + overlap));
+  }
+
+  /**
+   * Resolves as soon as `test` holds: it is asked now, on every frame and on
+   * close (no polling, so the wait adds nothing to what a bench times).
+   * Rejects when the socket closes first, or after `timeoutMs`.
+   */
+  until(test: () => boolean, timeoutMs = 10_000, what = 'the terminal to show what was awaited'): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`${why} waiting for ${what}; the terminal shows:\n${this.text.slice(-2000)}`));
+      const watcher = () => {
+        if (test()) {
+          clearTimeout(timer);
+          resolve();
+          return true;
+        }
+        if (this.closed) {
+          clearTimeout(timer);
+          fail(`the socket closed (${this.closed.code} ${this.closed.reason})`);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        this.watchers.delete(watcher);
+        fail(`${timeoutMs} ms passed`);
+      }, timeoutMs);
+      if (this.closed) watcher();
+      else this.watchers.add(watcher);
+    });
+  }
+
   /**
    * Keystroke echo times: types one character at a time and waits for the
-   * shell's echo of it, `count` times, `intervalMs` apart; then clears the line.
+   * shell's echo of that character, `count` times, `intervalMs` apart; then
+   * clears the line.
    */
-  async echoTimes(count: number, intervalMs = 20): Promise<number[]> {
+  async echoTimes(count: number, intervalMs = 20, options: EchoOptions = {}): Promise<number[]> {
+    const { warmUp = 0, clearEvery = 0, timeoutMs = 5000 } = options;
     const times: number[] = [];
-    for (let i = 0; i < count; i += 1) {
-      const echoed = new Promise<void>((resolve) => this.outputWaiters.push(resolve));
+    for (let i = 0; i < warmUp + count; i += 1) {
+      const from = this.chars;
       const started = performance.now();
       this.send('x');
-      await Promise.race([echoed, new Promise((r) => setTimeout(r, 5000))]);
-      times.push(performance.now() - started);
-      await new Promise((r) => setTimeout(r, intervalMs));
+      await this.until(() => this.textSince(from).includes('x'), timeoutMs, 'the echo').catch(() => undefined);
+      if (i >= warmUp) times.push(performance.now() - started);
+      if (clearEvery > 0 && (i + 1) % clearEvery === 0) await this.clearLine(timeoutMs);
+      if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
     }
     this.send('\x15');
     return times;
   }
 
+  /** Ctrl-U, and waits for the shell to redraw the line. */
+  private async clearLine(timeoutMs: number): Promise<void> {
+    const before = this.received;
+    this.send('\x15');
+    await this.until(() => this.received > before, timeoutMs, 'the line to be cleared').catch(() => undefined);
+  }
+
   async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    let found = '';
+    const test = () => {
       const match = pattern.exec(this.text);
-      if (match) return match[0];
-      if (this.closed) break;
-      await new Promise((r) => setTimeout(r, 20));
+      if (match) found = match[0];
+      return match !== null;
+    };
+    try {
+      await this.until(test, timeoutMs, String(pattern));
+    } catch {
+      throw new Error(`no ${pattern} in the terminal within ${timeoutMs} ms; it shows:\n${this.text.slice(-2000)}`);
     }
-    throw new Error(`no ${pattern} in the terminal within ${timeoutMs} ms; it shows:\n${this.text.slice(-2000)}`);
+    return found;
   }
 
   /**

@@ -5,11 +5,13 @@
  * cannot exceed what was sent, the terminals' folder cannot be squatted, and
  * node-pty still keeps its write queue where the input backpressure reads it.
  */
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
@@ -179,7 +181,7 @@ describe('node-pty', () => {
     const pty = spawn('/bin/sleep', ['5'], { cols: 80, rows: 24, encoding: null });
     try {
       for (let i = 0; i < 64; i += 1) pty.write(Buffer.alloc(16 * 1024, 0x61));
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       expect(ptyBacklog(pty)).toBeGreaterThan(256 * 1024);
     } finally {
       // Drop what is queued, so the queue does not write to a closed pty after the kill.
@@ -278,7 +280,7 @@ describe("a shell's API relay", () => {
       idleMs: 60_000,
     });
     const clients = Array.from({ length: 10 }, () => connect(join(scratch, 'relay.sock')).on('error', () => undefined));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(relay.connections).toBe(4);
     expect(upstream).toBe(4);
     for (const client of clients) client.destroy();
@@ -298,7 +300,7 @@ describe('checks of one session', () => {
     const work = async () => {
       running += 1;
       most = Math.max(most, running);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       running -= 1;
       return 'done';
     };

@@ -1,10 +1,11 @@
 /**
  * The output batcher's timing and copies, on fake timers: a quiet shell's
  * output goes out at once, a stream is gathered per window, a full batch
- * does not wait for its window, and a batch of one read is that read
- * itself while a batch of several is one contiguous buffer.
+ * does not wait for its window, and a batch is handed out as the very reads
+ * it gathered (the frame around them is their one copy).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, OutputBatcher } from '../../labs-server/src/terminal/output-batcher.ts';
 
 const LIMITS: BatchLimits = { windowMs: 2, streamingBytes: 1024, maxBatchBytes: 4096 };
@@ -15,8 +16,13 @@ function bytes(length: number, fill = 0x61): Buffer {
 
 function recorder(limits = LIMITS) {
   const sent: Uint8Array[] = [];
-  const batcher = new OutputBatcher((data) => sent.push(data), limits);
-  return { sent, batcher };
+  const batches: Array<readonly Uint8Array[]> = [];
+  const batcher = new OutputBatcher((reads, total) => {
+    expect(total).toBe(reads.reduce((sum, read) => sum + read.length, 0));
+    batches.push(reads);
+    sent.push(reads.length === 1 ? (reads[0] as Uint8Array) : Buffer.concat(reads, total));
+  }, limits);
+  return { sent, batches, batcher };
 }
 
 beforeEach(() => {
@@ -92,20 +98,19 @@ describe('the output batcher', () => {
     expect(sent.map((s) => s.length)).toEqual([LIMITS.streamingBytes, LIMITS.maxBatchBytes, 5]);
   });
 
-  it('hands out a batch of one read as that read, and a batch of several as one buffer of exactly their size', () => {
-    const { sent, batcher } = recorder();
+  it('hands out a batch as the very reads it gathered, and its frame holds them in one copy', () => {
+    const { batches, batcher } = recorder();
     batcher.push(bytes(LIMITS.streamingBytes));
-    const only = bytes(300);
-    batcher.push(only);
-    vi.advanceTimersByTime(LIMITS.windowMs);
-    expect(sent[1]).toBe(only);
     const parts = [bytes(10, 0x41), bytes(20, 0x42), bytes(30, 0x43)];
     for (const part of parts) batcher.push(part);
     vi.advanceTimersByTime(LIMITS.windowMs);
-    const joined = sent[2] as Uint8Array;
-    expect(joined.byteLength).toBe(60);
-    expect(Buffer.from(joined)).toEqual(Buffer.concat(parts));
-    for (const part of parts) expect(joined.buffer).not.toBe(part.buffer);
+    const batch = batches[1] ?? [];
+    expect(batch).toHaveLength(3);
+    for (const [i, read] of batch.entries()) expect(read).toBe(parts[i]);
+    const frame = encode.outputOf(batch, 60);
+    expect(frame.byteLength).toBe(61);
+    expect(decodeServerFrame(frame)).toEqual({ type: 'output', data: new Uint8Array(Buffer.concat(parts)) });
+    for (const part of parts) expect(frame.buffer).not.toBe(part.buffer);
   });
 
   it('drops what it gathered and its window (the replay buffer keeps the output)', () => {

@@ -108,6 +108,7 @@ class FakePty implements IPty {
 /** A backend that records what it is asked and spawns fake ptys. */
 class FakeBackend implements ShellBackend {
   readonly name = 'bubblewrap' as const;
+  readonly kubectl = undefined;
   readonly separateUsers: boolean;
   readonly calls: string[] = [];
   readonly ptys: FakePty[] = [];

@@ -110,17 +110,24 @@ describe("a shell's kubeconfig", () => {
 
 describe("a shell's rc file", () => {
   it("shows the lab and namespace in the prompt, reads the learner's own .bashrc, and starts in the home", () => {
-    const rc = bashrc({ labId: 'palette', namespace: 's-1-palette' }, '/home/learner');
+    const rc = bashrc({ labId: 'palette', namespace: 's-1-palette' }, '/home/learner', '/inside');
     expect(rc).toContain('export KUBECONFIG=/home/learner/.kube/config\n');
     expect(rc).toContain('if [ -f /home/learner/.bashrc ]; then . /home/learner/.bashrc; fi\n');
     expect(rc).toContain(String.raw`PS1='\[\e[1;32m\]learner\[\e[0m\]@\[\e[1;34m\]palette\[\e[0m\] (s-1-palette) \w $ '`);
     expect(rc).toContain('alias k=kubectl\n');
     expect(rc.endsWith('cd "/home/learner"\n')).toBe(true);
   });
+
+  it("sources kubectl's completion from the workspace instead of running kubectl at every start", () => {
+    const rc = bashrc({ labId: 'palette', namespace: 's-1-palette' }, '/home/learner', '/inside');
+    expect(rc).toContain('. /inside/kubectl-completion.bash\n');
+    expect(rc).not.toMatch(/kubectl completion/);
+  });
 });
 
 /** A backend that shows the shell its workspace at /inside and its home at /home/learner. */
 const BACKEND: ShellHomeOptions['backend'] = {
+  kubectl: undefined,
   apiServer: SANDBOXED,
   workspaceInside: () => '/inside',
   homeInside: () => '/home/learner',
@@ -156,10 +163,25 @@ describe("a terminal's folder", () => {
     expect(readFileSync(join(dir, 'token'), 'utf8')).toBe('token-1');
     expect(statSync(join(dir, 'token')).mode & 0o777).toBe(0o600);
     expect(parse(readFileSync(join(dir, 'kubeconfig'), 'utf8')).users[0].user).toEqual({ tokenFile: '/inside/token' });
-    expect(readFileSync(join(dir, 'bashrc'), 'utf8')).toBe(bashrc({ labId: 'palette', namespace: 's-1-palette' }, '/home/learner'));
+    expect(readFileSync(join(dir, 'bashrc'), 'utf8')).toBe(
+      bashrc({ labId: 'palette', namespace: 's-1-palette' }, '/home/learner', '/inside'),
+    );
     expect(home.kubeconfigInside).toBe('/home/learner/.kube/config');
     await home.remove();
     expect(() => statSync(dir)).toThrow();
+  });
+
+  it("holds kubectl's completion, made by running kubectl once for every shell", async () => {
+    const kubectl = join(scratch, 'fake-kubectl');
+    const runs = join(scratch, 'kubectl-runs');
+    writeFileSync(kubectl, `#!/bin/sh\necho run >> ${runs}\necho '__start_kubectl() { :; }'\n`, { mode: 0o755 });
+    const homes = ['s-3/palette', 's-4/palette'].map((key) => new ShellHome(homeOptions({ key, backend: { ...BACKEND, kubectl } })));
+    for (const home of homes) await home.create();
+    for (const home of homes) {
+      expect(readFileSync(join(home.workspace.dir, 'kubectl-completion.bash'), 'utf8')).toBe('__start_kubectl() { :; }\n');
+      await home.remove();
+    }
+    expect(readFileSync(runs, 'utf8')).toBe('run\n');
   });
 
   it.runIf(process.getuid?.() === 0)("belongs to root, and only the shell's group may read it", async () => {

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail, which } from '../exec.ts';
@@ -205,7 +206,7 @@ async function withLock<T>(path: string, log: Log, body: () => Promise<T>): Prom
       if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
         if (!told) log(`  waiting for another build of the same binaries (pid ${holder}) to finish…`);
         told = true;
-        await new Promise((r) => setTimeout(r, 2000));
+        await sleep(2000);
       } else {
         await rm(path, { force: true });
       }

@@ -24,9 +24,11 @@
  */
 import { createHmac } from 'node:crypto';
 import type { BlockList } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
+import { isStatus } from '../../../cluster/src/kube.ts';
 import { GROUP } from '../../../contract/session.ts';
 import type { SessionStore } from '../sessions/store.ts';
 import { HttpError } from './errors.ts';
@@ -83,8 +85,8 @@ async function listSoon(store: SessionStore, selector?: string): ReturnType<Sess
     try {
       return await store.list(selector);
     } catch (error) {
-      if ((error as { code?: number }).code !== 429 || attempt >= 20) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (!isStatus(error, 429) || attempt >= 20) throw error;
+      await sleep(250);
     }
   }
 }

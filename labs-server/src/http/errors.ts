@@ -15,6 +15,7 @@ import { ApiException } from '@kubernetes/client-node';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { isStatus } from '../../../cluster/src/kube.ts';
 import { describeIssues, UserError } from '../../../contract/errors.ts';
 import { statusOf } from '../labs/errors.ts';
 
@@ -85,7 +86,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(userErrorStatus(error)).json(errorBody(error));
       return;
     }
-    if (error instanceof ApiException && error.code === 404) {
+    if (isStatus(error, 404)) {
       // Something the request needed was removed meanwhile (a sandbox ending, a reset).
       res.status(409).json({
         error: 'gone',

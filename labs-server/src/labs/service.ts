@@ -14,7 +14,7 @@
  * replica's live build is `LabBusy`, saying to try again.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { withDefaultNamespace } from '../../../cluster/src/kube.ts';
+import { isStatus, withDefaultNamespace } from '../../../cluster/src/kube.ts';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
 import type { LabCatalog, LabDefinition } from '../../../contract/catalog.ts';
 import type { CheckResult } from '../../../contract/check.ts';
@@ -43,6 +43,8 @@ export interface LabServiceDeps {
 }
 
 const RESET_CONCURRENCY = 8;
+/** How long a namespace seen to exist is trusted without asking again. */
+const SEEN_MS = 5_000;
 /** A learner's token lives an hour; terminals renew it well before that. */
 export const LEARNER_TOKEN_SECONDS = 3600;
 
@@ -63,6 +65,10 @@ export class LabService {
   private readonly holder: string;
   /** Sandbox builds running in this process, by session and lab: concurrent requests share one. */
   private readonly building = new Map<string, Promise<SandboxNamespaces>>();
+  /** Namespaces seen to exist, and when (see `exists`). */
+  private readonly seen = new Map<string, number>();
+  /** Each session's latest token, and until when it is valid (see `learnerToken`). */
+  private readonly tokens = new Map<string, { token: Promise<string>; until: number }>();
   /** Checks of one session: two at a time, forty waiting, then 429. */
   private readonly checks = new PerSessionLimit(2, 40);
   constructor(deps: LabServiceDeps) {
@@ -100,20 +106,58 @@ export class LabService {
     if (reason) throw new LabUnavailable(reason);
   }
 
-  /** Whether every namespace of a sandbox exists (and is not on its way out). */
+  /**
+   * Whether every namespace of a sandbox exists (and is not on its way out).
+   * A namespace seen a moment ago is not asked for again: opening a terminal
+   * right after starting the lab costs no second round of reads.
+   */
   private async exists(namespaces: SandboxNamespaces): Promise<boolean> {
+    const now = Date.now();
     const found = await Promise.all(
-      realNamespaces(namespaces).map((name) =>
-        this.core.readNamespace({ name }).then(
+      realNamespaces(namespaces).map(async (name) => {
+        if (now - (this.seen.get(name) ?? 0) < SEEN_MS) return true;
+        const there = await this.core.readNamespace({ name }).then(
           (ns) => ns.status?.phase !== 'Terminating',
-          (error: { code?: number }) => {
-            if (error.code === 404) return false;
+          (error: unknown) => {
+            if (isStatus(error, 404)) return false;
             throw error;
           },
-        ),
-      ),
+        );
+        if (there) this.seen.set(name, now);
+        return there;
+      }),
     );
     return found.every(Boolean);
+  }
+
+  /** Forgets what was seen of a session's namespaces and its token (its sandboxes are going). */
+  private forget(sessionName: string, namespaces?: SandboxNamespaces): void {
+    for (const name of namespaces ? realNamespaces(namespaces) : [...this.seen.keys()].filter((n) => n.startsWith(`${sessionName}-`))) {
+      this.seen.delete(name);
+    }
+    if (!namespaces) this.tokens.delete(sessionName);
+  }
+
+  /**
+   * A learner's token for a kubeconfig. `reuse`: one issued (or being
+   * issued) earlier is given again while it has more than half its life
+   * left, so the terminal opened right after a lab's start waits for no
+   * TokenRequest (the start asks for one ahead). Otherwise (a renewal, the
+   * kubeconfig download) a fresh one.
+   */
+  private learnerToken(session: LabSession, reuse: boolean): Promise<string> {
+    const name = session.metadata.name;
+    const held = this.tokens.get(name);
+    if (reuse && held && held.until - Date.now() > (LEARNER_TOKEN_SECONDS * 1000) / 2) return held.token;
+    for (const [other, { until }] of this.tokens) if (until <= Date.now()) this.tokens.delete(other);
+    const token = this.deps.sandboxes.issueToken(session, LEARNER_TOKEN_SECONDS).then(({ token }) => token);
+    const entry = { token, until: Date.now() + LEARNER_TOKEN_SECONDS * 1000 };
+    this.tokens.set(name, entry);
+    // A request that failed is not given again.
+    token.catch(() => {
+      if (this.tokens.get(name) === entry) this.tokens.delete(name);
+    });
+    return token;
   }
 
   /** The ready sandbox of a started lab, its state re-read from the cluster. */
@@ -159,7 +203,15 @@ export class LabService {
         created = true;
       }
     }
-    const updated = await this.deps.store.patchStatus(name, () => ({ currentLab: lab.id }));
+    // Written only when it changes: a terminal opened on the current lab costs no write.
+    const updated =
+      session.status?.currentLab === lab.id && !created
+        ? session
+        : await this.deps.store.patchStatus(name, (current) =>
+            current.status?.currentLab === lab.id ? undefined : { currentLab: lab.id },
+          );
+    // The terminal that usually follows needs a token: asked for now, it is ready when the shell starts.
+    if (lab.scope === 'namespace') this.learnerToken(updated, true).catch(() => undefined);
     return { session: updated, namespaces, created };
   }
 
@@ -229,6 +281,7 @@ export class LabService {
     try {
       // What an older build left under other names goes too.
       const everything = [...left.filter((old) => !namespaces.some((ns) => ns.namespace === old.namespace)), ...namespaces];
+      this.forget(sessionName, everything);
       await this.teardown(lab, everything);
       await this.deps.sandboxes.remove(everything);
       await this.deps.sandboxes.provision(claimed, lab.id, lab.namespaces);
@@ -292,6 +345,7 @@ export class LabService {
    */
   async removeSandboxes(sessionName: string): Promise<void> {
     this.deps.onSessionEnd?.(sessionName);
+    this.forget(sessionName);
     const session = await this.deps.store.get(sessionName);
     for (const [labId, progress] of Object.entries(session?.status?.labs ?? {})) {
       const lab = this.deps.catalog.get(labId);
@@ -347,15 +401,21 @@ export class LabService {
    * available on a cluster of the learner's own) gets the cluster's admin.
    */
   async kubeconfig(session: LabSession, labId: string): Promise<string> {
+    return this.kubeconfigFor(session, labId, await this.sandboxOf(session, this.lab(labId)), false);
+  }
+
+  /**
+   * The kubeconfig of a sandbox whose namespaces the caller has just seen to
+   * be ready; `reuse` takes the token the lab's start asked for ahead.
+   */
+  async kubeconfigFor(session: LabSession, labId: string, namespaces: SandboxNamespaces, reuse: boolean): Promise<string> {
     const lab = this.lab(labId);
-    const namespaces = await this.sandboxOf(session, lab);
     const namespace = defaultNamespace(namespaces) ?? 'default';
     if (lab.scope === 'cluster') {
       this.assertAvailable(lab);
       return withDefaultNamespace(this.deps.kc, namespace);
     }
-    const { token } = await this.deps.sandboxes.issueToken(session, LEARNER_TOKEN_SECONDS);
-    return this.deps.sandboxes.learnerKubeconfig(token, namespace);
+    return this.deps.sandboxes.learnerKubeconfig(await this.learnerToken(session, reuse), namespace);
   }
 
   async solve(session: LabSession, labId: string): Promise<void> {

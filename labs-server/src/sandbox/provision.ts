@@ -34,7 +34,7 @@ import {
   type V1ResourceQuota,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { applyObjects, waitFor } from '../../../cluster/src/kube.ts';
+import { applyObjects, ignoreStatus, waitFor } from '../../../cluster/src/kube.ts';
 import type { LogicalNamespace } from '../../../contract/content.ts';
 import { realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
 import { API_VERSION, KIND, LABELS, type LabSession, MANAGER } from '../../../contract/session.ts';
@@ -72,12 +72,6 @@ export function learnerUser(session: LabSession): string {
   return `system:serviceaccount:${SYSTEM_NAMESPACE}:${serviceAccountName(session)}`;
 }
 
-function ignore(codes: number[]) {
-  return (error: { code?: number }) => {
-    if (!codes.includes(error.code ?? 0)) throw error;
-  };
-}
-
 export class Sandboxes {
   private readonly core: CoreV1Api;
   private readonly rbac: RbacAuthorizationV1Api;
@@ -101,7 +95,7 @@ export class Sandboxes {
   async ensureSystemNamespace(): Promise<void> {
     await this.core
       .createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } } } })
-      .catch(ignore([409]));
+      .catch(ignoreStatus(409));
     await ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE);
   }
 
@@ -119,7 +113,7 @@ export class Sandboxes {
           automountServiceAccountToken: false,
         },
       })
-      .catch(ignore([409]));
+      .catch(ignoreStatus(409));
   }
 
   /** Creates the lab's namespaces for this learner, ready to use; returns their names. */
@@ -148,7 +142,7 @@ export class Sandboxes {
         ownerReferences: [owner(session)],
       },
     };
-    await this.core.createNamespace({ body }).catch(ignore([409]));
+    await this.core.createNamespace({ body }).catch(ignoreStatus(409));
     const platform = { [LABELS.managedBy]: MANAGER, [PLATFORM_LABEL]: 'true' };
     const quotas: V1ResourceQuota[] = Object.entries(sandboxQuotas(this.limits)).map(([quota, hard]) => ({
       apiVersion: 'v1',
@@ -176,7 +170,7 @@ export class Sandboxes {
             },
           },
         })
-        .catch(ignore([409])),
+        .catch(ignoreStatus(409)),
       this.rbac
         .createNamespacedRoleBinding({
           namespace: name,
@@ -186,7 +180,7 @@ export class Sandboxes {
             subjects: [{ kind: 'ServiceAccount', name: serviceAccountName(session), namespace: SYSTEM_NAMESPACE }],
           },
         })
-        .catch(ignore([409])),
+        .catch(ignoreStatus(409)),
     ]);
   }
 
@@ -212,7 +206,7 @@ export class Sandboxes {
   /** Deletes the namespaces and waits until they are gone (so they can be made again). */
   async remove(namespaces: SandboxNamespaces, waitMs = 60_000): Promise<void> {
     const names = realNamespaces(namespaces);
-    await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(ignore([404, 409]))));
+    await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(ignoreStatus(404, 409))));
     if (waitMs > 0) {
       await waitFor(
         `namespaces ${names.join(', ')} to be deleted`,
@@ -238,8 +232,10 @@ export class Sandboxes {
     const list = await this.core.listNamespace({ labelSelector: `${LABELS.session}=${sessionName}` });
     const names = list.items.map((ns) => ns.metadata?.name ?? '').filter(Boolean);
     await Promise.all([
-      ...names.map((name) => this.core.deleteNamespace({ name }).catch(ignore([404, 409]))),
-      this.core.deleteNamespacedServiceAccount({ name: serviceAccountName(sessionName), namespace: SYSTEM_NAMESPACE }).catch(ignore([404])),
+      ...names.map((name) => this.core.deleteNamespace({ name }).catch(ignoreStatus(404, 409))),
+      this.core
+        .deleteNamespacedServiceAccount({ name: serviceAccountName(sessionName), namespace: SYSTEM_NAMESPACE })
+        .catch(ignoreStatus(404)),
     ]);
     return names;
   }

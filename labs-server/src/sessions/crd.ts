@@ -8,7 +8,7 @@
  * The object's schema is generated from the contract (contract/session.ts).
  */
 import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { waitFor } from '../../../cluster/src/kube.ts';
+import { hasCondition, ignoreStatus, isStatus, waitFor } from '../../../cluster/src/kube.ts';
 import { GROUP, KIND, labSessionOpenApiSchema, PLURAL, VERSION } from '../../../contract/session.ts';
 
 export const labSessionCrd: V1CustomResourceDefinition = {
@@ -50,22 +50,15 @@ export async function ensureCrd(kc: KubeConfig): Promise<void> {
         name,
         body: { ...labSessionCrd, metadata: { ...labSessionCrd.metadata, resourceVersion: current.metadata?.resourceVersion } },
       })
-      .catch((error: { code?: number }) => {
-        // Another replica updated it at the same moment: theirs is the same definition.
-        if (error.code !== 409) throw error;
-      });
+      // Another replica updated it at the same moment: theirs is the same definition.
+      .catch(ignoreStatus(409));
   } catch (error) {
-    if ((error as { code?: number }).code !== 404) throw error;
-    await api.createCustomResourceDefinition({ body: labSessionCrd }).catch((e: { code?: number }) => {
-      if (e.code !== 409) throw e;
-    });
+    if (!isStatus(error, 404)) throw error;
+    await api.createCustomResourceDefinition({ body: labSessionCrd }).catch(ignoreStatus(409));
   }
   await waitFor(
     'the LabSession CRD to be established',
-    async () => {
-      const crd = await api.readCustomResourceDefinition({ name });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    },
+    async () => hasCondition(await api.readCustomResourceDefinition({ name }), 'Established'),
     20_000,
     100,
   );

@@ -15,7 +15,9 @@
  * it past `maxMs` from its creation (the instructor can still extend it).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { isStatus } from '../../../cluster/src/kube.ts';
 import {
   API_VERSION,
   countPassed,
@@ -120,7 +122,7 @@ export class SessionStore {
     try {
       return LabSessionSchema.parse(await this.api.getClusterCustomObject(this.ref(name)));
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
+      if (isStatus(error, 404)) return undefined;
       throw error;
     }
   }
@@ -153,7 +155,7 @@ export class SessionStore {
       await this.api.deleteClusterCustomObject({ ...this.ref(name), propagationPolicy: 'Background' });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return false;
+      if (isStatus(error, 404)) return false;
       throw error;
     }
   }
@@ -244,10 +246,10 @@ export class SessionStore {
             : await this.api.patchClusterCustomObject({ ...this.ref(name), body }, options);
         return LabSessionSchema.parse(written);
       } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
+        if (!isStatus(error, 409)) throw error;
         if (attempt >= WRITE_ATTEMPTS) throw new SessionConflict(name, { cause: error });
         // Another replica wrote meanwhile: back off a little, at random, so the two do not collide again.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * attempt));
+        await sleep(Math.random() * 25 * attempt);
       }
     }
   }

@@ -54,6 +54,10 @@ export class BubblewrapShell implements ShellBackend {
     return shell;
   }
 
+  get kubectl(): string {
+    return this.options.kubectl;
+  }
+
   /** Whether shells get control groups here (else rlimits only). */
   get cgroupVersion(): 1 | 2 | undefined {
     return this.cgroups?.version;

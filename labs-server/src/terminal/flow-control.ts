@@ -5,13 +5,32 @@
  * one. A runaway `yes` then blocks in its own write() instead of filling the
  * server's memory or the browser's; Ctrl-C still reaches the shell at once,
  * because input never waits on output.
+ *
+ * The rule for clients (docs/terminal.md, "Flow control"): never hold
+ * MAX_ACK_STEP bytes or more of processed output unacknowledged. A client
+ * that keeps it, once it has processed all it was sent, holds less than
+ * MAX_ACK_STEP, and that is all the server counts (nothing else is in
+ * flight). The server reads again below `low`, which is at least
+ * MAX_ACK_STEP: so whatever its step (1 byte or MAX_ACK_STEP), such a client
+ * can never be left waiting for output while the server waits for an
+ * acknowledgement it will never send. A client with a larger step breaks
+ * the rule and may stall itself; the server still never holds more than
+ * `high` plus one frame for it.
  */
+import { MAX_ACK_STEP } from '../../../contract/protocol.ts';
 export interface Watermarks {
+  /** Reading stops once more than this is unacknowledged. */
   high: number;
+  /**
+   * Reading starts again once less than this is unacknowledged. No client
+   * acknowledging in steps of at most `low` bytes can wedge; the default is
+   * high − MAX_ACK_STEP, which is more than MAX_ACK_STEP.
+   */
   low: number;
 }
 
-export const DEFAULT_WATERMARKS: Watermarks = { high: 256 * 1024, low: 32 * 1024 };
+/** Reading stops above 256 KiB unacknowledged and starts again below 192 KiB (256 − MAX_ACK_STEP). */
+export const DEFAULT_WATERMARKS: Watermarks = { high: 256 * 1024, low: 256 * 1024 - MAX_ACK_STEP };
 
 export class FlowControl {
   private unacked = 0;
@@ -21,6 +40,11 @@ export class FlowControl {
   private readonly resume: () => void;
 
   constructor(marks: Watermarks, pause: () => void, resume: () => void) {
+    const { high, low } = marks;
+    // A low watermark of 0 or less would never be reached: the first pause would be for good.
+    if (!Number.isSafeInteger(high) || !Number.isSafeInteger(low) || low < 1 || low > high) {
+      throw new Error(`flow control needs whole watermarks with 1 ≤ low ≤ high (got high ${high}, low ${low})`);
+    }
     this.marks = marks;
     this.pause = pause;
     this.resume = resume;

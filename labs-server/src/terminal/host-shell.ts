@@ -12,9 +12,11 @@ import { BASE_ENV, bashArgs, type ShellBackend, type ShellSize, spawnPlan, WORKS
 export class HostShell implements ShellBackend {
   readonly name = 'host' as const;
   readonly separateUsers = false;
+  readonly kubectl: string | undefined;
   private readonly kubectlDir: string | undefined;
 
   constructor(kubectl: string | undefined) {
+    this.kubectl = kubectl;
     this.kubectlDir = kubectl ? dirname(kubectl) : undefined;
   }
 

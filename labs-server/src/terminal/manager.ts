@@ -60,10 +60,16 @@ export class TerminalManager {
     return this.terminals.get(`${sessionName}/${labId}`);
   }
 
-  private ensure(spec: ShellSpec, size: ShellSize): Promise<PtySession> {
+  private async ensure(spec: ShellSpec, size: ShellSize): Promise<PtySession> {
     const key = `${spec.sessionName}/${spec.labId}`;
     const existing = this.terminals.get(key);
-    if (existing) return existing;
+    if (existing) {
+      const session = await existing;
+      if (!session.ended) return session;
+      // The learner typed `exit` and opens the terminal again: a new shell, once the old one is cleaned up.
+      await session.gone;
+      return this.ensure(spec, size);
+    }
     const { maxPerSession = 4, maxTotal = 500 } = this.options;
     const mine = [...this.terminals.keys()].filter((k) => k.startsWith(`${spec.sessionName}/`)).length;
     if (mine >= maxPerSession) throw new TerminalLimitError(`at most ${maxPerSession} terminals per session`);

@@ -8,10 +8,10 @@
  * ends at the first window with nothing in it; a batch that reaches its
  * size bound goes out before its window ends.
  *
- * Copies: each batch is handed out as one contiguous Uint8Array. A batch of
- * one read is that read itself (node-pty's own buffer, not copied); a batch
- * of several is copied once, into a buffer of exactly its size. The frame
- * around it (encode.output) is the only other copy.
+ * Copies: a batch is handed out as the reads it gathered (node-pty's own
+ * buffers, not copied) and their total size, so the frame around them is
+ * made in one allocation with one copy of each byte (`encode.outputOf`).
+ * Every byte from the pty to the socket is copied once.
  *
  * The batcher knows nothing of sockets or ptys: it is given reads and a
  * function to send with, so its timing can be tested with fake timers.
@@ -30,12 +30,12 @@ export const DEFAULT_BATCH_LIMITS: BatchLimits = { windowMs: 2, streamingBytes: 
 
 export class OutputBatcher {
   private readonly limits: BatchLimits;
-  private readonly send: (data: Uint8Array) => void;
+  private readonly send: (reads: readonly Uint8Array[], bytes: number) => void;
   private chunks: Uint8Array[] = [];
   private bytes = 0;
   private window: NodeJS.Timeout | undefined;
 
-  constructor(send: (data: Uint8Array) => void, limits: BatchLimits = DEFAULT_BATCH_LIMITS) {
+  constructor(send: (reads: readonly Uint8Array[], bytes: number) => void, limits: BatchLimits = DEFAULT_BATCH_LIMITS) {
     this.send = send;
     this.limits = limits;
   }
@@ -58,7 +58,7 @@ export class OutputBatcher {
       if (this.bytes >= this.limits.maxBatchBytes) this.flush();
       return;
     }
-    this.send(data);
+    this.send([data], data.length);
     // A keystroke's echo is a few bytes; a full read means output is streaming.
     if (data.length >= this.limits.streamingBytes) this.openWindow();
   }
@@ -87,9 +87,9 @@ export class OutputBatcher {
 
   private flush(): void {
     if (this.chunks.length === 0) return;
-    const data = this.chunks.length === 1 ? (this.chunks[0] as Uint8Array) : Buffer.concat(this.chunks, this.bytes);
+    const { chunks, bytes } = this;
     this.chunks = [];
     this.bytes = 0;
-    this.send(data);
+    this.send(chunks, bytes);
   }
 }

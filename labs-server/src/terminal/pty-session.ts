@@ -83,6 +83,11 @@ export class PtySession {
   private readPaused = false;
   private closed = false;
   private readonly exitListeners: Array<() => void> = [];
+  private markGone: () => void = () => undefined;
+  /** Resolves once the shell has ended and everything it left is cleaned up. */
+  readonly gone = new Promise<void>((resolve) => {
+    this.markGone = resolve;
+  });
 
   constructor(key: string, spec: ShellSpec, options: TerminalOptions) {
     this.key = key;
@@ -102,7 +107,7 @@ export class PtySession {
       () => this.setReading(false),
       () => this.setReading(true),
     );
-    this.batcher = new OutputBatcher((data) => this.sendOutput(data), options.batch ?? DEFAULT_BATCH_LIMITS);
+    this.batcher = new OutputBatcher((reads, bytes) => this.sendOutput(reads, bytes), options.batch ?? DEFAULT_BATCH_LIMITS);
   }
 
   get pid(): number | undefined {
@@ -111,6 +116,11 @@ export class PtySession {
 
   get attached(): boolean {
     return this.socket !== undefined;
+  }
+
+  /** The shell has ended (or is being ended): a browser gets a new one, once this one is `gone`. */
+  get ended(): boolean {
+    return this.closed;
   }
 
   isAttached(socket: BrowserSocket): boolean {
@@ -155,9 +165,10 @@ export class PtySession {
     if (this.socket) this.batcher.push(data);
   }
 
-  private sendOutput(data: Uint8Array): void {
-    this.sendFrame(encode.output(data));
-    this.flow.sent(data.length);
+  /** One output frame of these reads: one allocation, one copy of each byte. */
+  private sendOutput(reads: readonly Uint8Array[], bytes: number): void {
+    this.sendFrame(encode.outputOf(reads, bytes));
+    this.flow.sent(bytes);
   }
 
   private sendFrame(frame: Uint8Array): void {
@@ -194,7 +205,7 @@ export class PtySession {
     const replayed = this.replay.since(since ?? 0);
     this.flow.reset();
     this.sendFrame(encode.ready({ resumed, replayedBytes: replayed.length, offset: this.replay.end - replayed.length }));
-    if (replayed.length > 0) this.sendOutput(replayed);
+    if (replayed.length > 0) this.sendOutput([replayed], replayed.length);
     this.setReading(true);
   }
 
@@ -261,6 +272,7 @@ export class PtySession {
       this.options.logger.warn({ err: error, terminal: this.key }, 'could not clean up after a terminal');
     } finally {
       for (const listener of this.exitListeners) listener();
+      this.markGone();
     }
   }
 }

@@ -45,7 +45,12 @@ export interface Workspace {
 }
 
 /** What a workspace folder holds, written by the terminal before the shell starts. */
-export const WORKSPACE_FILES = { kubeconfig: 'kubeconfig', token: 'token', bashrc: 'bashrc' } as const;
+export const WORKSPACE_FILES = {
+  kubeconfig: 'kubeconfig',
+  token: 'token',
+  bashrc: 'bashrc',
+  completion: 'kubectl-completion.bash',
+} as const;
 
 export interface ShellBackend {
   readonly name: 'host' | 'bubblewrap';
@@ -53,6 +58,8 @@ export interface ShellBackend {
   readonly separateUsers: boolean;
   /** The API server URL as the shell reaches it. */
   apiServer(hostUrl: string): { server: string; tlsServerName?: string };
+  /** The kubectl the shells run, as the server sees it (for its completion script). */
+  readonly kubectl: string | undefined;
   /** Where the workspace folder is seen from inside the shell. */
   workspaceInside(workspace: Workspace): string;
   /** Where the home is seen from inside the shell. */

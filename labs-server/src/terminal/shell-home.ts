@@ -13,6 +13,7 @@
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
+import { kubectlCompletion } from './kubectl-completion.ts';
 import { type ShellBackend, WORKSPACE_FILES, type Workspace } from './shell-backend.ts';
 
 /** What the rc file shows: the lab and the learner's default namespace, in the prompt. */
@@ -22,8 +23,8 @@ export interface Prompt {
 }
 
 export interface ShellHomeOptions {
-  /** Where the shell's paths are as seen from inside it. */
-  backend: Pick<ShellBackend, 'apiServer' | 'workspaceInside' | 'homeInside'>;
+  /** Where the shell's paths are as seen from inside it, and its kubectl. */
+  backend: Pick<ShellBackend, 'apiServer' | 'workspaceInside' | 'homeInside' | 'kubectl'>;
   /** The folder of the server's where each terminal's workspace folder is made. */
   workDir: string;
   /** The terminal's key (session/lab); its folder is named after it. */
@@ -40,15 +41,20 @@ export function workspaceId(key: string): string {
   return key.replace(/[^a-z0-9-]/g, '_');
 }
 
-/** The rc file of every shell: the learner's own ~/.bashrc is read too, after it. */
-export function bashrc(prompt: Prompt, home: string): string {
+/**
+ * The rc file of every shell: the learner's own ~/.bashrc is read too, after
+ * it. kubectl's completion is a file made once by the server
+ * (kubectl-completion.ts), in the workspace folder (`workspace`, as the
+ * shell sees it).
+ */
+export function bashrc(prompt: Prompt, home: string, workspace: string): string {
   return `# The workshop shell: your kubeconfig reaches your own sandbox only.
 export KUBECONFIG=${home}/.kube/config
 if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
 PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${prompt.labId}\\[\\e[0m\\] (${prompt.namespace}) \\w $ '
 alias k=kubectl
-if command -v kubectl >/dev/null; then
-  source <(kubectl completion bash 2>/dev/null)
+if [ -r ${workspace}/${WORKSPACE_FILES.completion} ]; then
+  . ${workspace}/${WORKSPACE_FILES.completion}
   complete -o default -F __start_kubectl k
 fi
 cd "${home}"
@@ -89,10 +95,18 @@ export class ShellHome {
       await chown(dir, 0, identity.gid);
       await chmod(dir, 0o750);
     }
-    const credentials = await this.credentials();
-    await writeWorkspaceFile(dir, WORKSPACE_FILES.kubeconfig, credentials.kubeconfig, identity?.gid);
-    if (credentials.token !== undefined) await writeWorkspaceFile(dir, WORKSPACE_FILES.token, credentials.token, identity?.gid);
-    await writeWorkspaceFile(dir, WORKSPACE_FILES.bashrc, bashrc(this.options.prompt, backend.homeInside(this.workspace)), identity?.gid);
+    const gid = identity?.gid;
+    const rc = bashrc(this.options.prompt, backend.homeInside(this.workspace), backend.workspaceInside(this.workspace));
+    const [credentials, completion] = await Promise.all([
+      this.credentials(),
+      backend.kubectl ? kubectlCompletion(backend.kubectl) : undefined,
+      writeWorkspaceFile(dir, WORKSPACE_FILES.bashrc, rc, gid),
+    ]);
+    await Promise.all([
+      writeWorkspaceFile(dir, WORKSPACE_FILES.kubeconfig, credentials.kubeconfig, gid),
+      credentials.token !== undefined ? writeWorkspaceFile(dir, WORKSPACE_FILES.token, credentials.token, gid) : undefined,
+      completion !== undefined ? writeWorkspaceFile(dir, WORKSPACE_FILES.completion, completion, gid) : undefined,
+    ]);
   }
 
   private async credentials() {

@@ -15,11 +15,13 @@
  * below the host's memory and process ids, and weigh as sixteen processes
  * when the CPU is contended.
  */
+
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../../cluster/src/exec.ts';
 
 export interface ShellLimits {
@@ -107,7 +109,7 @@ async function killAndRemove(dir: string): Promise<void> {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY') throw error;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 }

@@ -18,6 +18,7 @@ import { WebSocketServer } from 'ws';
 import { TerminalQuerySchema } from '../../../contract/api.ts';
 import { describeIssues, UserError } from '../../../contract/errors.ts';
 import { MAX_CLIENT_FRAME } from '../../../contract/protocol.ts';
+import type { LabSession } from '../../../contract/session.ts';
 import { userErrorStatus } from '../http/errors.ts';
 import { TerminalLimitError, type TerminalManager } from './manager.ts';
 import type { ShellSpec } from './pty-session.ts';
@@ -26,8 +27,10 @@ export const TERMINAL_PATH = '/api/terminal';
 
 export interface AttachTerminalsOptions {
   allowedOrigins: readonly string[];
-  authenticate: (req: IncomingMessage) => Promise<string | undefined>;
-  shellFor: (sessionName: string, labId: string) => Promise<ShellSpec>;
+  /** The live session of the request's cookie, or undefined. */
+  authenticate: (req: IncomingMessage) => Promise<LabSession | undefined>;
+  /** The shell for a lab of the session just read (no need to read it again). */
+  shellFor: (session: LabSession, labId: string) => Promise<ShellSpec>;
   manager: TerminalManager;
   logger: Logger;
 }
@@ -52,13 +55,14 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         options.logger.warn({ origin }, 'refused a terminal from another origin');
         return refuse(socket, 403, 'bad_origin', 'Terminals open only from pages of this server.');
       }
-      const sessionName = await options.authenticate(req);
-      if (!sessionName) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
+      const session = await options.authenticate(req);
+      if (!session) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
+      const sessionName = session.metadata.name;
       const query = TerminalQuerySchema.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
         return refuse(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
       }
-      const spec = await options.shellFor(sessionName, query.data.lab);
+      const spec = await options.shellFor(session, query.data.lab);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const { since, cols, rows } = query.data;
         // attach() gives the socket its error listener before it awaits anything.
