@@ -10,8 +10,10 @@
  *
  *   node labs-server/bench/capacity.ts [learners] [seconds]
  */
+
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { isRefusal, TerminalClient } from '../../test/support/terminal-client.ts';
 import { quantile, startBenchServer } from './support.ts';
@@ -81,7 +83,7 @@ async function room(origin: string): Promise<RoomFigures> {
     room.map(async ({ term }) => {
       let typed = 0;
       while (performance.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 1000));
+        await sleep(500 + Math.random() * 1000);
         const before = term.received;
         const sent = performance.now();
         term.send(typed % 60 === 59 ? '\x15' : 'x');

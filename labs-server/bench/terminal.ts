@@ -38,11 +38,13 @@
  *
  *   node labs-server/bench/terminal.ts [keystrokes] [megabytes] [--rounds N] [--connects N] [--modes single,workshop] [--embedded]
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import { chooseProvider, createProvider } from '../../cluster/src/select.ts';
@@ -55,6 +57,8 @@ const USAGE =
 const LAB = 'first-deployment';
 const ACCESS_CODE = 'BENCH-2026';
 const WARM_UP = 100;
+/** Between connects, for the previous shell to be cleaned up. */
+const SETTLE_MS = 1500;
 const CLEAR_EVERY = 60;
 const SERVER_CORE = 0;
 const CLIENT_CORE = 1;
@@ -63,7 +67,6 @@ const START = 'CDL-BENCH-START';
 const END = 'CDL-BENCH-END';
 const PROMPT = /\$ $/;
 const say = (line: string) => process.stderr.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MiB = 2 ** 20;
 
 type Mode = 'single' | 'workshop';
@@ -225,7 +228,11 @@ async function client(job: ClientJob): Promise<ClientFigures> {
     figures.readyMs.push((term.readyAt ?? Number.NaN) - term.connectedAt);
     figures.firstOutputMs.push((term.firstOutputAt ?? Number.NaN) - term.connectedAt);
     figures.firstPromptMs.push(fresh.promptAt - term.connectedAt);
-    if (i < job.connects - 1) await endShell(term);
+    if (i < job.connects - 1) {
+      await endShell(term);
+      // Untimed: the old shell's cleanup (its processes, control group, relay) is not part of the next shell's start.
+      await sleep(SETTLE_MS);
+    }
   }
   if (!term) throw new Error('no connect');
   say(`    echo: ${job.keystrokes} keystrokes after ${WARM_UP} warm-up…`);

@@ -5,7 +5,9 @@
  * (connect, READY, first output, each frame) and wait on its output without
  * polling, so that what they time is the server and not this client.
  */
+
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { decodeServerFrame, encode } from '../../contract/protocol.ts';
 
@@ -180,7 +182,7 @@ export class TerminalClient {
       await this.until(() => this.textSince(from).includes('x'), timeoutMs, 'the echo').catch(() => undefined);
       if (i >= warmUp) times.push(performance.now() - started);
       if (clearEvery > 0 && (i + 1) % clearEvery === 0) await this.clearLine(timeoutMs);
-      if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
+      if (intervalMs > 0) await sleep(intervalMs);
     }
     this.send('\x15');
     return times;

@@ -142,10 +142,18 @@ export class PtySession {
 
   async start(size: ShellSize): Promise<void> {
     const { backend } = this.options;
+    const t0 = performance.now();
     await this.home.create();
+    const t1 = performance.now();
     await backend.prepare(this.home.workspace);
+    const t2 = performance.now();
     const pty = backend.spawn(this.home.workspace, size, { KUBECONFIG: this.home.kubeconfigInside });
     this.pty = pty;
+    const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
+    this.options.logger.debug(
+      { terminal: this.key, folderMs: ms(t0, t1), prepareMs: ms(t1, t2), spawnMs: ms(t2, performance.now()) },
+      'shell started',
+    );
     // node-pty hands out Buffers when spawned with `encoding: null`, whatever its typings say.
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => {
