@@ -127,6 +127,8 @@ export class LabService {
         return there;
       }),
     );
+    // What another replica ended is never forgotten here explicitly: old sightings are dropped.
+    if (this.seen.size > 1000) for (const [name, at] of this.seen) if (now - at >= SEEN_MS) this.seen.delete(name);
     return found.every(Boolean);
   }
 
