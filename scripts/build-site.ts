@@ -4,10 +4,12 @@
  * which runs offline in the page). `npm start` calls it when the site is
  * missing or older than its sources; `npm test` always does.
  */
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../cluster/src/paths.ts';
+import { UserError } from '../contract/errors.ts';
 
 export const SITE_DIST = join(projectRoot, 'site', 'dist');
 const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'contract'].map((p) => join(projectRoot, p));
@@ -28,8 +30,14 @@ export function siteStale(): boolean {
   return Math.max(...SOURCES.map(newest)) > statSync(index).mtimeMs;
 }
 
-export class SiteBuildError extends Error {
-  override readonly name = 'SiteBuildError';
+export class SiteBuildError extends UserError {
+  constructor(message: string) {
+    super(
+      'site_build',
+      message,
+      'Fix what it names in content/lessons or site/, then start again; `npm run dev` shows a lesson as it is saved.',
+    );
+  }
 }
 
 export async function buildSite(say: (line: string) => void): Promise<void> {

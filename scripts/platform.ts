@@ -7,16 +7,15 @@
  */
 
 import { pino } from 'pino';
-import { CatalogError, courseCatalog } from '../checks/catalog.ts';
-import { ClusterError } from '../cluster/src/errors.ts';
+import { courseCatalog } from '../checks/catalog.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from '../cluster/src/select.ts';
-import { LabContentError } from '../content/load.ts';
-import { ConfigError, readConfig, type ServerConfig } from '../labs-server/src/config.ts';
-import { assertPortFree, PortInUseError } from '../labs-server/src/listen.ts';
+import { UserError } from '../contract/errors.ts';
+import { readConfig, type ServerConfig } from '../labs-server/src/config.ts';
+import { assertPortFree } from '../labs-server/src/listen.ts';
 import { type LabServer, startLabServer } from '../labs-server/src/server.ts';
 import { launchCommand } from '../labs-server/src/terminal/launch.ts';
-import { buildSite, SiteBuildError, siteStale } from './build-site.ts';
-import { ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+import { buildSite, siteStale } from './build-site.ts';
+import { ensurePrograms, SANDBOX_PROGRAMS } from './system-packages.ts';
 
 export const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -71,19 +70,8 @@ export function untilStopped(): Promise<void> {
 
 /** One clear line for the errors a user can fix; anything else is a bug and keeps its stack. */
 export function reportStartupError(error: unknown): void {
-  if (error instanceof ClusterError || error instanceof SystemPackageError) {
-    say(`error: ${error.message}\n${error.hint}`);
-  } else if (error instanceof PortInUseError) {
-    say(`error: ${error.message}.\nStop that program, or start on another port: PORT=4322 npm start`);
-  } else if (
-    error instanceof ConfigError ||
-    error instanceof LabContentError ||
-    error instanceof CatalogError ||
-    error instanceof SiteBuildError
-  ) {
-    say(`error: ${error.message}`);
-  } else {
-    throw error;
-  }
+  // Every failure a person can act on is a UserError: its message, and what to do.
+  if (!(error instanceof UserError)) throw error;
+  say(`error: ${error.message}${error.hint ? `\n${error.hint}` : ''}`);
   process.exitCode = 1;
 }

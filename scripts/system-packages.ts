@@ -5,8 +5,10 @@
  * machine and we run as root, it is installed with apt-get, once; otherwise
  * the error says which package to install.
  */
+
 import { spawnSync } from 'node:child_process';
 import { which } from '../cluster/src/exec.ts';
+import { UserError } from '../contract/errors.ts';
 import { type Environment, testSettings } from '../contract/settings.ts';
 
 export type SystemProgram = { command: string; aptPackage: string; why: string };
@@ -25,12 +27,10 @@ export function chromiumPath(env: Environment = process.env): string | undefined
   return testSettings(env).CHROMIUM_PATH ?? which('chromium', env) ?? which('chromium-browser', env);
 }
 
-export class SystemPackageError extends Error {
-  readonly hint: string;
+export class SystemPackageError extends UserError {
+  declare readonly hint: string;
   constructor(message: string, hint: string) {
-    super(message);
-    this.name = 'SystemPackageError';
-    this.hint = hint;
+    super('system_package', message, hint);
   }
 }
 

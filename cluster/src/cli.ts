@@ -7,8 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SettingsError } from '../../contract/settings.ts';
-import { ClusterError } from './errors.ts';
+import { UserError } from '../../contract/errors.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from './select.ts';
 
 const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external]
@@ -87,7 +86,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
   } catch (error) {
     // A bad CDL_* setting is the user's to fix as much as a cluster that cannot start.
-    if (error instanceof ClusterError || error instanceof SettingsError) {
+    if (error instanceof UserError) {
       io.stderr(`error: ${error.message}\n${error.hint ?? ''}\n`);
       return 1;
     }

@@ -3,13 +3,13 @@
  * as a `ClusterError`: one line saying what is wrong, one saying what to do.
  * The CLI prints those two lines instead of a stack trace.
  */
-export class ClusterError extends Error {
-  override readonly name = 'ClusterError';
+import { UserError } from '../../contract/errors.ts';
+
+export class ClusterError extends UserError {
   /** What the user can do about it, as one short sentence. */
-  readonly hint: string;
+  declare readonly hint: string;
 
   constructor(message: string, hint: string, options?: ErrorOptions) {
-    super(message, options);
-    this.hint = hint;
+    super('cluster', message, hint, options);
   }
 }

@@ -5,9 +5,17 @@
 
 import type { RequestListener } from 'node:http';
 import { createServer, type Server } from 'node:http';
+import { UserError } from '../../contract/errors.ts';
 
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError';
+export class PortInUseError extends UserError {
+  constructor(port: number, host: string, options?: ErrorOptions) {
+    super(
+      'port_in_use',
+      `port ${port} on ${host} is already in use by another program.`,
+      `Stop that program, or start on another port: PORT=${port + 1} npm start`,
+      options,
+    );
+  }
 }
 
 export function listen(handler: RequestListener, port: number, host: string): Promise<Server> {
@@ -15,7 +23,7 @@ export function listen(handler: RequestListener, port: number, host: string): Pr
     const server = createServer(handler);
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
-        reject(new PortInUseError(`port ${port} on ${host} is already in use by another program`, { cause: error }));
+        reject(new PortInUseError(port, host, { cause: error }));
       } else {
         reject(error);
       }
