@@ -30,4 +30,4 @@ ENV CDL_CACHE_DIR=/opt/container-day-labs \
     HOST=0.0.0.0 \
     PORT=4321
 EXPOSE 4321
-CMD ["node", "scripts/start.ts"]
+CMD ["node", "scripts/serve.ts"]
