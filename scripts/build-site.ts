@@ -6,20 +6,14 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../cluster/src/paths.ts';
 import { UserError } from '../contract/errors.ts';
+import { olderThanSources } from './freshness.ts';
 
 export const SITE_DIST = join(projectRoot, 'site', 'dist');
 const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'contract'].map((p) => join(projectRoot, p));
-
-function newest(path: string): number {
-  if (!existsSync(path)) return 0;
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newest(join(path, entry))));
-}
 
 /** Whether site/dist is missing or older than anything it is built from. */
 export function siteStale(): boolean {
@@ -27,7 +21,7 @@ export function siteStale(): boolean {
   if (!existsSync(index) || !existsSync(join(SITE_DIST, 'pagefind'))) return true;
   // The site's type check reads the content types that a build generates.
   if (!existsSync(join(projectRoot, 'site', '.astro', 'types.d.ts'))) return true;
-  return Math.max(...SOURCES.map(newest)) > statSync(index).mtimeMs;
+  return olderThanSources(index, SOURCES);
 }
 
 export class SiteBuildError extends UserError {

@@ -9,29 +9,30 @@
  * Modules that find files beside themselves (`import.meta.url`: the
  * project's root, the labs' folder) keep their own URL inside the bundle.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { projectRoot } from '../cluster/src/paths.ts';
+import { olderThanSources } from './freshness.ts';
 
 export const SERVER_BUNDLE = join(projectRoot, '.build', 'server.mjs');
 const ENTRY = join(projectRoot, 'scripts', 'start.ts');
-const SOURCES = ['cluster/src', 'contract', 'content', 'checks', 'labs-server/src', 'scripts', 'package-lock.json'].map((p) =>
-  join(projectRoot, p),
-);
-
-function newest(path: string): number {
-  if (!existsSync(path)) return 0;
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(stat.mtimeMs, ...readdirSync(path).map((entry) => newest(join(path, entry))));
-}
+/** The code the bundle holds (the labs' YAML and the lessons are read at run time, so their changes need no new bundle). */
+const SOURCES = [
+  'cluster/src',
+  'contract',
+  'content/load.ts',
+  'content/lessons.ts',
+  'checks',
+  'labs-server/src',
+  'scripts',
+  'package-lock.json',
+].map((p) => join(projectRoot, p));
 
 /** Whether the bundle is missing or older than a source. */
 export function bundleStale(): boolean {
-  return !existsSync(SERVER_BUNDLE) || Math.max(...SOURCES.map(newest)) > statSync(SERVER_BUNDLE).mtimeMs;
+  return olderThanSources(SERVER_BUNDLE, SOURCES);
 }
 
 /** `import.meta.url` of each of the project's modules, kept as the module's own file. */

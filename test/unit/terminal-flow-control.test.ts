@@ -246,22 +246,42 @@ describe('flow control', () => {
     for (const step of STEPS) {
       const remainders = new Set([...Array.from({ length: Math.ceil(step / KiB) }, (_, i) => i * KiB), step - 1]);
       for (const remainder of remainders) {
-        let paused = false;
-        const flow = new FlowControl(
-          DEFAULT_WATERMARKS,
-          () => {
-            paused = true;
-          },
-          () => {
-            paused = false;
-          },
-        );
+        const { flow, paused } = watched();
         const sent = DEFAULT_WATERMARKS.high + MAX_FRAME;
         flow.sent(sent);
-        expect(paused).toBe(true);
+        expect(paused()).toBe(true);
         expect(flow.acked(sent - remainder)).toBe(true);
-        expect(paused, `step ${step}, holding ${remainder}`).toBe(false);
+        expect(paused(), `step ${step}, holding ${remainder}`).toBe(false);
       }
     }
   });
+
+  it('refuses an acknowledgement of more than was sent, and changes nothing', () => {
+    const { flow, paused } = watched();
+    flow.sent(DEFAULT_WATERMARKS.high + 1);
+    expect(paused()).toBe(true);
+    expect(flow.acked(0xffffffff)).toBe(false);
+    expect(flow.pending).toBe(DEFAULT_WATERMARKS.high + 1);
+    expect(paused()).toBe(true);
+    expect(flow.acked(-1)).toBe(false);
+    expect(flow.acked(DEFAULT_WATERMARKS.high)).toBe(true);
+    expect(paused()).toBe(false);
+    flow.reset();
+    expect(flow.pending).toBe(0);
+  });
 });
+
+/** Flow control with the default watermarks, and whether it has stopped reading. */
+function watched(): { flow: FlowControl; paused: () => boolean } {
+  let paused = false;
+  const flow = new FlowControl(
+    DEFAULT_WATERMARKS,
+    () => {
+      paused = true;
+    },
+    () => {
+      paused = false;
+    },
+  );
+  return { flow, paused: () => paused };
+}

@@ -1,9 +1,9 @@
 /**
  * The pieces that keep one workshop shell from reaching another, in
  * isolation: the launcher closes inherited descriptors, the seccomp program
- * has the shape the kernel expects, uids are never shared, acknowledgements
- * cannot exceed what was sent, the terminals' folder cannot be squatted, and
- * node-pty still keeps its write queue where the input backpressure reads it.
+ * has the shape the kernel expects, uids are never shared, the terminals'
+ * folder cannot be squatted, and node-pty still keeps its write queue where
+ * the input backpressure reads it (acknowledgements: terminal-flow-control).
  */
 
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { DEFAULT_WATERMARKS, FlowControl } from '../../labs-server/src/terminal/flow-control.ts';
 import { launchCommand, launcherScript, shellQuote } from '../../labs-server/src/terminal/launch.ts';
 import { ptyBacklog, ptyWriteQueue } from '../../labs-server/src/terminal/pty-backlog.ts';
 import { CLONE_NEW_FLAGS, refusedSyscalls, seccompProgram } from '../../labs-server/src/terminal/seccomp.ts';
@@ -110,31 +109,6 @@ describe('sandbox uids', () => {
     expect(small.take('c')).toBeUndefined();
     small.release(a);
     expect(small.take('c')).toBe(a);
-  });
-});
-
-describe('flow control', () => {
-  it('refuses an acknowledgement of more than was sent, and changes nothing', () => {
-    let paused = false;
-    const flow = new FlowControl(
-      DEFAULT_WATERMARKS,
-      () => {
-        paused = true;
-      },
-      () => {
-        paused = false;
-      },
-    );
-    flow.sent(DEFAULT_WATERMARKS.high + 1);
-    expect(paused).toBe(true);
-    expect(flow.acked(0xffffffff)).toBe(false);
-    expect(flow.pending).toBe(DEFAULT_WATERMARKS.high + 1);
-    expect(paused).toBe(true);
-    expect(flow.acked(-1)).toBe(false);
-    expect(flow.acked(DEFAULT_WATERMARKS.high)).toBe(true);
-    expect(paused).toBe(false);
-    flow.reset();
-    expect(flow.pending).toBe(0);
   });
 });
 
