@@ -30,7 +30,7 @@ import { ensureCrd } from './sessions/crd.ts';
 import { SessionStore } from './sessions/store.ts';
 import { BubblewrapShell } from './terminal/bubblewrap-shell.ts';
 import { HostShell } from './terminal/host-shell.ts';
-import { kubectlCompletion } from './terminal/kubectl-completion.ts';
+import { kubectlCompletionFile } from './terminal/kubectl-completion.ts';
 import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
 import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
@@ -121,12 +121,13 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     terminalDir = await createStateDir();
   }
   const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
+  const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
   // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
-  if (backend.kubectl) void kubectlCompletion(backend.kubectl);
+  if (backend.kubectl) void kubectlCompletionFile(backend.kubectl, workDir);
   const terminals = new TerminalManager({
     ...options.terminals,
     backend,
-    workDir: backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals'),
+    workDir,
     metrics,
     logger,
     graceMs: config.TERMINAL_GRACE_SECONDS * 1000,

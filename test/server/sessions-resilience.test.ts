@@ -123,6 +123,30 @@ describe('session expiry', () => {
     expect(after).not.toContain(id);
   });
 
+  it('refuses an ended session at once on the server that ended it, and within 2 s on another', async () => {
+    const here = new SessionStore(kc, { ttlMs: 180_000 });
+    const elsewhere = new SessionStore(kc, { ttlMs: 180_000 });
+    const first = await here.create('ended here');
+    const second = await here.create('ended elsewhere');
+    sessions.push(first.session.metadata.name, second.session.metadata.name);
+    expect(await here.byToken(first.token)).toBeDefined();
+    expect(await here.byToken(second.token)).toBeDefined();
+
+    // A read under way when the session ends does not bring it back.
+    const reading = here.get(first.session.metadata.name);
+    expect(await here.end(first.session.metadata.name)).toBe(true);
+    await reading;
+    expect(await here.byToken(first.token), 'ended by this server: refused at once').toBeUndefined();
+
+    expect(await elsewhere.end(second.session.metadata.name)).toBe(true);
+    const endedAt = Date.now();
+    while ((await here.byToken(second.token)) !== undefined) {
+      expect(Date.now() - endedAt, 'ended by another replica: refused within 2 s').toBeLessThan(2500);
+      await sleep(100);
+    }
+    expect(await here.byToken('x'.repeat(43)), 'a token of no session').toBeUndefined();
+  });
+
   it('lets activity push the expiry back only up to the hard maximum', async () => {
     const store = new SessionStore(kc, { ttlMs: 1500, maxMs: 4000, touchIntervalMs: 100 });
     const { token, session } = await store.create('typing');

@@ -171,12 +171,15 @@ describe("a terminal's folder", () => {
     expect(() => statSync(dir)).toThrow();
   });
 
-  it("holds kubectl's completion, made by running kubectl once for every shell", async () => {
+  it("holds kubectl's completion, made by running kubectl once for every shell and shared read-only", async () => {
     const kubectl = join(scratch, 'fake-kubectl');
     const runs = join(scratch, 'kubectl-runs');
     writeFileSync(kubectl, `#!/bin/sh\necho run >> ${runs}\necho '__start_kubectl() { :; }'\n`, { mode: 0o755 });
     const homes = ['s-3/palette', 's-4/palette'].map((key) => new ShellHome(homeOptions({ key, backend: { ...BACKEND, kubectl } })));
     for (const home of homes) await home.create();
+    const files = homes.map((home) => statSync(join(home.workspace.dir, 'kubectl-completion.bash')));
+    expect(files[0]?.ino, 'one file, linked into each workspace').toBe(files[1]?.ino);
+    expect((files[0]?.mode ?? 0) & 0o777, 'which no one may write').toBe(0o444);
     for (const home of homes) {
       expect(readFileSync(join(home.workspace.dir, 'kubectl-completion.bash'), 'utf8')).toBe('__start_kubectl() { :; }\n');
       await home.remove();

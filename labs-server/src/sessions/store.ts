@@ -45,6 +45,13 @@ export interface SessionStoreOptions {
 
 /** The default hard maximum of a session: a long workshop day. */
 export const DEFAULT_SESSION_MAX_MS = 12 * 3_600_000;
+/**
+ * How long a session this server has just read or written stands for its
+ * token: a page's burst of requests and a terminal's connect need one GET,
+ * not one each. A session ended by this server is forgotten at once; one
+ * ended by another replica is refused here at most this much later.
+ */
+const RECENT_MS = 2000;
 /** How many times a write that met another writer's change is recomputed before it is refused. */
 const WRITE_ATTEMPTS = 12;
 
@@ -64,6 +71,10 @@ export class SessionStore {
   private readonly lastTouch = new Map<string, number>();
   /** The tail of each session's write queue in this process. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Sessions as last read or written by this server, by name, with when. */
+  private readonly recent = new Map<string, { session: LabSession; at: number }>();
+  /** Counts the sessions ended here, so that a read under way when one ends does not bring it back. */
+  private ended = 0;
   private readonly now: () => Date;
   private readonly ttlMs: number;
   private readonly maxMs: number;
@@ -101,7 +112,9 @@ export class SessionStore {
   async byToken(token: string | undefined): Promise<LabSession | undefined> {
     if (!token || !TOKEN_FORMAT.test(token)) return undefined;
     const tokenHash = hashToken(token);
-    const session = await this.get(sessionName(tokenHash));
+    const name = sessionName(tokenHash);
+    const recent = this.recent.get(name);
+    const session = recent && performance.now() - recent.at < RECENT_MS ? recent.session : await this.get(name);
     if (!session) return undefined;
     const a = Buffer.from(session.spec.tokenHash, 'hex');
     const b = Buffer.from(tokenHash, 'hex');
@@ -119,12 +132,23 @@ export class SessionStore {
   }
 
   async get(name: string): Promise<LabSession | undefined> {
+    const ended = this.ended;
     try {
-      return LabSessionSchema.parse(await this.api.getClusterCustomObject(this.ref(name)));
+      const session = LabSessionSchema.parse(await this.api.getClusterCustomObject(this.ref(name)));
+      if (ended === this.ended) this.remember(session);
+      return session;
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
     }
+  }
+
+  private remember(session: LabSession): void {
+    const now = performance.now();
+    if (this.recent.size >= 1000) {
+      for (const [name, entry] of this.recent) if (now - entry.at >= RECENT_MS) this.recent.delete(name);
+    }
+    this.recent.set(session.metadata.name, { session, at: now });
   }
 
   /** Every session, or those matching a label selector. */
@@ -151,6 +175,8 @@ export class SessionStore {
   /** Deletes the session; the garbage collector removes its sandboxes and identity. */
   async end(name: string): Promise<boolean> {
     this.lastTouch.delete(name);
+    this.ended += 1;
+    this.recent.delete(name);
     try {
       await this.api.deleteClusterCustomObject({ ...this.ref(name), propagationPolicy: 'Background' });
       return true;
@@ -230,6 +256,7 @@ export class SessionStore {
     change: (session: LabSession) => Record<string, unknown> | undefined,
     known?: LabSession,
   ): Promise<LabSession> {
+    const ended = this.ended;
     for (let attempt = 1; ; attempt += 1) {
       const session = attempt === 1 && known ? known : await this.require(name);
       const patch = change(session);
@@ -244,7 +271,9 @@ export class SessionStore {
           part === 'status'
             ? await this.api.patchClusterCustomObjectStatus({ ...this.ref(name), body }, options)
             : await this.api.patchClusterCustomObject({ ...this.ref(name), body }, options);
-        return LabSessionSchema.parse(written);
+        const session = LabSessionSchema.parse(written);
+        if (ended === this.ended) this.remember(session);
+        return session;
       } catch (error) {
         if (!isStatus(error, 409)) throw error;
         if (attempt >= WRITE_ATTEMPTS) throw new SessionConflict(name, { cause: error });

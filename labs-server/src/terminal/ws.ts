@@ -55,7 +55,9 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         options.logger.warn({ origin }, 'refused a terminal from another origin');
         return refuse(socket, 403, 'bad_origin', 'Terminals open only from pages of this server.');
       }
+      const t0 = performance.now();
       const session = await options.authenticate(req);
+      const t1 = performance.now();
       if (!session) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
       const sessionName = session.metadata.name;
       const query = TerminalQuerySchema.safeParse(Object.fromEntries(url.searchParams));
@@ -63,6 +65,11 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         return refuse(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
       }
       const spec = await options.shellFor(session, query.data.lab);
+      const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
+      options.logger.debug(
+        { session: sessionName, lab: spec.labId, sessionMs: ms(t0, t1), labMs: ms(t1, performance.now()) },
+        'terminal upgrade',
+      );
       wss.handleUpgrade(req, socket, head, (ws) => {
         const { since, cols, rows } = query.data;
         // attach() gives the socket its error listener before it awaits anything.
