@@ -241,8 +241,25 @@ export const ClusterSettingsSchema = z.object({
   CDL_CLUSTER_NAME: clusterName('cdl'),
   /** The external provider's kubeconfig (read, never written). Default: none, and the external provider says it needs one. */
   CDL_KUBECONFIG: emptyIsUnset(text('a path')),
-  /** Where the local provider's built binaries are kept. Default: `$XDG_CACHE_HOME/container-day-labs`, else `~/.cache/container-day-labs` (cluster/src/paths.ts). */
+  /** Where the local provider's binaries are kept. Default: `$XDG_CACHE_HOME/container-day-labs`, else `~/.cache/container-day-labs` (cluster/src/paths.ts). */
   CDL_CACHE_DIR: emptyIsUnset(text('a path')),
+  /**
+   * How the local provider gets the binaries its cache lacks: `download` the
+   * official releases (each checked against its published checksum), `build`
+   * them from the Go module proxy, or `auto`: download, and build what could
+   * not be downloaded. Default auto.
+   */
+  CDL_BINARIES: oneOf(['auto', 'download', 'build']).default('auto'),
+  /**
+   * A server laid out like the official release servers, each URL's host and
+   * path under it (`<mirror>/dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubectl`),
+   * to download from instead of them. Default: the official servers.
+   */
+  CDL_BINARY_MIRROR: emptyIsUnset(
+    text('an http or https URL').refine((value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value), {
+      error: (issue) => `must be an http or https URL, not ${quote(issue.input)}`,
+    }),
+  ),
 });
 export type ClusterSettings = z.infer<typeof ClusterSettingsSchema>;
 

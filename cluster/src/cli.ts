@@ -1,13 +1,17 @@
 /**
- * `npm run cluster -- up|down|status|reset|kubeconfig [--provider local|kind|external]`
+ * `npm run cluster -- up|down|status|reset|kubeconfig [--provider local|kind|external]`, and `mirror <folder>`
  *
  * Only `main` touches the process; `runCli` takes its streams and returns an
  * exit code, so the tests drive it like a user would. Progress goes to stderr
  * and results to stdout, which keeps `$(npm run -s cluster -- kubeconfig)` clean.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from '../../contract/errors.ts';
+import { ClusterError } from './errors.ts';
+import { stageMirror } from './local/mirror.ts';
+import { hostPlatform } from './local/releases.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from './select.ts';
 
 const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external]
@@ -20,7 +24,11 @@ commands:
               (--json for a machine-readable answer)
   reset       down, then up: a fresh, empty cluster
   kubeconfig  print the path of the cluster's kubeconfig, e.g.
-              export KUBECONFIG=$(npm run -s cluster -- kubeconfig)`;
+              export KUBECONFIG=$(npm run -s cluster -- kubeconfig)
+  mirror <folder>
+              write the local provider's binaries into <folder> laid out like their release
+              servers, checksums beside them, for a static file server that CDL_BINARY_MIRROR
+              then names (an event's own mirror)`;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -36,13 +44,31 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`${(error as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
-  const { command, provider: flag, json, help } = parsed;
+  const { command, folder, provider: flag, json, help } = parsed;
   if (help || !command) {
     (help ? io.stdout : io.stderr)(`${USAGE}\n`);
     return help ? 0 : 2;
   }
   const log = (line: string) => io.stderr(`${line}\n`);
   try {
+    if (command === 'mirror') {
+      if (!folder) {
+        io.stderr(`mirror needs the folder to write into.\n\n${USAGE}\n`);
+        return 2;
+      }
+      const platform = hostPlatform();
+      if (!platform)
+        throw new ClusterError(
+          `no release is published for ${process.platform}/${process.arch}`,
+          'Write the mirror on Linux or macOS, amd64 or arm64.',
+        );
+      const files = await stageMirror(resolve(folder), platform, { log, env: io.env });
+      io.stdout(
+        `${files} files for ${platform.os}/${platform.arch} in ${resolve(folder)}; serve it and set CDL_BINARY_MIRROR to its address.\n`,
+      );
+      return 0;
+    }
+    if (folder !== undefined) throw new UserError('usage', `One command at a time, not "${command} ${folder}".`);
     const name = await chooseProvider(flag, io.env);
     const provider = createProvider(name, { env: io.env });
     const cluster = clusterName(io.env);
@@ -104,6 +130,8 @@ function parse(argv: readonly string[]) {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (positionals.length > 1) throw new Error(`One command at a time, not "${positionals.join(' ')}".`);
-  return { command: positionals[0], provider: values.provider, json: values.json, help: values.help };
+  if (positionals.length > 2 || (positionals.length === 2 && positionals[0] !== 'mirror')) {
+    throw new Error(`One command at a time, not "${positionals.join(' ')}".`);
+  }
+  return { command: positionals[0], folder: positionals[1], provider: values.provider, json: values.json, help: values.help };
 }

@@ -15,6 +15,8 @@ export interface RunOptions {
   tickMs?: number;
   /** Kill the command after this long. */
   timeoutMs?: number;
+  /** Called with each line the command writes to stderr, as it comes. */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -43,8 +45,13 @@ export function run(command: string, args: readonly string[], options: RunOption
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout = appendCapped(stdout, chunk);
     });
+    let partial = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = appendCapped(stderr, chunk);
+      if (!options.onStderrLine) return;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onStderrLine(line);
     });
     const tick = options.onTick ? setInterval(() => options.onTick?.(Date.now() - started), options.tickMs ?? 30_000) : undefined;
     const timeout = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;

@@ -1,23 +1,33 @@
 /**
  * The local provider's binaries: Kubernetes (apiserver, controller-manager,
- * scheduler, kubectl), etcd, kwok and kwokctl, built from the Go module proxy
- * once per version and kept in the per-user cache.
+ * scheduler, kubectl), etcd, kwok and kwokctl, once per version in the
+ * per-user cache. Each bundle the cache lacks is downloaded from its
+ * project's official releases (releases.ts, download.ts: every file checked
+ * against its published checksum) or built from the Go module proxy, as
+ * CDL_BINARIES says: `auto` (the default) downloads, and builds what could
+ * not be downloaded; `download` and `build` do only that. The bundles are
+ * fetched side by side (built side by side where the machine has the memory).
  *
- * Each bundle is built into a temporary folder and renamed into place only
- * when complete, with a manifest of what it holds; a folder without a matching
- * manifest is treated as a broken cache and rebuilt, with a line saying so.
- * A lock file stops two processes from building the same bundle at once.
+ * Each bundle is made in a temporary folder and renamed into place only
+ * when complete, with a manifest of what it holds and where it came from; a
+ * folder without a matching manifest is treated as a broken cache and made
+ * again, with a line saying so. A lock file stops two processes from making
+ * the same bundle at once.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { clusterSettings } from '../../../contract/settings.ts';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail, which } from '../exec.ts';
 import { cacheDir } from '../paths.ts';
+import { DownloadError, downloadBinary } from './download.ts';
 import { localReplacements, renderGoMod, renderToolsFile, stagingVersion } from './gomod.ts';
+import { type BundleRef, hostPlatform, releaseFiles } from './releases.ts';
 
 /** The versions the local provider builds. Change one and the next `up` builds it. */
 export const VERSIONS = {
@@ -38,6 +48,16 @@ export interface LocalBinaries {
 
 export type Log = (line: string) => void;
 
+/** How far the making of one bundle is: bytes downloaded, or packages compiled. */
+export interface BinaryProgress {
+  bundle: BundleRef['id'];
+  action: 'downloading' | 'building';
+  done: number;
+  /** The size of the download, or how many packages the build needs at most (when known). */
+  total?: number;
+  unit: 'bytes' | 'packages';
+}
+
 interface BuildContext {
   /** Where the bundle's binaries go. */
   outDir: string;
@@ -45,12 +65,11 @@ interface BuildContext {
   workDir: string;
   go: string;
   log: Log;
+  /** Packages compiled so far, of at most `total`. */
+  onPackages: (done: number, total: number | undefined) => void;
 }
 
-interface Bundle {
-  id: 'kubernetes' | 'etcd' | 'kwok';
-  version: string;
-  files: readonly string[];
+interface Bundle extends BundleRef {
   /** What a cold build costs on two cores, for the progress line. */
   coldEstimate: string;
   build(ctx: BuildContext): Promise<void>;
@@ -59,20 +78,46 @@ interface Bundle {
 const ManifestSchema = z.object({
   id: z.string(),
   version: z.string(),
-  goVersion: z.string(),
+  /** Downloaded from the official releases (or a mirror of them), or built with Go. Older caches were all built. */
+  source: z.enum(['download', 'build']).default('build'),
+  goVersion: z.string().optional(),
   builtAt: z.string(),
   buildSeconds: z.number(),
-  files: z.record(z.string(), z.object({ size: z.number().int().positive() })),
+  files: z.record(
+    z.string(),
+    z.object({
+      size: z.number().int().positive(),
+      /** For a download: where from, and the published SHA-256 it matched (of the archive, where it came in one). */
+      url: z.string().optional(),
+      sha256: z.string().optional(),
+    }),
+  ),
 });
 type Manifest = z.infer<typeof ManifestSchema>;
 
-async function go(ctx: BuildContext, args: string[], what: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+/** Import paths as `go build -v` and `go list` print them, one per line. */
+const PACKAGE_LINE = /^[\w.~-]+(\/[\w.~+-]+)*$/;
+
+async function go(ctx: BuildContext, args: string[], what: string, env: NodeJS.ProcessEnv = {}, total?: number): Promise<string> {
+  let compiled = 0;
+  const started = Date.now();
   const result = await run(ctx.go, args, {
     cwd: ctx.workDir,
     env: { ...process.env, CGO_ENABLED: '0', ...env },
     tickMs: 30_000,
-    onTick: (elapsed) => ctx.log(`  … still ${what} (${formatDuration(elapsed)})`),
+    onTick: (elapsed) => {
+      const count = compiled === 0 ? '' : total ? `: ${compiled} of at most ${total} packages` : `: ${compiled} packages`;
+      ctx.log(`  … ${what}${count} (${formatDuration(elapsed)})`);
+    },
+    onStderrLine: (line) => {
+      if (!args.includes('-v') || !PACKAGE_LINE.test(line)) return;
+      compiled += 1;
+      ctx.onPackages(compiled, total);
+    },
   });
+  if (args.includes('-v') && compiled > 0) {
+    ctx.log(`  ${what}: compiled ${compiled} packages in ${formatDuration(Date.now() - started)}.`);
+  }
   if (result.code !== 0) {
     throw new ClusterError(
       `\`go ${args.join(' ')}\` failed while ${what}:\n${tail(result.stderr || result.stdout)}`,
@@ -107,11 +152,18 @@ async function prepareModule(
   await go(ctx, ['mod', 'tidy'], `resolving ${modulePath} ${version}`);
 }
 
+/** How many packages a build of `packages` needs at most (every dependency, the standard library's too). */
+async function packageCount(ctx: BuildContext, packages: readonly string[]): Promise<number | undefined> {
+  const result = await run(ctx.go, ['list', '-deps', ...packages], { cwd: ctx.workDir, env: { ...process.env, CGO_ENABLED: '0' } });
+  if (result.code !== 0) return undefined;
+  return result.stdout.split('\n').filter((line) => PACKAGE_LINE.test(line)).length;
+}
+
 const kubernetes: Bundle = {
   id: 'kubernetes',
   version: VERSIONS.kubernetes,
   files: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
-  coldEstimate: 'about 6 minutes',
+  coldEstimate: 'about 15 minutes',
   async build(ctx) {
     const version = VERSIONS.kubernetes;
     const packages = this.files.map((f) => `k8s.io/kubernetes/cmd/${f}`);
@@ -127,8 +179,10 @@ const kubernetes: Bundle = {
     ]);
     await go(
       ctx,
-      ['build', '-trimpath', '-ldflags', ['-s', '-w', ...stamp].join(' '), '-o', `${ctx.outDir}/`, ...packages],
+      ['build', '-v', '-trimpath', '-ldflags', ['-s', '-w', ...stamp].join(' '), '-o', `${ctx.outDir}/`, ...packages],
       `compiling Kubernetes ${version}`,
+      {},
+      await packageCount(ctx, packages),
     );
   },
 };
@@ -137,14 +191,16 @@ const etcd: Bundle = {
   id: 'etcd',
   version: VERSIONS.etcd,
   files: ['etcd'],
-  coldEstimate: 'about 30 seconds',
+  coldEstimate: 'about 2 minutes',
   async build(ctx) {
     const modulePath = 'go.etcd.io/etcd/server/v3';
     await prepareModule(ctx, modulePath, VERSIONS.etcd, VERSIONS.etcd, [modulePath]);
     await go(
       ctx,
-      ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(ctx.outDir, 'etcd'), modulePath],
+      ['build', '-v', '-trimpath', '-ldflags', '-s -w', '-o', join(ctx.outDir, 'etcd'), modulePath],
       `compiling etcd ${VERSIONS.etcd}`,
+      {},
+      await packageCount(ctx, [modulePath]),
     );
   },
 };
@@ -153,10 +209,10 @@ const kwok: Bundle = {
   id: 'kwok',
   version: VERSIONS.kwok,
   files: ['kwok', 'kwokctl'],
-  coldEstimate: 'about 90 seconds',
+  coldEstimate: 'about 3 minutes',
   async build(ctx) {
     const packages = this.files.map((f) => `sigs.k8s.io/kwok/cmd/${f}@${VERSIONS.kwok}`);
-    await go(ctx, ['install', '-trimpath', '-ldflags', '-s -w', ...packages], `compiling kwok ${VERSIONS.kwok}`, {
+    await go(ctx, ['install', '-v', '-trimpath', '-ldflags', '-s -w', ...packages], `compiling kwok ${VERSIONS.kwok}`, {
       GOBIN: ctx.outDir,
     });
   },
@@ -224,76 +280,192 @@ async function goVersion(goPath: string): Promise<string> {
   return result.stdout.trim() || 'unknown';
 }
 
-async function buildBundle(bundle: Bundle, root: string, goPath: string, log: Log): Promise<void> {
-  const dir = bundleDir(bundle, root);
-  const suffix = `${process.pid}-${randomBytes(3).toString('hex')}`;
-  const outDir = `${dir}.partial-${suffix}`;
-  const workDir = join(root, 'build', `${bundle.id}-${bundle.version}-${suffix}`);
-  await mkdir(outDir, { recursive: true });
-  await mkdir(workDir, { recursive: true });
+export interface EnsureOptions {
+  log: Log;
+  env?: NodeJS.ProcessEnv;
+  /** How far each bundle is, as it is downloaded or built. */
+  onProgress?: (progress: BinaryProgress) => void;
+}
+
+/** A Go build of one bundle needs about this much memory; bundles are built side by side only where the machine has it for each. */
+const BUILD_MEMORY_BYTES = 4 * 1024 ** 3;
+
+/** Where each downloaded file came from, and the published SHA-256 it matched. */
+type Origin = Record<string, { url: string; sha256: string }>;
+
+/** Writes the manifest of a bundle made in `outDir` (which the caller renames into place), checking every file is there. */
+async function writeManifest(bundle: Bundle, outDir: string, manifest: Omit<Manifest, 'files'>, from: Origin) {
+  const files: Manifest['files'] = {};
+  for (const file of bundle.files) {
+    const info = await stat(join(outDir, file)).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new ClusterError(
+        `making ${bundle.id} ${bundle.version} did not produce ${file}`,
+        'Run the command again; if it repeats, report it with the output above.',
+      );
+    }
+    files[file] = { ...from[file], size: info.size };
+  }
+  await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify({ ...manifest, files }, null, 2)}\n`);
+}
+
+/** Downloads every file of a bundle into `outDir`, each checked against its published checksum. */
+async function downloadBundle(bundle: Bundle, outDir: string, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<void> {
+  const { CDL_BINARY_MIRROR: mirror } = clusterSettings(env);
+  const files = releaseFiles(bundle, hostPlatform());
+  if (typeof files === 'string') throw new DownloadError('refused', files, 'The binaries are built instead (CDL_BINARIES=auto or build).');
+  const started = Date.now();
+  const where = mirror ? `the mirror ${mirror}` : 'the official releases';
+  options.log(`Downloading ${bundle.files.join(', ')} (${bundle.id} ${bundle.version}) from ${where}…`);
+  const received = new Map<string, { done: number; total?: number }>();
+  const report = () => {
+    const done = [...received.values()].reduce((sum, r) => sum + r.done, 0);
+    const known = [...received.values()].every((r) => r.total !== undefined) && received.size === files.length;
+    const total = known ? [...received.values()].reduce((sum, r) => sum + (r.total ?? 0), 0) : undefined;
+    return { done, total };
+  };
+  const tick = setInterval(() => {
+    const { done, total } = report();
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    options.log(`  … downloading ${bundle.id}: ${mb(done)}${total ? ` of ${mb(total)}` : ''} MB (${formatDuration(Date.now() - started)})`);
+  }, 5000);
+  const from: Origin = {};
+  try {
+    // An archive that holds several files is downloaded once per file; the bundles published so have one.
+    const results = await Promise.allSettled(
+      files.map(async (item) => {
+        const sha256 = await downloadBinary(item, join(outDir, item.file), {
+          ...(mirror ? { mirror } : {}),
+          log: options.log,
+          onBytes: (done, total) => {
+            received.set(item.file, { done, ...(total !== undefined ? { total } : {}) });
+            options.onProgress?.({ bundle: bundle.id, action: 'downloading', unit: 'bytes', ...report() });
+          },
+        });
+        from[item.file] = { url: item.url, sha256 };
+      }),
+    );
+    // All have ended before the folder is given up: no download is left writing into it.
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    clearInterval(tick);
+  }
+  await writeManifest(
+    bundle,
+    outDir,
+    {
+      id: bundle.id,
+      version: bundle.version,
+      source: 'download',
+      builtAt: new Date().toISOString(),
+      buildSeconds: (Date.now() - started) / 1000,
+    },
+    from,
+  );
+  const { done } = report();
+  options.log(
+    `Downloaded ${bundle.id} ${bundle.version} (${(done / 1e6).toFixed(1)} MB, checksums verified) in ${formatDuration(Date.now() - started)}.`,
+  );
+}
+
+/** Builds a bundle into `outDir` with Go. */
+async function buildBundle(bundle: Bundle, outDir: string, workDir: string, goPath: string, options: EnsureOptions): Promise<void> {
+  const { log } = options;
   const started = Date.now();
   log(
     `Building ${bundle.files.join(', ')} (${bundle.id} ${bundle.version}) with Go; a cold build takes ${bundle.coldEstimate} on two cores.`,
   );
-  try {
-    await bundle.build({ outDir, workDir, go: goPath, log });
-    const files: Manifest['files'] = {};
-    for (const file of bundle.files) {
-      const info = await stat(join(outDir, file)).catch(() => undefined);
-      if (!info?.isFile()) {
-        throw new ClusterError(
-          `the build of ${bundle.id} ${bundle.version} did not produce ${file}`,
-          'Run the command again; if it repeats, report it with the output above.',
-        );
-      }
-      files[file] = { size: info.size };
-    }
-    const manifest: Manifest = {
+  await mkdir(workDir, { recursive: true });
+  await bundle.build({
+    outDir,
+    workDir,
+    go: goPath,
+    log,
+    onPackages: (done, total) =>
+      options.onProgress?.({ bundle: bundle.id, action: 'building', unit: 'packages', done, ...(total ? { total } : {}) }),
+  });
+  await writeManifest(
+    bundle,
+    outDir,
+    {
       id: bundle.id,
       version: bundle.version,
+      source: 'build',
       goVersion: await goVersion(goPath),
       builtAt: new Date().toISOString(),
       buildSeconds: Math.round((Date.now() - started) / 100) / 10,
-      files,
-    };
-    await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    },
+    {},
+  );
+  log(`Built ${bundle.id} ${bundle.version} in ${formatDuration(Date.now() - started)}.`);
+}
+
+/** Gets one bundle into the cache: downloaded, or built, as CDL_BINARIES says. */
+async function makeBundle(bundle: Bundle, root: string, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<void> {
+  const { CDL_BINARIES: how } = clusterSettings(env);
+  const dir = bundleDir(bundle, root);
+  const suffix = `${process.pid}-${randomBytes(3).toString('hex')}`;
+  const outDir = `${dir}.partial-${suffix}`;
+  const workDir = join(root, 'build', `${bundle.id}-${bundle.version}-${suffix}`);
+  try {
+    let made = false;
+    if (how !== 'build') {
+      await mkdir(outDir, { recursive: true });
+      try {
+        await downloadBundle(bundle, outDir, env, options);
+        made = true;
+      } catch (error) {
+        if (how === 'download' || !(error instanceof DownloadError)) throw error;
+        options.log(`Could not download ${bundle.id} ${bundle.version} (${error.message}); building it instead.`);
+        await rm(outDir, { recursive: true, force: true });
+      }
+    }
+    if (!made) {
+      const goPath = which('go', env);
+      if (!goPath) {
+        throw new ClusterError(
+          `Go is not installed, and the local cluster's ${bundle.id} ${bundle.version} binaries are neither in the cache (${dir}) nor downloadable.`,
+          'Install Go 1.25 or newer (https://go.dev/dl/) and run the command again, let it download the binaries (CDL_BINARIES=auto, a network or CDL_BINARY_MIRROR), or use `--provider kind` if you have Docker.',
+        );
+      }
+      await mkdir(outDir, { recursive: true });
+      await buildBundle(bundle, outDir, workDir, goPath, options);
+    }
     await rm(dir, { recursive: true, force: true });
     await rename(outDir, dir);
-    log(`Built ${bundle.id} ${bundle.version} in ${formatDuration(Date.now() - started)}.`);
   } finally {
     await rm(outDir, { recursive: true, force: true });
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
-export interface EnsureOptions {
-  log: Log;
-  env?: NodeJS.ProcessEnv;
-}
-
-/** Returns the paths of every binary, building what the cache lacks. */
+/** Returns the paths of every binary, downloading or building what the cache lacks. */
 export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinaries> {
   const env = options.env ?? process.env;
+  const { CDL_BINARIES: how } = clusterSettings(env);
   const root = cacheDir(env);
   await mkdir(join(root, 'locks'), { recursive: true });
-  for (const bundle of BUNDLES) {
-    const dir = bundleDir(bundle, root);
-    if ((await inspectBundle(dir, bundle)) === undefined) continue;
-    const goPath = which('go', env);
-    if (!goPath) {
-      throw new ClusterError(
-        `Go is not installed, and the local cluster's ${bundle.id} ${bundle.version} binaries are not in the cache (${dir}).`,
-        'Install Go 1.25 or newer (https://go.dev/dl/) and run the command again, or use `--provider kind` if you have Docker.',
-      );
-    }
-    await withLock(join(root, 'locks', `${bundle.id}-${bundle.version}.lock`), options.log, async () => {
-      // Another process may have finished the build while this one waited.
+  const missing: Bundle[] = [];
+  for (const bundle of BUNDLES) if ((await inspectBundle(bundleDir(bundle, root), bundle)) !== undefined) missing.push(bundle);
+  const ensure = (bundle: Bundle) =>
+    withLock(join(root, 'locks', `${bundle.id}-${bundle.version}.lock`), options.log, async () => {
+      // Another process may have finished it while this one waited.
+      const dir = bundleDir(bundle, root);
       const problem = await inspectBundle(dir, bundle);
       if (problem === undefined) return;
       if (problem !== 'not built yet')
-        options.log(`The cached ${bundle.id} ${bundle.version} at ${dir} is unusable: ${problem}. Rebuilding it.`);
-      await buildBundle(bundle, root, goPath, options.log);
+        options.log(`The cached ${bundle.id} ${bundle.version} at ${dir} is unusable: ${problem}. Making it again.`);
+      await makeBundle(bundle, root, env, options);
     });
+  // Downloads go side by side; so do builds, where there is memory for each.
+  const sideBySide = how === 'download' || totalmem() >= BUILD_MEMORY_BYTES * missing.length;
+  if (sideBySide) {
+    // Every bundle finishes (or fails) before this returns: none is left writing into the cache.
+    const failed = (await Promise.allSettled(missing.map(ensure))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    for (const bundle of missing) await ensure(bundle);
   }
   const path = (bundle: Bundle, file: string) => join(bundleDir(bundle, root), file);
   return {
