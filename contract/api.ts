@@ -183,16 +183,34 @@ export const EndEventQuerySchema = z.object({
   }),
 });
 
+/** What the server is doing before its cluster is ready (`npm start` serves the lessons meanwhile). */
+export const PreparationSchema = z
+  .object({
+    /** One line for people: what is being prepared and how far it is, e.g. `building kubernetes: 412 of at most 1830 packages`. */
+    detail: z.string(),
+    /** How far the longest part is, when it can say: done of total, in `unit`. */
+    done: z.number().nonnegative().optional(),
+    total: z.number().positive().optional(),
+    unit: z.enum(['bytes', 'packages']).optional(),
+    /** When the preparation started. */
+    since: time,
+  })
+  .meta({ id: 'Preparation' });
+export type Preparation = z.infer<typeof PreparationSchema>;
+
 export const HealthSchema = z
   .object({
     ok: z.boolean(),
     mode: ModeSchema,
     cluster: z.object({
       provider: z.string(),
+      /** `running`, `stopped` or `degraded`; `preparing` while the server prepares it. */
       state: z.string(),
       detail: z.string().optional(),
       capabilities: z.record(z.string(), z.boolean()),
     }),
+    /** While the cluster is prepared: what is being done, and how far it is. */
+    preparing: PreparationSchema.optional(),
   })
   .meta({ id: 'Health' });
 
@@ -242,7 +260,10 @@ export const ROUTES = {
     path: '/healthz',
     summary: 'The server and its cluster',
     security: 'none',
-    answers: { 200: json('The cluster answers.', HealthSchema), 503: json('The cluster is stopped or does not answer.', HealthSchema) },
+    answers: {
+      200: json('The cluster answers.', HealthSchema),
+      503: json('The cluster is stopped or does not answer, or is still being prepared (`preparing`).', HealthSchema),
+    },
   },
   metrics: {
     method: 'get',
@@ -433,7 +454,7 @@ export function commonErrors(route: Route): Record<number, string> {
     415: 'The request body is not UTF-8 (unsupported_charset).',
     429: 'Too many requests from this client or session.',
     500: 'The server failed; the error is in its log (internal).',
-    503: 'The Kubernetes cluster does not answer (cluster_unavailable).',
+    503: 'The Kubernetes cluster does not answer (cluster_unavailable), or is still being prepared (preparing; Retry-After says when to ask again).',
   };
 }
 

@@ -12,7 +12,8 @@ import { chooseProvider, clusterName, createProvider, recordActive } from '../cl
 import { UserError } from '../contract/errors.ts';
 import { readConfig, type ServerConfig } from '../labs-server/src/config.ts';
 import { assertPortFree } from '../labs-server/src/listen.ts';
-import { type LabServer, startLabServer } from '../labs-server/src/server.ts';
+import { PreparingServer } from '../labs-server/src/preparing.ts';
+import { type LabServer, serverUrl, startLabServer } from '../labs-server/src/server.ts';
 import { launchCommand } from '../labs-server/src/terminal/launch.ts';
 import { buildSite, siteStale } from './build-site.ts';
 import { ensurePrograms, SANDBOX_PROGRAMS } from './system-packages.ts';
@@ -23,6 +24,8 @@ export interface PlatformOptions {
   env?: NodeJS.ProcessEnv;
   /** Build the lesson site first when its sources changed (npm start); `npm run dev` has Astro serve it live instead. */
   buildSite: boolean;
+  /** Serve the site (and say what is being prepared) on the port while the cluster is prepared (npm start). */
+  serveWhilePreparing?: boolean;
 }
 
 export interface Platform {
@@ -42,10 +45,25 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (options.buildSite && siteStale()) await buildSite(say);
   const providerName = await chooseProvider(undefined, env);
   const cluster = createProvider(providerName, { env });
-  await cluster.up(say);
-  await recordActive(clusterName(env), providerName);
   const logger = pino({ level: config.LOG_LEVEL });
-  const server = await startLabServer({ config, cluster, catalog, logger });
+  // The lessons are served while the cluster is prepared (minutes, the first time), and the lab server takes over after.
+  const preparing = options.serveWhilePreparing ? await PreparingServer.listen({ config, cluster, logger }) : undefined;
+  if (preparing) say(`The lessons can be read at ${serverUrl(config)} while the cluster is prepared.`);
+  let server: LabServer;
+  try {
+    await cluster.up(
+      (line) => {
+        say(line);
+        preparing?.say(line);
+      },
+      (progress) => preparing?.progress(progress),
+    );
+    await recordActive(clusterName(env), providerName);
+    server = await startLabServer({ config, cluster, catalog, logger, ...(preparing ? { server: preparing.server } : {}) });
+  } catch (error) {
+    await preparing?.close();
+    throw error;
+  }
 
   const announce = (url: string, startedAt: number) => {
     say(`\nContainer Day Labs is ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${url}`);

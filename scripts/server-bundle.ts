@@ -9,7 +9,7 @@
  * Modules that find files beside themselves (`import.meta.url`: the
  * project's root, the labs' folder) keep their own URL inside the bundle.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -51,9 +51,11 @@ const ownUrls: Plugin = {
 export async function serverBundle(say: (line: string) => void): Promise<string> {
   if (!bundleStale()) return SERVER_BUNDLE;
   const started = Date.now();
+  // Written beside it and renamed into place: a server started meanwhile (another test, another terminal) never runs half a bundle.
+  const next = SERVER_BUNDLE.replace(/\.mjs$/, `.${process.pid}.mjs`);
   await build({
     entryPoints: [ENTRY],
-    outfile: SERVER_BUNDLE,
+    outfile: next,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -69,6 +71,8 @@ export async function serverBundle(say: (line: string) => void): Promise<string>
     // The bundle is ESM; the CommonJS packages inside it still call require().
     banner: { js: "import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(import.meta.url);" },
   });
+  await rename(`${next}.LEGAL.txt`, `${SERVER_BUNDLE}.LEGAL.txt`).catch(() => undefined);
+  await rename(next, SERVER_BUNDLE);
   say(`Bundled the server (${((Date.now() - started) / 1000).toFixed(1)} s).`);
   return SERVER_BUNDLE;
 }

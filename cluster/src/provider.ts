@@ -48,13 +48,24 @@ export interface ClusterStatus {
 /** Progress lines for people; they go to stderr so stdout stays machine-readable. */
 export type Log = (line: string) => void;
 
+/** How far a long part of `up` is (the local provider's binaries downloaded or built), for a progress bar. */
+export interface UpProgress {
+  /** What is being made, e.g. `kubernetes`. */
+  part: string;
+  action: 'downloading' | 'building';
+  done: number;
+  /** The size of the download, or how many packages the build needs at most (when known). */
+  total?: number;
+  unit: 'bytes' | 'packages';
+}
+
 export interface ClusterProvider {
   readonly name: ProviderName;
   readonly capabilities: Capabilities;
   /** The kubeconfig file for this cluster (it exists once `up` has run). */
   readonly kubeconfig: string;
   /** Creates the cluster, confirms a running one, or repairs a degraded one where it can; safe to call again. */
-  up(log: Log): Promise<ClusterStatus>;
+  up(log: Log, progress?: (progress: UpProgress) => void): Promise<ClusterStatus>;
   /** Removes the cluster and waits until nothing of it runs. */
   down(log: Log): Promise<void>;
   status(): Promise<ClusterStatus>;

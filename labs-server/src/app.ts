@@ -13,6 +13,7 @@ import express, { type Express, type RequestHandler, type Router } from 'express
 import type { Logger } from 'pino';
 import { projectRoot } from '../../cluster/src/paths.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
+import type { Preparation } from '../../contract/api.ts';
 import { readConfig, type ServerConfig, secureCookies, trustProxy } from './config.ts';
 import { requireMetricsToken, requireOwnPage, requireSameOrigin } from './http/auth.ts';
 import { errorHandler, HttpError } from './http/errors.ts';
@@ -34,7 +35,12 @@ export interface AppDeps {
   mode?: 'single' | 'workshop';
   /** The settings for TRUST_PROXY, METRICS_TOKEN and HTTPS; default: read from the environment. */
   config?: ServerConfig;
+  /** While the cluster is prepared: what is being done. /healthz and the API answer 503 with it; the site is served. */
+  preparing?: () => Preparation;
 }
+
+/** How soon a client is told to ask again while the cluster is prepared. */
+export const PREPARING_RETRY_SECONDS = 5;
 
 /** The largest request body the API reads. */
 const BODY_LIMIT = 16 * 1024;
@@ -60,6 +66,30 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', trustProxy(config));
   app.use(securityHeaders({ siteDir, origins, secure: secureCookies(config) }));
+
+  const { preparing } = deps;
+  if (preparing) {
+    // Until the cluster is ready: the site is served below, and everything else says what is being prepared.
+    app.get('/healthz', (_req, res) => {
+      const now = preparing();
+      res.status(503).json({
+        ok: false,
+        mode: deps.mode,
+        cluster: { provider: deps.cluster.name, state: 'preparing', detail: now.detail, capabilities: deps.cluster.capabilities },
+        preparing: now,
+      });
+    });
+    app.use('/api', (_req, res) => {
+      res
+        .status(503)
+        .set('Retry-After', String(PREPARING_RETRY_SECONDS))
+        .json({
+          error: 'preparing',
+          message: `The cluster is being prepared: ${preparing().detail}.`,
+          hint: 'The lessons can be read meanwhile; their terminals connect by themselves once it is ready.',
+        });
+    });
+  }
 
   app.get('/healthz', async (_req, res) => {
     const status = await deps.cluster.status();

@@ -49,6 +49,13 @@ export interface LabServerOptions {
    * removed when the server stops (and by the next server after a crash).
    */
   terminalDir?: string;
+  /**
+   * A server already listening on the port (the one that served the site
+   * while the cluster was prepared): the lab server takes it over once it is
+   * ready to answer, in one step, so no request finds nothing answering;
+   * whatever answered on it before no longer does.
+   */
+  server?: Server;
   /** Terminal settings beyond the config's (the tests shorten the token renewal, say). */
   terminals?: Partial<Pick<TerminalManagerOptions, 'renewMs' | 'maxPerSession' | 'maxTotal' | 'guard' | 'watermarks'>>;
 }
@@ -97,6 +104,12 @@ async function shellBackend(config: ServerConfig, apiServer: string, dir: string
     );
   }
   return shell;
+}
+
+/** The address people open for a server with these settings. */
+export function serverUrl(config: Pick<ServerConfig, 'HOST' | 'PORT'>): string {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '127.0.0.1' ? 'localhost' : config.HOST;
+  return `http://${host}:${config.PORT}/`;
 }
 
 export async function startLabServer(options: LabServerOptions): Promise<LabServer> {
@@ -173,9 +186,16 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     await backend.close();
     if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
   };
-  let server: Awaited<ReturnType<typeof listen>>;
+  let server: Server;
   try {
-    server = await listen(app, config.PORT, config.HOST);
+    if (options.server) {
+      server = options.server;
+      server.removeAllListeners('request');
+      server.removeAllListeners('upgrade');
+      server.on('request', app);
+    } else {
+      server = await listen(app, config.PORT, config.HOST);
+    }
   } catch (error) {
     await releaseTerminals();
     throw error;
@@ -208,10 +228,9 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
 
   const stopReaper = startReaper({ store, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
 
-  const host = config.HOST === '0.0.0.0' || config.HOST === '127.0.0.1' ? 'localhost' : config.HOST;
   return {
     server,
-    url: `http://${host}:${config.PORT}/`,
+    url: serverUrl(config),
     secrets,
     metrics,
     terminals,

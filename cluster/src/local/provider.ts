@@ -22,7 +22,7 @@ import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail } from '../exec.ts';
 import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
-import type { Capabilities, ClusterProvider, ClusterStatus, Log } from '../provider.ts';
+import type { Capabilities, ClusterProvider, ClusterStatus, Log, UpProgress } from '../provider.ts';
 import { ensureBinaries, type LocalBinaries, VERSIONS } from './binaries.ts';
 import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
 import { NODE_SPECS, nodeObject } from './nodes.ts';
@@ -117,8 +117,8 @@ export class LocalProvider implements ClusterProvider {
     }
   }
 
-  async up(log: Log): Promise<ClusterStatus> {
-    const binaries = await ensureBinaries({ log, env: this.env });
+  async up(log: Log, progress?: (progress: UpProgress) => void): Promise<ClusterStatus> {
+    const binaries = await ensureBinaries({ log, env: this.env, ...(progress ? { onProgress: progress } : {}) });
     const current = await this.status();
     if (current.state === 'running') {
       log(`The local cluster "${this.clusterName}" is already running: ${current.detail}.`);

@@ -35,10 +35,12 @@ export interface AttachTerminalsOptions {
   logger: Logger;
 }
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
+/** Answers an upgrade request with a plain HTTP refusal and a JSON body, and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ error: code, message });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${extra.join('')}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
@@ -49,20 +51,20 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
     socket.on('error', () => socket.destroy());
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://server');
-      if (url.pathname !== TERMINAL_PATH) return refuse(socket, 404, 'not_found', 'No WebSocket endpoint here.');
+      if (url.pathname !== TERMINAL_PATH) return refuseUpgrade(socket, 404, 'not_found', 'No WebSocket endpoint here.');
       const origin = req.headers.origin;
       if (!origin || !options.allowedOrigins.includes(origin)) {
         options.logger.warn({ origin }, 'refused a terminal from another origin');
-        return refuse(socket, 403, 'bad_origin', 'Terminals open only from pages of this server.');
+        return refuseUpgrade(socket, 403, 'bad_origin', 'Terminals open only from pages of this server.');
       }
       const t0 = performance.now();
       const session = await options.authenticate(req);
       const t1 = performance.now();
-      if (!session) return refuse(socket, 401, 'no_session', 'There is no valid session for this browser.');
+      if (!session) return refuseUpgrade(socket, 401, 'no_session', 'There is no valid session for this browser.');
       const sessionName = session.metadata.name;
       const query = TerminalQuerySchema.safeParse(Object.fromEntries(url.searchParams));
       if (!query.success) {
-        return refuse(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
+        return refuseUpgrade(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
       }
       const spec = await options.shellFor(session, query.data.lab);
       const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
@@ -79,9 +81,9 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         });
       });
     })().catch((error: unknown) => {
-      if (error instanceof UserError) return refuse(socket, userErrorStatus(error), error.code, error.message);
+      if (error instanceof UserError) return refuseUpgrade(socket, userErrorStatus(error), error.code, error.message);
       options.logger.error({ err: error }, 'terminal upgrade failed');
-      refuse(socket, 503, 'unavailable', 'The terminal could not be opened; try again in a moment.');
+      refuseUpgrade(socket, 503, 'unavailable', 'The terminal could not be opened; try again in a moment.');
     });
   });
   return wss;

@@ -13,11 +13,23 @@ import { Terminal } from '@xterm/xterm';
 import type { Answer } from '../../../contract/api.ts';
 import '@xterm/xterm/css/xterm.css';
 import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
-import { api, EVENTS, session } from './api.ts';
+import { ApiError, api, EVENTS, session } from './api.ts';
 
-type State = 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'unavailable';
+/** How often a terminal waiting for the cluster asks how far it is. */
+const PREPARING_POLL_MS = 3000;
+
+/** `Preparing the cluster: building kubernetes: 412 of at most 1404 packages (29 %)`. */
+function preparingLine(health: Answer<'health', 503>): string {
+  const { preparing } = health;
+  const detail = preparing?.detail ?? health.cluster.detail ?? health.cluster.state;
+  const share = preparing?.done !== undefined && preparing.total ? ` (${Math.floor((100 * preparing.done) / preparing.total)} %)` : '';
+  return `Preparing the cluster: ${detail}${share}. This terminal connects by itself when it is ready.`;
+}
+
+type State = 'preparing' | 'connecting' | 'connected' | 'reconnecting' | 'ended' | 'unavailable';
 
 const LABELS: Record<State, string> = {
+  preparing: 'Preparing the cluster…',
   connecting: 'Connecting…',
   connected: 'Connected',
   reconnecting: 'Reconnecting…',
@@ -80,13 +92,42 @@ class CdlTerminal extends HTMLElement {
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
       term.options.theme = theme();
     });
+    this.start(lab);
+  }
+
+  /** Opens the terminal once there is a session; while the cluster is prepared, waits for it. */
+  private start(lab: string): void {
     void session().then(
       () => this.connect(lab),
       (error: Error) => {
+        if (error instanceof ApiError && error.code === 'preparing') {
+          void this.waitForCluster(lab, error.message);
+          return;
+        }
         this.setState('unavailable');
-        term.writeln(`\r\n${error.message}`);
+        this.term?.writeln(`\r\n${error.message}`);
       },
     );
+  }
+
+  /** Says what the server prepares and how far it is, until its cluster is ready; then connects. */
+  private async waitForCluster(lab: string, first: string): Promise<void> {
+    this.setState('preparing', first);
+    while (!this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, PREPARING_POLL_MS));
+      let health: Answer<'health', 503>;
+      try {
+        health = (await (await fetch('/healthz', { cache: 'no-store' })).json()) as Answer<'health', 503>;
+      } catch {
+        this.setState('preparing', 'The lab server does not answer; trying again…');
+        continue;
+      }
+      if (health.ok) {
+        this.start(lab);
+        return;
+      }
+      this.setState('preparing', preparingLine(health));
+    }
   }
 
   disconnectedCallback(): void {
@@ -113,7 +154,8 @@ class CdlTerminal extends HTMLElement {
         return;
       }
     } catch (error) {
-      this.setState('unavailable', (error as Error).message);
+      if (error instanceof ApiError && error.code === 'preparing') void this.waitForCluster(lab, error.message);
+      else this.setState('unavailable', (error as Error).message);
       return;
     }
     this.retry = 0;
