@@ -13,6 +13,7 @@ import { cacheDir } from '../../cluster/src/paths.ts';
 import { chooseProvider, clusterName } from '../../cluster/src/select.ts';
 import { UserError } from '../../contract/errors.ts';
 import {
+  clusterSettings,
   developmentSettings,
   originProblem,
   SETTING_NAMES,
@@ -147,6 +148,24 @@ describe('the cluster settings', () => {
     expect(cacheDir({ CDL_CACHE_DIR: 'relative/cache' })).toBe(resolve('relative/cache'));
     expect(cacheDir({ CDL_CACHE_DIR: '', XDG_CACHE_HOME: '/xdg' })).toBe(join('/xdg', 'container-day-labs'));
     expect(cacheDir({})).toMatch(/\.cache[/\\]container-day-labs$/);
+  });
+
+  it('downloads, builds or both as CDL_BINARIES says, from CDL_BINARY_MIRROR when set', () => {
+    expect(clusterSettings({})).toMatchObject({ CDL_BINARIES: 'auto' });
+    expect(clusterSettings({ CDL_BINARY_MIRROR: '' }).CDL_BINARY_MIRROR).toBeUndefined();
+    expect(clusterSettings({ CDL_BINARIES: 'build', CDL_BINARY_MIRROR: 'http://10.0.0.5:8080/cdl' })).toMatchObject({
+      CDL_BINARIES: 'build',
+      CDL_BINARY_MIRROR: 'http://10.0.0.5:8080/cdl',
+    });
+    expect(failure(() => clusterSettings({ CDL_BINARIES: 'compile' })).message).toMatch(
+      /CDL_BINARIES: must be one of auto, download, build, not "compile"/,
+    );
+    expect(failure(() => clusterSettings({ CDL_BINARY_MIRROR: 'mirror.local/cdl' })).message).toMatch(
+      /CDL_BINARY_MIRROR: must be an http or https URL, not "mirror.local\/cdl"/,
+    );
+    expect(failure(() => clusterSettings({ CDL_BINARY_MIRROR: 'ftp://mirror.local/' })).message).toMatch(
+      /CDL_BINARY_MIRROR: must be an http or https URL/,
+    );
   });
 
   it('takes the external kubeconfig from CDL_KUBECONFIG, resolved', () => {
