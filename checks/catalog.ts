@@ -60,6 +60,8 @@ export interface CourseCatalog extends Required<LabCatalog> {
   files(id: string): LabFiles | undefined;
   /** Applies one wrong attempt of a lab (for the proof suite and for demonstrations). */
   applyWrong(kc: KubeConfig, lab: LabDefinition, file: string, namespaces: SandboxNamespaces): Promise<void>;
+  /** Applies one of a lab's other correct answers (for the proof suite). */
+  applyRight(kc: KubeConfig, lab: LabDefinition, file: string, namespaces: SandboxNamespaces): Promise<void>;
 }
 
 export interface CourseCatalogOptions {
@@ -101,6 +103,7 @@ export function courseCatalog(options: CourseCatalogOptions = {}): CourseCatalog
         ['setup.yaml', files.setup],
         ['solution.yaml', files.solution],
         ...[...files.wrong].map(([file, text]): [string, string] => [`wrong/${file}`, text]),
+        ...[...files.right].map(([file, text]): [string, string] => [`right/${file}`, text]),
       ];
       const objects = sources.flatMap(([source, text]) => parseManifests(text, namespaces, `${lab.id}/${source}`));
       await deleteClusterObjects(kc, objects);
@@ -109,6 +112,11 @@ export function courseCatalog(options: CourseCatalogOptions = {}): CourseCatalog
       const text = entry(lab.id).files.wrong.get(file);
       if (text === undefined) throw new CatalogError(`the lab "${lab.id}" has no wrong attempt ${file}`);
       await apply(kc, text, namespaces, `${lab.id}/wrong/${file}`);
+    },
+    async applyRight(kc, lab, file, namespaces) {
+      const text = entry(lab.id).files.right.get(file);
+      if (text === undefined) throw new CatalogError(`the lab "${lab.id}" has no right attempt ${file}`);
+      await apply(kc, text, namespaces, `${lab.id}/right/${file}`);
     },
     async check(kc, lab, stepId, namespaces, signal): Promise<CheckResult> {
       const { files, check } = entry(lab.id);

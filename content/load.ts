@@ -1,8 +1,8 @@
 /**
  * Reads the labs from `content/labs/<id>/`: `lab.yaml` (the definition,
  * validated by the schema), `setup.yaml` (what starting the lab creates),
- * `solution.yaml` (what reaches the goal) and `wrong/*.yaml` (plausible
- * mistakes). A folder that breaks the contract is an error naming the file.
+ * `solution.yaml` (what reaches the goal), `wrong/*.yaml` (plausible
+ * mistakes) and `right/*.yaml` (other correct answers). A folder that breaks the contract is an error naming the file.
  */
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ export interface LabFiles {
   solution: string;
   /** File name in wrong/ → YAML text. */
   wrong: Map<string, string>;
+  /** File name in right/ → YAML text. */
+  right: Map<string, string>;
   /** Step id → the path of its verify script. */
   scripts: Map<string, string>;
 }
@@ -62,6 +64,12 @@ export function loadLab(dir: string): LabFiles {
     if (!existsSync(path)) throw new LabContentError(`${where}/lab.yaml: wrong attempt ${attempt.file} has no file wrong/${attempt.file}`);
     wrong.set(attempt.file, read(path));
   }
+  const right = new Map<string, string>();
+  for (const attempt of definition.right) {
+    const path = join(dir, 'right', attempt.file);
+    if (!existsSync(path)) throw new LabContentError(`${where}/lab.yaml: right attempt ${attempt.file} has no file right/${attempt.file}`);
+    right.set(attempt.file, read(path));
+  }
   const scripts = new Map<string, string>();
   for (const step of definition.steps) {
     if (!step.verify) continue;
@@ -71,7 +79,7 @@ export function loadLab(dir: string): LabFiles {
     scripts.set(step.id, path);
   }
   const setupPath = join(dir, 'setup.yaml');
-  return { definition, dir, setup: existsSync(setupPath) ? read(setupPath) : '', solution: read(solutionPath), wrong, scripts };
+  return { definition, dir, setup: existsSync(setupPath) ? read(setupPath) : '', solution: read(solutionPath), wrong, right, scripts };
 }
 
 /** Every lab under `labsDir`, in folder order. */

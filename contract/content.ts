@@ -70,6 +70,14 @@ export const WrongAttemptSchema = z.strictObject({
   messageIncludes: z.string().min(3),
 });
 
+/** A correct answer written differently from the solution (another form, other names the task leaves free), which its check must accept. */
+export const RightAttemptSchema = z.strictObject({
+  /** The objects of the attempt, in `right/`, applied on top of the setup. */
+  file: z.string().regex(/^[a-z0-9-]+\.yaml$/, 'a file name in right/, e.g. replicas-by-patch.yaml'),
+  /** How it differs from the solution, and why it is right too. */
+  why: z.string().min(5),
+});
+
 export const LabSchema = z
   .strictObject({
     id: SlugSchema,
@@ -84,6 +92,8 @@ export const LabSchema = z
     namespaces: z.array(LogicalNamespaceSchema).min(1).max(4),
     steps: z.array(LabStepSchema).min(1),
     wrong: z.array(WrongAttemptSchema).min(1, 'every lab keeps at least one wrong attempt that its check refuses'),
+    /** Other correct answers: each, on top of the setup, passes every step. */
+    right: z.array(RightAttemptSchema).default([]),
   })
   .superRefine((lab, ctx) => {
     const steps = new Set<string>();
@@ -99,12 +109,18 @@ export const LabSchema = z
         ctx.addIssue({ code: 'custom', path: ['wrong', i, 'step'], message: `no step "${wrong.step}" in this lab` });
       }
     }
+    const files = new Set(lab.wrong.map((w) => `wrong/${w.file}`));
+    for (const [i, right] of lab.right.entries()) {
+      if (files.has(`right/${right.file}`)) ctx.addIssue({ code: 'custom', path: ['right', i, 'file'], message: `${right.file} appears twice` });
+      files.add(`right/${right.file}`);
+    }
   });
 
 export type Lab = z.infer<typeof LabSchema>;
 export type LogicalNamespace = z.infer<typeof LogicalNamespaceSchema>;
 export type LabStep = z.infer<typeof LabStepSchema>;
 export type WrongAttempt = z.infer<typeof WrongAttemptSchema>;
+export type RightAttempt = z.infer<typeof RightAttemptSchema>;
 
 /** A lesson's front matter. */
 export const LessonSchema = z.strictObject({

@@ -1,8 +1,9 @@
 /**
  * The proof that a lab of the course works, on the real test cluster:
  * from its setup the check fails; the solution passes every criterion; each
- * wrong attempt, from the setup again, fails the criterion it names with a
- * message that says what is wrong. Every attempt gets a sandbox of its own
+ * other correct answer (`right/`) passes every step too; each wrong attempt,
+ * from the setup again, fails the criterion it names with a message that
+ * says what is wrong. Every attempt gets a sandbox of its own
  * (a session, as a learner would have), so labs and attempts run in
  * parallel. Namespace-scope solutions are applied with the learner's own
  * short-lived token, which proves a learner's rights are enough to do the lab.
@@ -98,6 +99,20 @@ export function proveLabs(scope: LabDefinition['scope']): void {
     });
 
     const files = catalog.files(lab.id);
+    for (const right of files?.definition.right ?? []) {
+      it(`accepts the other correct answer ${right.file}`, async () => {
+        const { namespaces, learner } = await freshSandbox(lab);
+        try {
+          await catalog.applyRight(learner, lab, right.file, namespaces);
+          for (const step of lab.steps) {
+            const result = await check(lab, step.id, namespaces);
+            expect(result.passed, `step ${step.id} refuses ${right.file} (${right.why}):\n${summary(result)}`).toBe(true);
+          }
+        } finally {
+          await tidy(lab, namespaces);
+        }
+      });
+    }
     for (const wrong of files?.definition.wrong ?? []) {
       it(`refuses the wrong attempt ${wrong.file}`, async () => {
         const { namespaces, learner } = await freshSandbox(lab);
