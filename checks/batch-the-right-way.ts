@@ -1,8 +1,37 @@
-import type { V1Job } from '@kubernetes/client-node';
+/**
+ * Batch the right way: etl is an Indexed Job of 8 shards that bounds what it
+ * runs at once, how long it may take, each shard's own retries and how long
+ * it stays after finishing, and whose pod failure policy fails the whole Job
+ * on exit code 42 while leaving other crashes to the shard's retries. The
+ * policy is judged by what it does, the way the Job controller reads it:
+ * rules in order, the first that matches a failed pod decides, whether it
+ * matches by In or NotIn, with or without a containerName.
+ */
+import type { V1Job, V1PodFailurePolicy, V1PodFailurePolicyOnExitCodesRequirement } from '@kubernetes/client-node';
 import { hasCondition } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
 
 const JOB_WAIT_MS = 15_000;
+
+/** Whether an onExitCodes requirement matches a container that exited with `code`. */
+function exitMatches(req: V1PodFailurePolicyOnExitCodesRequirement, container: string, code: number): boolean {
+  if (req.containerName && req.containerName !== container) return false;
+  // Exit code 0 never matches NotIn: the Job controller leaves successful containers out.
+  return req.operator === 'In' ? req.values.includes(code) : code !== 0 && !req.values.includes(code);
+}
+
+/**
+ * The action the policy takes when `container` fails with `code` and the pod
+ * has none of the conditions rules look for (a plain crash, no disruption):
+ * the first matching rule's, or undefined when none matches (the failure then
+ * counts against the retries).
+ */
+function decision(policy: V1PodFailurePolicy | undefined, container: string, code: number): string | undefined {
+  for (const rule of policy?.rules ?? []) {
+    if (rule.onExitCodes && exitMatches(rule.onExitCodes, container, code)) return rule.action;
+  }
+  return undefined;
+}
 
 function complete(job: V1Job | undefined): boolean {
   return hasCondition(job, 'Complete');
@@ -27,9 +56,25 @@ export default defineCheck({
         spec?.completions === 8 ? '' : `completions is ${spec?.completions ?? 'unset'}, not 8`,
         (spec?.parallelism ?? 1) <= 4 ? '' : `parallelism is ${spec?.parallelism}, more than the 4 pods at once the task allows`,
       ].filter(Boolean);
-      const exitRule = spec?.podFailurePolicy?.rules.some(
-        (r) => r.action === 'FailJob' && r.onExitCodes?.operator === 'In' && r.onExitCodes.values.includes(42),
-      );
+      // The program: the container named etl, or every container when none is.
+      const names = (spec?.template.spec?.containers ?? []).map((c) => c.name);
+      const program = names.includes('etl') ? ['etl'] : names;
+      const onBadInput = program.map((c) => ({ c, action: decision(spec?.podFailurePolicy, c, 42) }));
+      const onCrash = program.map((c) => ({ c, action: decision(spec?.podFailurePolicy, c, 1) }));
+      const notFailing = onBadInput.filter((d) => d.action !== 'FailJob');
+      const crashFails = onCrash.filter((d) => d.action === 'FailJob');
+      let policyFail = '';
+      if (!spec?.podFailurePolicy?.rules.length)
+        policyFail = 'Job etl has no podFailurePolicy, so bad input (exit code 42) is retried like a crash.';
+      else if (notFailing.length > 0) {
+        const { c, action } = notFailing[0] as { c: string; action: string | undefined };
+        policyFail =
+          action === undefined
+            ? `No rule of Job etl's podFailurePolicy matches exit code 42 of the container ${c}, so bad input is retried like a crash.`
+            : `The first rule of Job etl's podFailurePolicy that matches exit code 42 of the container ${c} says ${action}, not FailJob${action === 'FailIndex' ? ': it stops only that shard, and the Job goes on with bad input' : ''}. Rules are read in order; the first match decides.`;
+      } else if (crashFails.length > 0)
+        policyFail = `Job etl's podFailurePolicy also fails the whole Job when the container ${crashFails[0]?.c} exits with code 1: every crash would stop the ETL instead of using the shard's retries.`;
+      const perIndexText = 'one bad shard uses up the retries of all of them';
       const ttl = spec?.ttlSecondsAfterFinished;
       const perIndex = spec?.backoffLimitPerIndex;
       const job = complete(first)
@@ -59,13 +104,13 @@ export default defineCheck({
           pass: `Each shard is retried at most ${perIndex} times.`,
           fail:
             perIndex === undefined
-              ? 'Job etl sets no backoffLimitPerIndex: one bad shard uses up the retries of all of them.'
+              ? `Job etl sets no backoffLimitPerIndex${spec?.backoffLimit !== undefined ? ` (its backoffLimit, ${spec.backoffLimit}, counts the failures of all shards together)` : ''}: ${perIndexText}.`
               : `Job etl retries each shard ${perIndex} times; the task allows 2.`,
           hint: look,
         }),
-        criterion('failure-policy', exitRule === true, {
-          pass: 'Exit code 42 fails the Job at once.',
-          fail: 'Job etl has no podFailurePolicy rule that fails the Job on exit code 42, so bad input is retried like a crash.',
+        criterion('failure-policy', policyFail === '', {
+          pass: 'Exit code 42 fails the Job at once; other crashes use the shard’s retries.',
+          fail: policyFail,
           hint: '`kubectl explain job.spec.podFailurePolicy.rules`',
         }),
         criterion('ttl', ttl !== undefined && ttl >= 600, {

@@ -6,9 +6,17 @@ const GOOD = 'public.ecr.aws/nginx/nginx:1.26';
 const BAD = 'public.ecr.aws/nginx/nginx:1.27';
 const GONE = 'Was it deleted? Reset the lab to get it back.';
 
-/** 0, "0" and "0%" are all zero; so is unset maxSurge's opposite only when given. */
+/** 0, "0" and "0%" are all zero, at any number of replicas; unset is not. */
 function isZero(value: number | string | undefined): boolean {
   return value !== undefined && Number.parseInt(String(value), 10) === 0;
+}
+
+/**
+ * A percentage of maxUnavailable rounds down, so "25%" of 3 replicas is 0
+ * pods, yet 1 of 4: it keeps every replica only until someone scales.
+ */
+function roundsToZero(value: number | string | undefined, replicas: number): boolean {
+  return typeof value === 'string' && value.endsWith('%') && Math.floor((Number.parseInt(value, 10) * replicas) / 100) === 0;
 }
 
 export default defineCheck({
@@ -27,7 +35,9 @@ export default defineCheck({
           fail:
             strategy?.type === 'Recreate'
               ? 'The Deployment shop uses the Recreate strategy: every rollout stops all replicas before the new ones start.'
-              : `Rollouts of shop may take ${rolling?.maxUnavailable ?? '25%'} of its replicas out of service at once (maxUnavailable), with maxSurge ${rolling?.maxSurge ?? '25%'}.`,
+              : roundsToZero(rolling?.maxUnavailable, shop.spec?.replicas ?? 1)
+                ? `maxUnavailable ${rolling?.maxUnavailable} rounds down to 0 pods at ${shop.spec?.replicas ?? 1} replicas, but not once shop is scaled up: say 0 to keep every replica available at any scale.`
+                : `Rollouts of shop may take ${rolling?.maxUnavailable ?? '25%'} of its replicas out of service at once (maxUnavailable), with maxSurge ${rolling?.maxSurge ?? '25%'}.`,
           hint: '`kubectl explain deployment.spec.strategy.rollingUpdate`; with nothing unavailable, a rollout needs room to surge.',
           diff: [
             { path: 'spec.strategy.type', expected: 'RollingUpdate', actual: strategy?.type },

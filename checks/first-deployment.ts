@@ -21,13 +21,15 @@ export default defineCheck({
         }
         return [missing('deployment', 'The Deployment hello', '`kubectl get deployments` lists what your namespace has.')];
       }
-      const images = found.spec?.template.spec?.containers.map((c) => c.image) ?? [];
+      const images = found.spec?.template.spec?.containers.map((c) => c.image ?? '') ?? [];
+      // The tag, or the tag pinned to its digest as well: both run that image.
+      const runsImage = images.some((image) => image === IMAGE || image.startsWith(`${IMAGE}@sha256:`));
       const replicas = found.spec?.replicas ?? 1;
       const rolled = replicas === 2 ? await awaitRollout(ctx, 'hello') : found;
       const available = rolled?.status?.availableReplicas ?? 0;
       return [
         passed('deployment', 'The Deployment hello exists.'),
-        criterion('image', images.includes(IMAGE), {
+        criterion('image', runsImage, {
           pass: `It runs ${IMAGE}.`,
           fail: `The Deployment hello runs ${images.join(', ') || 'no image'}, not ${IMAGE}.`,
           hint: '`kubectl get deployment hello -o jsonpath={.spec.template.spec.containers[*].image}`',

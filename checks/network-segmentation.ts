@@ -1,6 +1,27 @@
+/**
+ * network-segmentation: default deny both ways, DNS for every pod, and one
+ * path, app=ui to app=catalog on TCP 8080. This cluster stores
+ * NetworkPolicies without enforcing them (its nodes are simulated), so the
+ * check works out what the learner's policies mean, as the API defines it,
+ * for a matrix of pods (the lab's, a newcomer, the outside team's, a pod of
+ * a third namespace) and ports. Any way of writing it (one policy or
+ * several, `{}` or matchLabels or matchExpressions, a namespace by its
+ * kubernetes.io/metadata.name label or implied) means the same and passes.
+ * Ingress to the lab's pods is judged on their own rules alone: other
+ * pods' egress rules may change tomorrow.
+ */
 import type { V1Namespace, V1NetworkPolicy } from '@kubernetes/client-node';
 import { criterion, defineCheck } from './lib/check.ts';
-import { allows, type Endpoint } from './lib/network.ts';
+import type { Endpoint } from './lib/network.ts';
+import { reaches } from './lib/probe-network.ts';
+
+type Protocol = 'TCP' | 'UDP';
+
+function who(endpoint: Endpoint, home: string): string {
+  const labels = Object.entries(endpoint.podLabels).map(([k, v]) => `${k}=${v}`);
+  const what = labels.length > 0 ? `a pod labelled ${labels.join(',')}` : 'an unlabelled pod';
+  return endpoint.namespace === home ? what : `${what} in ${endpoint.namespace}`;
+}
 
 export default defineCheck({
   lab: 'network-segmentation',
@@ -15,7 +36,7 @@ export default defineCheck({
       ]);
       const at = (namespace: V1Namespace | undefined, name: string, podLabels: Record<string, string>): Endpoint => ({
         namespace: name,
-        namespaceLabels: { 'kubernetes.io/metadata.name': name, ...namespace?.metadata?.labels },
+        namespaceLabels: { ...namespace?.metadata?.labels, 'kubernetes.io/metadata.name': name },
         podLabels,
       });
       const ui = at(appNs, app, { app: 'ui' });
@@ -23,43 +44,77 @@ export default defineCheck({
       const orders = at(appNs, app, { app: 'orders' });
       const newcomer = at(appNs, app, { app: 'newcomer' });
       const foreignUi = at(outsideNs, outside, { app: 'ui' });
+      const foreignPlain = at(outsideNs, outside, {});
+      const elsewhereUi = at(undefined, 'elsewhere', { app: 'ui' });
       const dns = at(undefined, 'kube-system', { 'k8s-app': 'kube-dns' });
-      const may = (from: Endpoint, to: Endpoint, port: number, protocol: 'TCP' | 'UDP' = 'TCP') =>
-        allows(policies, { from, to, port, protocol });
-      // What catalog's own ingress rules admit, whatever the sources' egress rules say.
-      const admits = (from: Endpoint, port: number) => allows(policies, { from, to: catalog, port }, 'ingress');
+      const systemPod = at(undefined, 'kube-system', { component: 'other' });
+      const mine = [ui, catalog, orders, newcomer];
+      const strangers = [foreignUi, foreignPlain, elsewhereUi, systemPod];
 
-      const openIngress = may(orders, newcomer, 80);
-      const openEgress = may(newcomer, foreignUi, 443);
-      const withoutDns = [ui, catalog, orders].filter((p) => !may(p, dns, 53, 'UDP') || !may(p, dns, 53, 'TCP'));
+      const ingress = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol = 'TCP') =>
+        reaches(policies, { from, to, port, protocol }, 'ingress');
+      const egress = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol = 'TCP') =>
+        reaches(policies, { from, to, port, protocol }, 'egress');
+      const path = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol) =>
+        `${who(from, app)} to ${who(to, app)} on ${port}/${protocol}`;
+
+      const openIngress = ingress(orders, newcomer, 80) || ingress(foreignUi, newcomer, 80);
+      const openEgress = egress(newcomer, foreignUi, 443) || egress(newcomer, orders, 80) || egress(newcomer, systemPod, 443);
+      const withoutDns = mine.filter((p) => !egress(p, dns, 53, 'UDP') || !egress(p, dns, 53, 'TCP'));
       const intruders = [
-        admits(orders, 8080) ? 'a pod labelled app=orders in your namespace' : '',
-        admits(foreignUi, 8080) ? 'a pod labelled app=ui in the outside namespace' : '',
-        admits(ui, 9090) ? 'ui on ports other than 8080' : '',
+        ...[orders, newcomer, ...strangers].filter((p) => ingress(p, catalog, 8080)).map((p) => who(p, app)),
+        ingress(ui, catalog, 9090) ? 'ui on ports other than 8080' : '',
+        ingress(ui, catalog, 8080, 'UDP') ? 'ui over UDP' : '',
       ].filter(Boolean);
+
+      // Every other path: into the other pods (their own ingress rules), and out of the namespace (egress rules).
+      const extra: string[] = [];
+      for (const to of [ui, orders]) {
+        for (const from of [ui, catalog, orders, foreignUi]) {
+          for (const port of [80, 8080]) if (ingress(from, to, port)) extra.push(path(from, to, port, 'TCP'));
+        }
+      }
+      for (const from of [ui, catalog, orders]) {
+        for (const to of [foreignUi, elsewhereUi, systemPod]) {
+          for (const [port, protocol] of [
+            [80, 'TCP'],
+            [443, 'TCP'],
+            [8080, 'TCP'],
+            [53, 'UDP'],
+            [53, 'TCP'],
+          ] as const) {
+            if (egress(from, to, port, protocol)) extra.push(path(from, to, port, protocol));
+          }
+        }
+      }
       const hint = '`kubectl get networkpolicies -o yaml`; for each, which pods does it select, and which peers and ports does it allow?';
       return [
         criterion('default-deny', !openIngress && !openEgress, {
           pass: 'A pod that no policy names can neither receive nor send traffic.',
           fail: openIngress
-            ? 'A new pod in your namespace would still accept traffic from any pod: ingress is not denied by default.'
-            : 'A new pod in your namespace could still send traffic anywhere: egress is not denied by default.',
+            ? 'A new pod in your namespace would still accept traffic from other pods: ingress is not denied by default.'
+            : 'A new pod in your namespace could still send traffic to other pods: egress is not denied by default (an ipBlock of 0.0.0.0/0 covers pods too).',
           hint,
         }),
         criterion('dns', withoutDns.length === 0, {
-          pass: 'Every pod can reach the cluster DNS on port 53.',
+          pass: 'Every pod can reach the cluster DNS on port 53 over UDP and TCP.',
           fail: `The pods ${withoutDns.map((p) => `app=${p.podLabels.app}`).join(', ')} cannot reach the cluster DNS (kube-dns in kube-system, 53 over UDP and TCP), so no name resolves.`,
           hint,
         }),
-        criterion('ui-reaches-catalog', may(ui, catalog, 8080), {
+        criterion('ui-reaches-catalog', reaches(policies, { from: ui, to: catalog, port: 8080 }), {
           pass: 'ui reaches catalog on 8080.',
           fail: 'The pods app=ui cannot reach app=catalog on TCP 8080: check both the egress from ui and the ingress to catalog.',
           hint,
         }),
         criterion('only-ui', intruders.length === 0, {
           pass: 'Nothing else reaches catalog.',
-          fail: `Besides this namespace's ui, catalog admits ${intruders.join(' and ')}: its ingress rule must name ui alone, whatever other pods' egress rules say today.`,
-          hint: 'Two items in a from list are an OR; one item with both selectors is an AND.',
+          fail: `Besides this namespace's ui on 8080/TCP, catalog admits ${intruders.join(' and ')}: its ingress rule must name ui alone, whatever other pods' egress rules say today.`,
+          hint: 'Two items in a from list are an OR; one item with both selectors is an AND. A rule without ports allows every port.',
+        }),
+        criterion('no-other-paths', extra.length === 0, {
+          pass: 'No other path is open: DNS and ui to catalog are the only exceptions to default deny.',
+          fail: `Besides DNS and ui to catalog, your policies still allow ${extra.slice(0, 3).join('; ')}${extra.length > 3 ? ` (and ${extra.length - 3} more)` : ''}.`,
+          hint: `${hint} An egress rule with ports but no \`to\` allows those ports to every destination.`,
         }),
       ];
     },

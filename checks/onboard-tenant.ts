@@ -1,20 +1,57 @@
-import type { V1ConfigMap, V1LimitRange, V1Namespace, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
-import { criterion, defineCheck, missing } from './lib/check.ts';
+/**
+ * onboard-tenant: the namespace a tenant request names, labelled, with a
+ * quota and default resources, and the team's group able to edit inside it
+ * and nothing beyond. Quotas are compared as quantities (4 = 4000m, 8Gi =
+ * 8192Mi) and `cpu` counts as `requests.cpu`; the defaults are proven by a
+ * dry-run pod that sets none; the group's rights by a matrix of questions
+ * to the authorizer, here, in other namespaces and cluster-wide.
+ */
+import type { V1ConfigMap, V1Namespace, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
+import { type Access, criterion, defineCheck, missing } from './lib/check.ts';
+import { askMatrix, beyondTheTask, describeRights, rights } from './lib/rbac-matrix.ts';
 
-/** Quantities as the API returns them may be written differently ("8Gi", "8192Mi"); compare their value. */
-function quantity(value: string | undefined): number {
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity's value ("8Gi", "8192Mi", "4", "4000m", "1e3"); NaN when it is not one. */
+export function quantity(value: string | number | undefined): number {
+  if (typeof value === 'number') return value;
   if (value === undefined) return Number.NaN;
-  const match = /^([0-9.]+)([a-zA-Z]*)$/.exec(value);
+  const match = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|([a-zA-Z]*))$/.exec(value.trim());
   if (!match) return Number.NaN;
-  const units: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
-  return Number(match[1]) * (units[match[2] ?? ''] ?? Number.NaN);
+  if (match[2]) return Number(`${match[1]}${match[2]}`);
+  const factor = SUFFIX[match[3] ?? ''];
+  return factor === undefined ? Number.NaN : Number(match[1]) * factor;
+}
+
+/** The tightest hard limit the namespace's quotas set on a resource, under either of its names. */
+function hardest(quotas: V1ResourceQuota[], names: string[]): number | undefined {
+  const values = quotas.flatMap((q) => names.map((n) => q.spec?.hard?.[n]).filter((v) => v !== undefined)).map(quantity);
+  return values.length ? Math.min(...values) : undefined;
 }
 
 export default defineCheck({
   lab: 'onboard-tenant',
   steps: {
     async onboard(ctx) {
-      const request = await ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'tenant-request', ctx.ns());
+      const platform = ctx.ns();
+      const request = await ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'tenant-request', platform);
       const name = request?.data?.namespace;
       const group = request?.data?.group ?? 'team-payments';
       if (!name) return [missing('namespace', 'The ConfigMap tenant-request', 'Reset the lab to get the request back.')];
@@ -23,39 +60,58 @@ export default defineCheck({
         kind: 'Pod',
         metadata: { name: 'quota-probe', namespace: name },
         spec: {
+          initContainers: [{ name: 'init', image: 'public.ecr.aws/nginx/nginx:1.27' }],
           containers: [
             { name: 'c', image: 'public.ecr.aws/nginx/nginx:1.27', ...(cpu ? { resources: { requests: { cpu }, limits: { cpu } } } : {}) },
           ],
         },
       });
       const team = { group };
+      const others = [platform, 'default', 'kube-system'];
+      const need = [
+        ...rights(['create', 'update', 'delete', 'list'], 'deployments.apps', name),
+        ...rights(['create', 'delete', 'get', 'list'], 'pods', name),
+        ...rights(['create', 'update', 'delete'], 'services', name),
+        ...rights(['create', 'update', 'delete'], 'configmaps', name),
+      ];
+      const refuse: Access[] = [
+        ...rights(['create', 'update', 'delete'], 'rolebindings.rbac.authorization.k8s.io', name),
+        ...rights(['create', 'bind', 'escalate'], 'roles.rbac.authorization.k8s.io', name),
+        ...rights(['bind'], 'clusterroles.rbac.authorization.k8s.io', name),
+        ...rights(['create', 'update', 'patch', 'delete'], 'resourcequotas', name),
+        ...rights(['create', 'update', 'patch', 'delete'], 'limitranges', name),
+        ...rights(['update', 'patch', 'delete'], 'namespaces', name, name),
+        ...rights(['*'], '*', name),
+        ...others.flatMap((ns) => rights(['create', 'delete'], 'deployments.apps', ns)),
+        ...beyondTheTask({ own: [], others }, ['pods']),
+      ];
       // Everything at once: what exists, what admission does with a pod that
       // sets nothing and one over the quota, and what the team may do.
-      const [namespace, quotas, limitRanges, plain, greedy, edits, elsewhere, rbac] = await Promise.all([
+      const [namespace, quotas, plain, greedy, access] = await Promise.all([
         ctx.get<V1Namespace>('v1', 'Namespace', name),
         ctx.list<V1ResourceQuota>('v1', 'ResourceQuota', name),
-        ctx.list<V1LimitRange>('v1', 'LimitRange', name),
         ctx.admits(pod()),
         ctx.admits(pod('64')),
-        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: name }),
-        ctx.can(team, { verb: 'create', resource: 'deployments', group: 'apps', namespace: ctx.ns() }),
-        ctx.can(team, { verb: 'create', resource: 'rolebindings', group: 'rbac.authorization.k8s.io', namespace: name }),
+        askMatrix(ctx, team, { need, refuse }),
       ]);
       if (!namespace) return [missing('namespace', `The namespace ${name}`, '`kubectl create namespace --help`')];
       const wantCpu = request?.data?.['requests.cpu'];
       const wantMemory = request?.data?.['requests.memory'];
-      const quota = quotas.find(
-        (q) =>
-          quantity(q.spec?.hard?.['requests.cpu']) === quantity(wantCpu) &&
-          quantity(q.spec?.hard?.['requests.memory']) === quantity(wantMemory),
-      );
-      const defaults = limitRanges.some((r) =>
-        (r.spec?.limits ?? []).some((l) => l.type === 'Container' && l.defaultRequest && l._default),
-      );
+      const cpu = hardest(quotas, ['requests.cpu', 'cpu']);
+      const memory = hardest(quotas, ['requests.memory', 'memory']);
+      const quotaRight = cpu === quantity(wantCpu) && memory === quantity(wantMemory);
 
-      const defaulted = (plain.object as V1Pod | undefined)?.spec?.containers[0]?.resources?.requests;
+      const probe = plain.object as V1Pod | undefined;
+      const undefaulted = [...(probe?.spec?.initContainers ?? []), ...(probe?.spec?.containers ?? [])]
+        .filter((c) => {
+          const r = c.resources;
+          return !(r?.requests?.cpu && r.requests.memory && r.limits?.cpu && r.limits.memory);
+        })
+        .map((c) => c.name);
 
-      const reach = `\`kubectl auth can-i create deployments -n <namespace> --as someone --as-group ${group}\``;
+      const inside = access.extra.filter((a) => a.namespace === name);
+      const outside = access.extra.filter((a) => a.namespace !== name);
+      const reach = `\`kubectl auth can-i --list -n <namespace> --as someone --as-group ${group}\``;
       return [
         criterion('namespace', namespace.metadata?.labels?.team === 'payments', {
           pass: `The namespace ${name} exists, labelled team=payments.`,
@@ -63,12 +119,12 @@ export default defineCheck({
           hint: '`kubectl get namespace --show-labels`',
           diff: [{ path: 'metadata.labels.team', expected: 'payments', actual: namespace.metadata?.labels?.team }],
         }),
-        criterion('quota', quota !== undefined && !greedy.allowed, {
+        criterion('quota', quotaRight && !greedy.allowed, {
           pass: `A ResourceQuota caps ${name} at the requested CPU and memory, and a pod over it is refused.`,
-          fail: quota
+          fail: quotaRight
             ? `A pod asking for 64 CPUs is still accepted in ${name}.`
-            : `No ResourceQuota in ${name} sets requests.cpu ${wantCpu} and requests.memory ${wantMemory}.`,
-          hint: '`kubectl describe quota -n <namespace>`',
+            : `The ResourceQuotas of ${name} cap requests.cpu at ${cpu ?? 'nothing'} and requests.memory at ${memory ?? 'nothing'} (as numbers); the request asks for ${wantCpu} CPU and ${wantMemory} of memory.`,
+          hint: '`kubectl describe quota -n <namespace>`; 8G and 8Gi are not the same amount.',
           diff: [
             {
               path: 'ResourceQuota spec.hard',
@@ -77,23 +133,24 @@ export default defineCheck({
             },
           ],
         }),
-        criterion('defaults', defaults && plain.allowed && Boolean(defaulted?.cpu && defaulted.memory), {
+        criterion('defaults', plain.allowed && undefaulted.length === 0, {
           pass: 'A container that sets no resources gets default requests and limits.',
           fail: plain.allowed
-            ? `A container that sets no resources gets no default requests in ${name}: no LimitRange gives them.`
-            : `A plain pod is refused in ${name}: ${plain.reason}`,
-          hint: '`kubectl explain limitrange.spec.limits`',
+            ? `In ${name}, the containers ${undefaulted.join(', ')} of a pod that sets no resources get no default CPU and memory requests and limits: no LimitRange gives them.`
+            : `A pod that sets no resources is refused in ${name}: ${plain.reason}`,
+          hint: '`kubectl explain limitrange.spec.limits`; try `kubectl run probe --image=public.ecr.aws/nginx/nginx:1.27 --dry-run=server -o yaml -n <namespace>`.',
         }),
-        criterion('team-access', edits, {
-          pass: `${group} may create Deployments in ${name}.`,
-          fail: `The group ${group} may not create Deployments in ${name}.`,
+        criterion('team-access', access.lacking.length === 0, {
+          pass: `${group} may manage workloads in ${name}.`,
+          fail: `The group ${group} may not yet ${describeRights(access.lacking)}.`,
           hint: reach,
         }),
-        criterion('confined', !elsewhere && !rbac, {
-          pass: `${group} has no rights outside its namespace and cannot change RoleBindings.`,
-          fail: elsewhere
-            ? `The group ${group} may create Deployments outside its namespace too: the grant is cluster-wide.`
-            : `The group ${group} may create RoleBindings in ${name}, and so hand its rights to anyone.`,
+        criterion('confined', access.extra.length === 0, {
+          pass: `${group} has no rights outside its namespace and cannot change its RoleBindings, quota or limits.`,
+          fail:
+            outside.length > 0
+              ? `The group ${group} may ${describeRights(outside)}, outside its namespace: the grant reaches beyond ${name}.`
+              : `The group ${group} may ${describeRights(inside)}: with RoleBindings it can hand its rights to anyone, and with the quota it can lift its own limits.`,
           hint: reach,
         }),
       ];

@@ -1,10 +1,31 @@
-import type { V1Namespace, V1Pod, V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
+/**
+ * policy-as-code: the learner's ValidatingAdmissionPolicy must refuse, in
+ * env=prod namespaces, every pod with an image from outside
+ * public.ecr.aws/container-day-labs/ or without a digest, in every list of
+ * containers a pod has. The check asks admission itself with server-side
+ * dry runs that vary one thing at a time (the list, the registry, a
+ * lookalike registry, a tag that looks like a digest), so any correct CEL
+ * passes and each loophole is named. Ephemeral containers cannot be sent in
+ * a create (they arrive later, through the pods/ephemeralcontainers
+ * subresource), so for them the check reads the policy: it must match that
+ * subresource and look at spec.ephemeralContainers.
+ */
+import type {
+  V1Container,
+  V1Namespace,
+  V1Pod,
+  V1ValidatingAdmissionPolicy,
+  V1ValidatingAdmissionPolicyBinding,
+} from '@kubernetes/client-node';
 import { LABELS, MANAGER } from '../contract/session.ts';
 import { type CheckContext, criterion, defineCheck } from './lib/check.ts';
 import { selects } from './lib/network.ts';
 
-const APPROVED = 'public.ecr.aws/container-day-labs/shop';
-const DIGEST = '@sha256:4c3f6c3c3b3b8e1f0a9a3e7c5d2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b';
+const REGISTRY = 'public.ecr.aws/container-day-labs/';
+const APPROVED = `${REGISTRY}shop`;
+const HEX = '4c3f6c3c3b3b8e1f0a9a3e7c5d2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b';
+const DIGEST = `@sha256:${HEX}`;
+const PINNED = `${APPROVED}${DIGEST}`;
 /** A new policy reaches the admission chain within a moment; a check waits that long for it. */
 const POLICY_LOAD_MS = 6_000;
 
@@ -18,12 +39,112 @@ function learners<T extends { metadata?: { labels?: Record<string, string> } }>(
   return items.filter((item) => item.metadata?.labels?.[LABELS.managedBy] !== MANAGER);
 }
 
-function pod(namespace: string, image: string): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'image-probe', namespace }, spec: { containers: [{ name: 'c', image }] } };
+interface Probe {
+  /** What the probe varies, as the learner reads it. */
+  what: string;
+  containers: V1Container[];
+  initContainers?: V1Container[];
 }
 
-async function refused(ctx: CheckContext, namespace: string, image: string): Promise<boolean> {
-  return !(await ctx.admits(pod(namespace, image))).allowed;
+const container = (name: string, image: string): V1Container => ({ name, image });
+
+/** Pods admission must refuse in env=prod: each breaks the rule in one way. */
+const MUST_REFUSE: Probe[] = [
+  { what: `a tag, no digest (${APPROVED}:1.4)`, containers: [container('app', `${APPROVED}:1.4`)] },
+  {
+    what: `another registry, pinned (public.ecr.aws/nginx/nginx${DIGEST.slice(0, 15)}…)`,
+    containers: [container('app', `public.ecr.aws/nginx/nginx${DIGEST}`)],
+  },
+  {
+    what: 'a registry whose host merely starts like the approved one (public.ecr.aws.evil.example/container-day-labs/…)',
+    containers: [container('app', `public.ecr.aws.evil.example/container-day-labs/shop${DIGEST}`)],
+  },
+  {
+    what: 'a registry whose path merely contains the approved one (evil.example/public.ecr.aws/container-day-labs/…)',
+    containers: [container('app', `evil.example/${APPROVED}${DIGEST}`)],
+  },
+  {
+    what: 'a repository that merely starts like the approved one (public.ecr.aws/container-day-labs-mirror/…)',
+    containers: [container('app', `public.ecr.aws/container-day-labs-mirror/shop${DIGEST}`)],
+  },
+  {
+    what: `a tag that only looks like a digest (${APPROVED}:sha256-${HEX.slice(0, 8)}…)`,
+    containers: [container('app', `${APPROVED}:sha256-${HEX}`)],
+  },
+  {
+    what: 'a second container with a tag, after a pinned first one',
+    containers: [container('app', PINNED), container('sidecar', `${APPROVED}:1.4`)],
+  },
+];
+
+/** The same mistake hidden in the other list a create can carry. */
+const INIT_PROBE: Probe = {
+  what: 'an initContainer with a tag beside a pinned container',
+  containers: [container('app', PINNED)],
+  initContainers: [container('init', `${APPROVED}:1.4`)],
+};
+
+/** Pods admission must still accept in env=prod. */
+const MUST_ACCEPT: Probe[] = [
+  { what: `a pinned image from the approved registry (${APPROVED}@sha256:…)`, containers: [container('app', PINNED)] },
+  {
+    what: `another repository of the approved registry (${REGISTRY}cart@sha256:…)`,
+    containers: [container('app', `${REGISTRY}cart${DIGEST}`)],
+  },
+  {
+    what: 'a pinned initContainer beside a pinned container',
+    containers: [container('app', PINNED)],
+    initContainers: [container('init', `${REGISTRY}migrate${DIGEST}`)],
+  },
+];
+
+function pod(namespace: string, probe: Probe): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'image-probe', namespace },
+    spec: { containers: probe.containers, ...(probe.initContainers ? { initContainers: probe.initContainers } : {}) },
+  };
+}
+
+async function refused(ctx: CheckContext, namespace: string, probe: Probe): Promise<boolean> {
+  return !(await ctx.admits(pod(namespace, probe))).allowed;
+}
+
+/** Whether a rule's resources and operations take in an UPDATE of pods/ephemeralcontainers. */
+function coversEphemeral(policy: V1ValidatingAdmissionPolicy): boolean {
+  return (policy.spec?.matchConstraints?.resourceRules ?? []).some((rule) => {
+    const groups = rule.apiGroups ?? [];
+    const resources = rule.resources ?? [];
+    const operations = rule.operations ?? [];
+    return (
+      (groups.includes('') || groups.includes('*')) &&
+      resources.some((r) => ['pods/ephemeralcontainers', 'pods/*', '*/*', '*/ephemeralcontainers'].includes(r)) &&
+      (operations.includes('UPDATE') || operations.includes('*'))
+    );
+  });
+}
+
+/** Whether the policy's CEL (validations, variables) reads the ephemeral containers at all. */
+function readsEphemeral(policy: V1ValidatingAdmissionPolicy): boolean {
+  const expressions = [
+    ...(policy.spec?.validations ?? []).map((v) => v.expression),
+    ...(policy.spec?.variables ?? []).map((v) => v.expression),
+  ];
+  return expressions.some((e) => e.includes('ephemeralContainers'));
+}
+
+interface Answers {
+  admitted: Probe[];
+  refusesInit: boolean;
+  blocked: Probe[];
+  refusesDev: boolean;
+}
+
+/** When the latest of these objects was last written (their managedFields say), in ms; 0 if never. */
+function lastChange(objects: { metadata?: { managedFields?: { time?: Date | string }[] } }[]): number {
+  const times = objects.flatMap((o) => (o.metadata?.managedFields ?? []).map((f) => (f.time ? new Date(f.time).getTime() : 0)));
+  return Math.max(0, ...times);
 }
 
 export default defineCheck({
@@ -38,49 +159,90 @@ export default defineCheck({
         ctx.list<V1ValidatingAdmissionPolicyBinding>(VAP, 'ValidatingAdmissionPolicyBinding').then(learners),
       ]);
       const labels = namespace?.metadata?.labels ?? {};
-      const names = new Set(policies.map((p) => p.metadata?.name));
+      const byName = new Map(policies.map((p) => [p.metadata?.name, p]));
       const covering = bindings.filter(
-        (b) => names.has(b.spec?.policyName) && selects(b.spec?.matchResources?.namespaceSelector ?? {}, labels),
+        (b) => byName.has(b.spec?.policyName) && selects(b.spec?.matchResources?.namespaceSelector ?? {}, labels),
       );
       const denying = covering.filter((b) => b.spec?.validationActions?.includes('Deny'));
       const actions = [...new Set(covering.flatMap((b) => b.spec?.validationActions ?? []))];
+      // The task names a label, not a namespace: another namespace labelled env=prod must be covered too.
+      const anotherProd = { env: 'prod', 'kubernetes.io/metadata.name': 'another-prod' };
+      const byLabel = denying.filter(
+        (b) =>
+          selects(b.spec?.matchResources?.namespaceSelector ?? {}, anotherProd) &&
+          selects(byName.get(b.spec?.policyName)?.spec?.matchConstraints?.namespaceSelector ?? {}, anotherProd),
+      );
+      const enforced = denying.map((b) => byName.get(b.spec?.policyName)).filter((p) => p !== undefined);
 
-      // Wait for a new policy to load, as long as nothing is refused yet.
-      const unpinned = `${APPROVED}:1.4`;
-      const elsewhere = `public.ecr.aws/nginx/nginx${DIGEST}`;
-      const refusesTag =
-        denying.length > 0
-          ? ((await ctx.waitFor(() => refused(ctx, prod, unpinned), POLICY_LOAD_MS)) ?? false)
-          : await refused(ctx, prod, unpinned);
-      const [refusesRegistry, refusesGood, refusesDev] = await Promise.all([
-        refused(ctx, prod, elsewhere),
-        refused(ctx, prod, `${APPROVED}${DIGEST}`),
-        refused(ctx, dev, unpinned),
-      ]);
-      const policyHint = '`kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings`';
+      // Admission's answers, all at once. A policy or binding changed in the
+      // last moments may not have reached admission yet, nor one just
+      // deleted: then the check asks again, within a bound, until the
+      // answers are all good or the time is up.
+      const ask = async (): Promise<Answers> => {
+        const [refusals, refusesInit, acceptances, refusesDev] = await Promise.all([
+          Promise.all(MUST_REFUSE.map((probe) => refused(ctx, prod, probe))),
+          refused(ctx, prod, INIT_PROBE),
+          Promise.all(MUST_ACCEPT.map((probe) => refused(ctx, prod, probe))),
+          refused(ctx, dev, MUST_REFUSE[0] as Probe),
+        ]);
+        return {
+          admitted: MUST_REFUSE.filter((_, i) => !refusals[i]),
+          refusesInit,
+          blocked: MUST_ACCEPT.filter((_, i) => acceptances[i]),
+          refusesDev,
+        };
+      };
+      const good = (a: Answers) => a.admitted.length === 0 && a.refusesInit && a.blocked.length === 0 && !a.refusesDev;
+      let answers = await ask();
+      // A refusal with no Deny binding of the learner's left is a deleted policy still in effect.
+      const lingering = denying.length === 0 && (answers.blocked.length > 0 || answers.refusesDev);
+      const settling = Math.max(lastChange([...policies, ...bindings]) + POLICY_LOAD_MS - Date.now(), lingering ? POLICY_LOAD_MS : 0);
+      if (!good(answers) && settling > 0) {
+        answers =
+          (await ctx.waitFor(async () => {
+            const now = await ask();
+            return good(now) ? now : undefined;
+          }, settling)) ?? (await ask());
+      }
+      const { admitted, refusesInit, blocked, refusesDev } = answers;
+      const ephemeral = enforced.some((p) => coversEphemeral(p) && readsEphemeral(p));
+      const lists = [
+        refusesInit ? '' : `${INIT_PROBE.what} is admitted (initContainers)`,
+        ephemeral
+          ? ''
+          : 'no enforced policy matches UPDATE of pods/ephemeralcontainers and reads spec.ephemeralContainers, so `kubectl debug` can add any image (ephemeralContainers)',
+      ].filter(Boolean);
+
+      const policyHint = '`kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings -o yaml`';
       return [
-        criterion('binding', denying.length > 0, {
-          pass: 'A binding with Deny applies the policy to env=prod namespaces.',
+        criterion('binding', denying.length > 0 && byLabel.length > 0, {
+          pass: 'A binding with Deny applies the policy to every env=prod namespace.',
           fail:
-            covering.length > 0
-              ? `The binding applies the policy with ${actions.join(', ')} only: nothing is refused, so an unpinned image still runs in production.`
-              : policies.length > 0
-                ? 'A policy without a binding does nothing: no ValidatingAdmissionPolicyBinding applies it to your env=prod namespace.'
-                : 'There is no ValidatingAdmissionPolicy yet.',
+            denying.length > 0
+              ? `The binding applies the policy to ${prod} by something other than its label env=prod: another namespace labelled env=prod would not be guarded.`
+              : covering.length > 0
+                ? `The binding applies the policy with ${actions.join(', ')} only: nothing is refused, so an unpinned image still runs in production.`
+                : policies.length > 0
+                  ? 'A policy without a binding does nothing: no ValidatingAdmissionPolicyBinding applies it to your env=prod namespace.'
+                  : 'There is no ValidatingAdmissionPolicy yet.',
           hint: policyHint,
         }),
-        criterion('refuses', refusesTag && refusesRegistry, {
-          pass: 'In env=prod, an image by tag and an image from another registry are both refused.',
-          fail: !refusesTag
-            ? `In ${prod}, a pod with the image ${unpinned} (a tag, no digest) is still admitted.`
-            : `In ${prod}, a pod with the image ${elsewhere} (another registry) is still admitted.`,
-          hint: '`kubectl run probe --image=<image> --dry-run=server -n <namespace>`',
+        criterion('refuses', admitted.length === 0, {
+          pass: 'In env=prod, tags, other registries, lookalike registries and digest-like tags are all refused, in every container.',
+          fail: `In ${prod}, a pod is still admitted with ${admitted.map((p) => p.what).join('; ')}.`,
+          hint: 'Compare the whole prefix, up to and including the slash after container-day-labs, and look for "@sha256:" itself. `kubectl run probe --image=<image> --dry-run=server -n <namespace>`',
         }),
-        criterion('accepts', !refusesGood && !refusesDev, {
+        criterion('every-list', lists.length === 0, {
+          pass: 'The rule holds for containers, initContainers and ephemeralContainers.',
+          fail: `A pod has three lists of containers, and the guardrail misses some: ${lists.join('; ')}.`,
+          hint: '`kubectl explain pod.spec` lists containers, initContainers and ephemeralContainers; a rule for pods does not match the pods/ephemeralcontainers subresource unless it names it.',
+        }),
+        criterion('accepts', blocked.length === 0 && !refusesDev, {
           pass: 'Pinned, approved images still run in production, and dev is untouched.',
-          fail: refusesGood
-            ? `In ${prod}, even a pinned image from the approved registry is refused: the guardrail blocks everything.`
-            : `In ${dev} (env=dev), pods are refused as well: the binding should select env=prod namespaces only.`,
+          fail:
+            blocked.length > 0
+              ? `In ${prod}, a pod is refused with ${blocked.map((p) => p.what).join('; ')}: the guardrail refuses good pods too (a pod without initContainers has no such field: test with has()).`
+              : `In ${dev} (env=dev), pods are refused as well: the binding should select env=prod namespaces only.`,
           hint: policyHint,
         }),
       ];

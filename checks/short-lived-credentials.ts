@@ -1,6 +1,6 @@
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout } from './lib/workloads.ts';
+import { awaitRollout, livePods } from './lib/workloads.ts';
 
 const AUDIENCE = 'reports.example.com';
 
@@ -21,19 +21,30 @@ export default defineCheck({
           s.metadata?.annotations?.['kubernetes.io/service-account.name'] === 'reporter',
       );
       const pod = reporter.spec?.template.spec;
-      const mounted = new Set((pod?.containers ?? []).flatMap((c) => c.volumeMounts ?? []).map((m) => m.name));
-      const projected = (pod?.volumes ?? [])
+      const containers = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])];
+      const mounted = new Set(containers.flatMap((c) => c.volumeMounts ?? []).map((m) => m.name));
+      // Every projected ServiceAccount token a container mounts: each must be the one asked for.
+      const tokens = (pod?.volumes ?? [])
         .filter((v) => mounted.has(v.name))
         .flatMap((v) => v.projected?.sources ?? [])
         .map((s) => s.serviceAccountToken)
         .filter((t) => t !== undefined);
-      const token = projected[0];
+      const token = tokens.find((t) => t.audience !== AUDIENCE || (t.expirationSeconds ?? 3600) > 3600) ?? tokens[0];
       const expiry = token?.expirationSeconds ?? 3600;
+      // The old token by name too: once its Secret is deleted, a volume that still names it is no longer found by type.
+      const oldNames = new Set(['reporter-token', ...longLived.map((s) => s.metadata?.name ?? '')]);
       const secretVolumes = (pod?.volumes ?? [])
-        .filter((v) => longLived.some((s) => s.metadata?.name === v.secret?.secretName))
+        .filter(
+          (v) => oldNames.has(v.secret?.secretName ?? '') || (v.projected?.sources ?? []).some((s) => oldNames.has(s.secret?.name ?? '')),
+        )
         .map((v) => v.name);
+      const podAutomount = pod?.automountServiceAccountToken;
+      const pods = await livePods(ctx, reporter);
+      const apiTokenPods = pods
+        .filter((p) => (p.spec?.volumes ?? []).some((v) => v.name.startsWith('kube-api-access-')))
+        .map((p) => p.metadata?.name);
       let tokenProblem = '';
-      if (!token) tokenProblem = 'The Deployment reporter mounts no projected ServiceAccount token.';
+      if (!token) tokenProblem = 'The Deployment reporter mounts no projected ServiceAccount token into a container.';
       else if (!token.audience)
         tokenProblem =
           'The projected token of reporter has no audience: it is then good for the API server itself, and for anything that accepts Kubernetes tokens.';
@@ -47,16 +58,24 @@ export default defineCheck({
           fail: `The Secret ${longLived.map((s) => s.metadata?.name).join(', ')} still exists: whoever can read it holds a token of reporter that never expires, mounted or not.`,
           hint: '`kubectl get secrets --field-selector type=kubernetes.io/service-account-token`',
         }),
-        criterion('no-automount', account?.automountServiceAccountToken === false, {
-          pass: 'The ServiceAccount reporter does not mount its token by itself.',
-          fail: 'The ServiceAccount reporter still mounts an API token into every pod that uses it (automountServiceAccountToken is not false).',
-          hint: '`kubectl explain serviceaccount.automountServiceAccountToken`',
+        criterion('no-automount', account?.automountServiceAccountToken === false && podAutomount !== true && apiTokenPods.length === 0, {
+          pass: 'Neither the ServiceAccount reporter nor its pods mount an API token by themselves.',
+          fail:
+            account?.automountServiceAccountToken !== false
+              ? 'The ServiceAccount reporter still mounts an API token into every pod that uses it (automountServiceAccountToken is not false).'
+              : podAutomount === true
+                ? 'The pod template of reporter sets automountServiceAccountToken: true, which overrides the ServiceAccount: its pods still get an API token.'
+                : `The pods ${apiTokenPods.join(', ')} still carry an API token volume (kube-api-access-…): they were made before the change.`,
+          hint: '`kubectl explain serviceaccount.automountServiceAccountToken` and `kubectl explain pod.spec.automountServiceAccountToken`',
           diff: [
             {
               path: 'ServiceAccount reporter: automountServiceAccountToken',
               expected: false,
               actual: account?.automountServiceAccountToken,
             },
+            ...(podAutomount === true
+              ? [{ path: 'spec.template.spec.automountServiceAccountToken', expected: 'false or unset', actual: true }]
+              : []),
           ],
         }),
         criterion('projected-token', tokenProblem === '', {
@@ -73,7 +92,7 @@ export default defineCheck({
         }),
         criterion('no-secret-volume', secretVolumes.length === 0, {
           pass: 'reporter no longer mounts the long-lived Secret.',
-          fail: `The Deployment reporter still mounts the long-lived token Secret in the volume ${secretVolumes.join(', ')}.`,
+          fail: `The Deployment reporter still mounts the long-lived token Secret in the volume ${secretVolumes.join(', ')}; on a real node a deleted Secret keeps the pod from starting.`,
           hint: look,
         }),
         criterion('available', (reporter.status?.availableReplicas ?? 0) >= 1, {

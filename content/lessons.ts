@@ -22,6 +22,8 @@ export interface LessonFile {
   path: string;
   lesson: Lesson;
   body: string;
+  /** The line of the file the body starts on (after the front matter), for messages that name a line. */
+  bodyLine: number;
 }
 
 export class LessonContentError extends UserError {
@@ -44,7 +46,13 @@ export function loadLesson(path: string): LessonFile {
   const topic = relative(LESSONS_DIR, path).split(/[\\/]/)[0];
   if (topic !== parsed.data.topic)
     throw new LessonContentError(`${where}: topic "${parsed.data.topic}" but the lesson is in the folder ${topic}/`);
-  return { slug: relative(LESSONS_DIR, path).replace(/\.mdx$/, ''), path, lesson: parsed.data, body: text.slice(match[0].length) };
+  return {
+    slug: relative(LESSONS_DIR, path).replace(/\.mdx$/, ''),
+    path,
+    lesson: parsed.data,
+    body: text.slice(match[0].length),
+    bodyLine: match[0].split('\n').length,
+  };
 }
 
 export function loadLessons(dir = LESSONS_DIR): LessonFile[] {

@@ -111,7 +111,8 @@ export const LabSchema = z
     }
     const files = new Set(lab.wrong.map((w) => `wrong/${w.file}`));
     for (const [i, right] of lab.right.entries()) {
-      if (files.has(`right/${right.file}`)) ctx.addIssue({ code: 'custom', path: ['right', i, 'file'], message: `${right.file} appears twice` });
+      if (files.has(`right/${right.file}`))
+        ctx.addIssue({ code: 'custom', path: ['right', i, 'file'], message: `${right.file} appears twice` });
       files.add(`right/${right.file}`);
     }
   });

@@ -7,9 +7,14 @@
  * that open the sandbox to everyone or to another namespace's
  * ServiceAccounts, and kinds the quota does not count, also when the learner
  * acts as a ServiceAccount of their own namespace; the bindings the RBAC labs
- * teach still go through.
+ * teach still go through. Outside their namespaces a learner reads the
+ * cluster-scope kinds an EKS workshop attendee sees (nodes, storage, runtime
+ * and priority classes, CRDs) and nothing else, and the binding that gives
+ * them this goes when their session ends.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import {
   ApiException,
   AuthenticationV1Api,
@@ -22,7 +27,10 @@ import {
   type RbacV1Subject,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeConfigFromString, statusMessage } from '../../cluster/src/kube.ts';
+import { run } from '../../cluster/src/exec.ts';
+import { isStatus, kubeConfigFromString, statusMessage } from '../../cluster/src/kube.ts';
+import { findKubectl } from '../../cluster/src/kubectl.ts';
+import { CLUSTER_READ_ROLE, clusterReadBindingName } from '../../labs-server/src/sandbox/cluster-read.ts';
 import { DEFAULT_LIMITS, SYSTEM_NAMESPACE, serviceAccountName } from '../../labs-server/src/sandbox/provision.ts';
 import { COUNTED_KINDS, countName, etcdBytesPerNamespace, MAX_OBJECT_BYTES } from '../../labs-server/src/sandbox/quota.ts';
 import { testKubeConfig } from '../support/kube.ts';
@@ -39,6 +47,8 @@ interface Learner {
   session: string;
   namespace: string;
   kc: KubeConfig;
+  /** The kubeconfig as the server hands it over, for kubectl. */
+  kubeconfig: string;
 }
 
 let server: TestServer;
@@ -58,6 +68,7 @@ async function join(name: string): Promise<Learner> {
     session: joined.body.id,
     namespace: started.body.namespaces[0].namespace as string,
     kc: kubeConfigFromString(kubeconfig.body),
+    kubeconfig: kubeconfig.body,
   };
 }
 
@@ -398,5 +409,168 @@ describe('admission', () => {
       }),
     );
     expect(r).toEqual({ status: 201, message: '' });
+  });
+});
+
+describe('reading the cluster', () => {
+  const read = ['get', 'list', 'watch'];
+  const write = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+  /** The cluster-scope kinds an EKS workshop attendee may read. */
+  const readable = [
+    { group: '', resource: 'nodes' },
+    { group: 'node.k8s.io', resource: 'runtimeclasses' },
+    { group: 'storage.k8s.io', resource: 'storageclasses' },
+    { group: 'scheduling.k8s.io', resource: 'priorityclasses' },
+    { group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+  ];
+
+  interface Question {
+    verb: string;
+    group?: string;
+    resource: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+  }
+
+  const describeQuestion = (q: Question) =>
+    `${q.verb} ${q.group ? `${q.resource}.${q.group}` : q.resource}${q.subresource ? `/${q.subresource}` : ''}${q.name ? ` ${q.name}` : ''}${q.namespace ? ` -n ${q.namespace}` : ''}`;
+
+  /** Each question answered for the learner by a SelfSubjectAccessReview made with their own token. */
+  async function answers(learner: Learner, questions: Question[]): Promise<Record<string, boolean>> {
+    const api = learner.kc.makeApiClient(AuthorizationV1Api);
+    const replies = await Promise.all(
+      questions.map((q) => api.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: q } } })),
+    );
+    return Object.fromEntries(questions.map((q, i) => [describeQuestion(q), replies[i]?.status?.allowed ?? false]));
+  }
+
+  it('lets a learner get, list and watch nodes, RuntimeClasses, StorageClasses, PriorityClasses and CRDs', async () => {
+    const questions = readable.flatMap((kind) => read.map((verb) => ({ verb, ...kind })));
+    const got = await answers(ada, questions);
+    expect(got).toEqual(Object.fromEntries(questions.map((q) => [describeQuestion(q), true])));
+  });
+
+  it('refuses everything else at cluster scope, and in other namespaces', async () => {
+    const questions: Question[] = [
+      ...readable.flatMap((kind) => write.map((verb) => ({ verb, ...kind }))),
+      { verb: 'get', resource: 'nodes', subresource: 'proxy' },
+      { verb: 'create', resource: 'nodes', subresource: 'proxy' },
+      { verb: 'update', resource: 'nodes', subresource: 'status' },
+      { verb: 'patch', resource: 'nodes', subresource: 'status' },
+      { verb: 'list', resource: 'namespaces' },
+      { verb: 'list', resource: 'secrets' },
+      { verb: 'list', resource: 'pods' },
+      { verb: 'list', resource: 'persistentvolumes' },
+      { verb: 'list', resource: 'clusterroles', group: 'rbac.authorization.k8s.io' },
+      ...[bob.namespace, 'kube-system'].flatMap((namespace) => [
+        { verb: 'list', resource: 'secrets', namespace },
+        { verb: 'get', resource: 'secrets', namespace, name: 'any' },
+        { verb: 'list', resource: 'pods', namespace },
+      ]),
+      { verb: 'create', resource: 'clusterrolebindings', group: 'rbac.authorization.k8s.io' },
+      { verb: 'create', resource: 'clusterroles', group: 'rbac.authorization.k8s.io' },
+      { verb: 'update', resource: 'clusterroles', group: 'rbac.authorization.k8s.io', name: CLUSTER_READ_ROLE },
+      { verb: 'escalate', resource: 'clusterroles', group: 'rbac.authorization.k8s.io' },
+      { verb: 'bind', resource: 'clusterroles', group: 'rbac.authorization.k8s.io', name: 'cluster-admin' },
+      { verb: 'bind', resource: 'clusterroles', group: 'rbac.authorization.k8s.io', name: CLUSTER_READ_ROLE },
+      { verb: 'bind', resource: 'clusterroles', group: 'rbac.authorization.k8s.io', name: 'cluster-admin', namespace: ada.namespace },
+      { verb: 'escalate', resource: 'roles', group: 'rbac.authorization.k8s.io', namespace: ada.namespace },
+    ];
+    const got = await answers(ada, questions);
+    expect(got).toEqual(Object.fromEntries(questions.map((q) => [describeQuestion(q), false])));
+  });
+
+  it("binds the learner's own identity only, not the ServiceAccounts of their namespace", async () => {
+    const user = `system:serviceaccount:${ada.namespace}:default`;
+    const review = await admin.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+      body: {
+        spec: {
+          user,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${ada.namespace}`, 'system:authenticated'],
+          resourceAttributes: { verb: 'list', resource: 'nodes' },
+        },
+      },
+    });
+    expect(review.status?.allowed).toBe(false);
+    // Nor can the learner hand the reads on: the role binds nothing inside a namespace.
+    const rbac = ada.kc.makeApiClient(RbacAuthorizationV1Api);
+    const r = await outcome(
+      rbac.createClusterRoleBinding({
+        body: {
+          metadata: { name: `${ada.session}-reads` },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CLUSTER_READ_ROLE },
+          subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: ada.namespace }],
+        },
+      }),
+    );
+    expect(r.status).toBe(403);
+  });
+
+  it('shows the nodes with their architectures and zones to kubectl, with the kubeconfig the server gives', async () => {
+    const kubectl = findKubectl();
+    if (!kubectl) throw new Error('There is no kubectl: the local cluster builds one, or put one on the PATH.');
+    const home = mkdtempSync(joinPath(tmpdir(), 'cdl-rights-'));
+    try {
+      const kubeconfig = joinPath(home, 'config');
+      writeFileSync(kubeconfig, ada.kubeconfig, { mode: 0o600 });
+      const env = { PATH: process.env.PATH, HOME: home, KUBECONFIG: kubeconfig };
+      const kubectlRun = (...args: string[]) => run(kubectl, [...args, '--cache-dir', joinPath(home, 'cache')], { env, timeoutMs: 30_000 });
+
+      const nodes = await kubectlRun('get', 'nodes', '-L', 'kubernetes.io/arch,topology.kubernetes.io/zone');
+      expect(nodes.stderr).toBe('');
+      expect(nodes.code).toBe(0);
+      const [header = '', ...rows] = nodes.stdout.trim().split('\n');
+      const columns = header.split(/\s+/);
+      expect(columns).toEqual(expect.arrayContaining(['NAME', 'STATUS', 'ARCH', 'ZONE']));
+      const cells = rows.map((row) => row.split(/\s+/));
+      const arches = new Set(cells.map((c) => c[columns.indexOf('ARCH')]));
+      const zones = new Set(cells.map((c) => c[columns.indexOf('ZONE')]));
+      expect([...arches].sort()).toEqual(['amd64', 'arm64']);
+      expect(zones.size).toBeGreaterThanOrEqual(3);
+
+      // The taint on the Fargate-style node shows too, as lessons on scheduling need.
+      const taints = await kubectlRun('get', 'nodes', '-o', 'jsonpath={.items[*].spec.taints[*].key}');
+      expect(taints.code, taints.stderr).toBe(0);
+      expect(taints.stdout).toContain('eks.amazonaws.com/compute-type');
+
+      const namespaces = await kubectlRun('get', 'namespaces');
+      expect(namespaces.code).not.toBe(0);
+      expect(namespaces.stderr).toMatch(/Forbidden.*cannot list resource "namespaces"/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('is one platform ClusterRole, bound per learner, and the binding goes when the session ends', async () => {
+    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+    const role = await rbac.readClusterRole({ name: CLUSTER_READ_ROLE });
+    expect(role.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('container-day-labs');
+    expect(role.aggregationRule).toBeUndefined();
+
+    const cy = await join('Cy');
+    const binding = await rbac.readClusterRoleBinding({ name: clusterReadBindingName(cy.session) });
+    expect(binding.roleRef.name).toBe(CLUSTER_READ_ROLE);
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccountName(cy.session), namespace: SYSTEM_NAMESPACE }]);
+    expect(binding.metadata?.ownerReferences?.map((o) => o.name)).toEqual([cy.session]);
+    const before = await cy.kc.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes: { verb: 'list', resource: 'nodes' } } },
+    });
+    expect(before.status?.allowed).toBe(true);
+
+    const instructor = new Client(server.origin, { authorization: `Bearer ${server.secrets.adminToken}` });
+    expect((await instructor.delete(`/api/admin/sessions/${cy.session}`)).status).toBe(204);
+    const gone = await rbac.readClusterRoleBinding({ name: clusterReadBindingName(cy.session) }).then(
+      () => false,
+      (error: unknown) => isStatus(error, 404),
+    );
+    expect(gone).toBe(true);
+    const identityGone = await adminCore
+      .readNamespacedServiceAccount({ name: serviceAccountName(cy.session), namespace: SYSTEM_NAMESPACE })
+      .then(
+        () => false,
+        (error: unknown) => isStatus(error, 404),
+      );
+    expect(identityGone).toBe(true);
   });
 });

@@ -3,9 +3,12 @@
  * namespace of the learner's own with a ResourceQuota, a LimitRange and Pod
  * Security labels, where the learner's ServiceAccount is bound to the
  * built-in `admin` ClusterRole through a RoleBinding, so it may do what the
- * labs need inside those namespaces and nothing outside them. The learner's
- * kubeconfig carries a short-lived token from the TokenRequest API, never the
- * server's own credentials.
+ * labs need inside those namespaces and nothing outside them but read the
+ * cluster-scope kinds an EKS workshop attendee sees (nodes, storage,
+ * runtime and priority classes, CRDs), through a ClusterRoleBinding of its
+ * own to the platform's read-only ClusterRole (cluster-read.ts). The
+ * learner's kubeconfig carries a short-lived token from the TokenRequest
+ * API, never the server's own credentials.
  *
  * `admin` is wider than a shared cluster can allow, and two things narrow
  * it: the quota counts every kind a learner can create (quota.ts, which
@@ -17,8 +20,10 @@
  * once the quota controller has counted its quotas, so they hold from the
  * learner's first request.
  *
- * Everything here carries an ownerReference to the LabSession as a backstop,
- * but ending a session removes its objects explicitly (`removeSession`): the
+ * Everything here, the ClusterRoleBinding included, carries an
+ * ownerReference to the LabSession (cluster-scoped, so a cluster-scoped
+ * object may name it) as a backstop, but ending a session or releasing its
+ * sandboxes removes its objects explicitly (`removeSession`): the
  * garbage collector learns of a new CustomResourceDefinition only at its next
  * discovery pass, so on a freshly started cluster it may not act for a while.
  */
@@ -38,6 +43,7 @@ import { applyObjects, ignoreStatus, waitFor } from '../../../cluster/src/kube.t
 import type { LogicalNamespace } from '../../../contract/content.ts';
 import { realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
 import { API_VERSION, KIND, LABELS, type LabSession, MANAGER } from '../../../contract/session.ts';
+import { CLUSTER_READ_ROLE, clusterReadBindingName, ensureClusterReadRole } from './cluster-read.ts';
 import { ensureSandboxPolicies } from './policies.ts';
 import { type ComputeLimits, sandboxQuotas } from './quota.ts';
 
@@ -88,32 +94,45 @@ export class Sandboxes {
   }
 
   /**
-   * The platform's own namespace, where learners' ServiceAccounts live, and
-   * the admission policies that guard every sandbox (applied again at each
-   * start, so a newer server brings its newer policies).
+   * The platform's own namespace, where learners' ServiceAccounts live, the
+   * admission policies that guard every sandbox and the ClusterRole of what
+   * learners may read cluster-wide (applied again at each start, so a newer
+   * server brings its newer policies and rules).
    */
   async ensureSystemNamespace(): Promise<void> {
     await this.core
       .createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } } } })
       .catch(ignoreStatus(409));
-    await ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE);
+    await Promise.all([ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE), ensureClusterReadRole(this.kc)]);
   }
 
-  /** The learner's identity: a ServiceAccount with no rights of its own. */
+  /**
+   * The learner's identity: a ServiceAccount whose only right of its own is
+   * to read the cluster-scope kinds of cluster-read.ts; its sandboxes'
+   * RoleBindings give it the rest.
+   */
   async ensureIdentity(session: LabSession): Promise<void> {
-    await this.core
-      .createNamespacedServiceAccount({
-        namespace: SYSTEM_NAMESPACE,
-        body: {
-          metadata: {
-            name: serviceAccountName(session),
-            labels: { [LABELS.managedBy]: MANAGER, [LABELS.session]: session.metadata.name },
-            ownerReferences: [owner(session)],
+    const labels = { [LABELS.managedBy]: MANAGER, [LABELS.session]: session.metadata.name };
+    await Promise.all([
+      this.core
+        .createNamespacedServiceAccount({
+          namespace: SYSTEM_NAMESPACE,
+          body: {
+            metadata: { name: serviceAccountName(session), labels, ownerReferences: [owner(session)] },
+            automountServiceAccountToken: false,
           },
-          automountServiceAccountToken: false,
-        },
-      })
-      .catch(ignoreStatus(409));
+        })
+        .catch(ignoreStatus(409)),
+      this.rbac
+        .createClusterRoleBinding({
+          body: {
+            metadata: { name: clusterReadBindingName(session.metadata.name), labels, ownerReferences: [owner(session)] },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CLUSTER_READ_ROLE },
+            subjects: [{ kind: 'ServiceAccount', name: serviceAccountName(session), namespace: SYSTEM_NAMESPACE }],
+          },
+        })
+        .catch(ignoreStatus(409)),
+    ]);
   }
 
   /** Creates the lab's namespaces for this learner, ready to use; returns their names. */
@@ -227,7 +246,7 @@ export class Sandboxes {
     }
   }
 
-  /** Deletes every namespace of a session and its identity, without waiting. */
+  /** Deletes every namespace of a session, its identity and the identity's cluster-wide binding, without waiting. */
   async removeSession(sessionName: string): Promise<string[]> {
     const list = await this.core.listNamespace({ labelSelector: `${LABELS.session}=${sessionName}` });
     const names = list.items.map((ns) => ns.metadata?.name ?? '').filter(Boolean);
@@ -236,6 +255,7 @@ export class Sandboxes {
       this.core
         .deleteNamespacedServiceAccount({ name: serviceAccountName(sessionName), namespace: SYSTEM_NAMESPACE })
         .catch(ignoreStatus(404)),
+      this.rbac.deleteClusterRoleBinding({ name: clusterReadBindingName(sessionName) }).catch(ignoreStatus(404)),
     ]);
     return names;
   }

@@ -1,0 +1,170 @@
+/**
+ * Every command a lesson asks a learner to run, run as the learner, on the
+ * real test cluster: each `<Run>`, each shell block, each kubectl command in
+ * the text and the hints, and each kubectl command in the hints of the lab's
+ * steps (content/lesson-commands.ts says which, and in what order). For
+ * each lesson with a lab: a fresh session and sandbox with the lab's setup,
+ * as the proof suite makes them (test/support/proof.ts), and the kubeconfig
+ * the lab server would give the terminal: the learner's short-lived token
+ * for a namespace-scope lab, the admin's with the sandbox's namespace for a
+ * cluster-scope one. Then every command in order, in one learner's shell
+ * (test/support/learner-shell.ts); each must exit as the lesson says (0
+ * unless `exits` says otherwise). A failure names the lesson, the line,
+ * the command and what it printed; every failing command of a lesson is
+ * reported, not only the first.
+ *
+ * Namespace-scope lessons run a few at a time. Cluster-scope lessons change
+ * cluster-wide objects, so they run one at a time after those, each
+ * cleaned up (catalog.teardown) before the next.
+ */
+import { relative } from 'node:path';
+import { afterAll, beforeAll, describe, type ExpectStatic, expect, inject, it, type TestContext } from 'vitest';
+import { courseCatalog } from '../../checks/catalog.ts';
+import { loadKubeConfig, withDefaultNamespace } from '../../cluster/src/kube.ts';
+import { type LessonCommand, lessonCommands } from '../../content/lesson-commands.ts';
+import { type LessonFile, loadLessons } from '../../content/lessons.ts';
+import type { LabDefinition } from '../../contract/catalog.ts';
+import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
+import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
+import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
+import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
+
+const catalog = courseCatalog();
+const admin = loadKubeConfig(inject('kubeconfig'));
+const sandboxes = new Sandboxes(admin);
+const store = new SessionStore(admin, { ttlMs: 3_600_000 });
+const sessions: string[] = [];
+
+/** How long one command may take: a rollout status waits for pods, a create for admission. */
+const COMMAND_TIMEOUT_MS = 30_000;
+/** How long a command that runs until stopped (a watch) runs before the test stops it. */
+const UNTIL_STOPPED_MS = 5_000;
+/** Namespace-scope lessons at once: every command starts a kubectl, and the test machine has two cores. */
+const AT_ONCE = 3;
+const LESSON_TIMEOUT_MS = 600_000;
+/** Lines of a failing command's output in the message. */
+const OUTPUT_LINES = 15;
+
+beforeAll(async () => {
+  await ensureCrd(admin);
+  await sandboxes.ensureSystemNamespace();
+});
+
+afterAll(async () => {
+  await Promise.all(
+    sessions.map(async (name) => {
+      await sandboxes.removeSession(name);
+      await store.end(name);
+    }),
+  );
+});
+
+/** A slot among AT_ONCE; the returned function gives it back. */
+const waiting: Array<() => void> = [];
+let running = 0;
+async function slot(): Promise<() => void> {
+  if (running >= AT_ONCE) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running += 1;
+  return () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  };
+}
+
+interface Sandbox {
+  namespaces: SandboxNamespaces;
+  /** The kubeconfig the terminal gets, as the lab server makes it (labs-server/src/labs/service.ts kubeconfigFor). */
+  kubeconfig: string;
+}
+
+/** A learner's fresh sandbox for the lab, with its setup applied. */
+async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
+  const { session } = await store.create(`lesson commands of ${lab.id}`);
+  sessions.push(session.metadata.name);
+  const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
+  await catalog.setup(admin, lab, namespaces);
+  const namespace = defaultNamespace(namespaces) ?? 'default';
+  if (lab.scope === 'cluster') return { namespaces, kubeconfig: withDefaultNamespace(admin, namespace) };
+  const { token } = await sandboxes.issueToken(session, 1_800);
+  return { namespaces, kubeconfig: sandboxes.learnerKubeconfig(token, namespace) };
+}
+
+function passes(command: LessonCommand, result: ShellResult): boolean {
+  if (result.code === undefined) return command.untilStopped;
+  if (command.question && result.code === 1 && /^no\b/m.test(result.output)) return true;
+  return result.code === command.exits;
+}
+
+function failure(file: LessonFile, lab: string, command: LessonCommand, result: ShellResult): string {
+  const where =
+    command.source === 'lab-hint'
+      ? `content/labs/${lab}/lab.yaml, ${command.where}`
+      : `${relative(process.cwd(), file.path)}, ${command.where}`;
+  const outcome =
+    result.code === undefined
+      ? `was still running after ${COMMAND_TIMEOUT_MS / 1000} s`
+      : `exited ${result.code}; the lesson says it exits ${command.exits}`;
+  const lines = result.output.trim() ? result.output.trimEnd().split('\n') : ['(no output)'];
+  const shown = lines.slice(0, OUTPUT_LINES).map((line) => `    ${line}`);
+  if (lines.length > OUTPUT_LINES) shown.push(`    … (${lines.length - OUTPUT_LINES} more lines)`);
+  const [first = '', ...rest] = command.command.split('\n');
+  const typed = rest.length > 0 ? `${first} … (${rest.length} more lines)` : first;
+  return `${where} (${command.source}):\n  $ ${typed}\n  ${outcome}\n${shown.join('\n')}`;
+}
+
+/**
+ * Runs the lesson's commands in a fresh sandbox of its lab, each checked
+ * softly so every failure is reported; `expect` is the test's own, as
+ * concurrent tests need.
+ */
+async function runLesson(
+  file: LessonFile,
+  lab: LabDefinition,
+  { expect, annotate }: Pick<TestContext, 'annotate'> & { expect: ExpectStatic },
+): Promise<void> {
+  const { commands, skipped } = lessonCommands(file, catalog.files(lab.id)?.definition);
+  for (const s of skipped) await annotate(`not run: ${s.where}: \`${s.command}\`, because ${s.reason}`);
+  const { namespaces, kubeconfig } = await freshSandbox(lab);
+  const shell = new LearnerShell(kubeconfig);
+  try {
+    for (const command of commands) {
+      const result = await shell.run(command.command, command.untilStopped ? UNTIL_STOPPED_MS : COMMAND_TIMEOUT_MS);
+      expect.soft(passes(command, result), failure(file, lab.id, command, result)).toBe(true);
+    }
+  } finally {
+    shell.dispose();
+    if (lab.scope === 'cluster') await catalog.teardown(admin, lab, namespaces);
+  }
+}
+
+const lessons = loadLessons().flatMap((file) => {
+  const lab = file.lesson.lab ? catalog.get(file.lesson.lab) : undefined;
+  return lab ? [{ file, lab }] : [];
+});
+
+it('has lessons with labs to run', () => expect(lessons.length).toBeGreaterThan(0));
+
+describe.concurrent('namespace-scope lessons', () => {
+  it.for(lessons.filter(({ lab }) => lab.scope === 'namespace').map(({ file, lab }) => [file.slug, file, lab] as const))(
+    '%s: every command exits as the lesson says',
+    { timeout: LESSON_TIMEOUT_MS },
+    async ([, file, lab], context) => {
+      const release = await slot();
+      try {
+        await runLesson(file, lab, context);
+      } finally {
+        release();
+      }
+    },
+  );
+});
+
+describe('cluster-scope lessons, one at a time', () => {
+  it.for(lessons.filter(({ lab }) => lab.scope === 'cluster').map(({ file, lab }) => [file.slug, file, lab] as const))(
+    '%s: every command exits as the lesson says',
+    { timeout: LESSON_TIMEOUT_MS },
+    ([, file, lab], context) => runLesson(file, lab, context),
+  );
+});
