@@ -115,7 +115,8 @@ export default defineCheck({
       const [{ lastWrite, backups }, report, ledger, config, service] = await Promise.all([
         evidence(ctx),
         ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'restore-report', ctx.ns()),
-        ctx.get<V1Deployment>('apps/v1', 'Deployment', 'ledger', ctx.ns()),
+        // A restore just applied is waited for (bounded): its Available time is half the figure.
+        awaitPresentRollout(ctx, 'ledger'),
         ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'ledger-config', ctx.ns()),
         ctx.get<V1Service>('v1', 'Service', 'ledger', ctx.ns()),
       ]);
