@@ -13,7 +13,12 @@ import { ensureCrd } from '../src/sessions/crd.ts';
 import { SessionStore } from '../src/sessions/store.ts';
 import { quantile } from './support.ts';
 
+const USAGE = 'node labs-server/bench/checks.ts [rounds=30]   (on CDL_CLUSTER_NAME, started if it is not running)';
 const rounds = Number(process.argv[2] ?? 30);
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`usage: ${USAGE}`);
+  process.exit(process.argv[2] === '--help' || process.argv[2] === '-h' ? 0 : 2);
+}
 const provider = createProvider(await chooseProvider(undefined));
 await provider.up((line) => console.error(line));
 const kc = loadKubeConfig(provider.kubeconfig);
