@@ -8,41 +8,14 @@
  */
 import type { V1ConfigMap, V1Namespace, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
 import { type Access, criterion, defineCheck, missing } from './lib/check.ts';
+import { quantity } from './lib/quantity.ts';
 import { askMatrix, beyondTheTask, describeRights, rights } from './lib/rbac-matrix.ts';
-
-const SUFFIX: Record<string, number> = {
-  '': 1,
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** A Kubernetes quantity's value ("8Gi", "8192Mi", "4", "4000m", "1e3"); NaN when it is not one. */
-export function quantity(value: string | number | undefined): number {
-  if (typeof value === 'number') return value;
-  if (value === undefined) return Number.NaN;
-  const match = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|([a-zA-Z]*))$/.exec(value.trim());
-  if (!match) return Number.NaN;
-  if (match[2]) return Number(`${match[1]}${match[2]}`);
-  const factor = SUFFIX[match[3] ?? ''];
-  return factor === undefined ? Number.NaN : Number(match[1]) * factor;
-}
 
 /** The tightest hard limit the namespace's quotas set on a resource, under either of its names. */
 function hardest(quotas: V1ResourceQuota[], names: string[]): number | undefined {
-  const values = quotas.flatMap((q) => names.map((n) => q.spec?.hard?.[n]).filter((v) => v !== undefined)).map(quantity);
+  const values = quotas
+    .flatMap((q) => names.map((n) => q.spec?.hard?.[n]).filter((v) => v !== undefined))
+    .map((v) => quantity(v) ?? Number.NaN);
   return values.length ? Math.min(...values) : undefined;
 }
 

@@ -10,7 +10,7 @@
 import type { V1Container, V1Deployment, V1Probe } from '@kubernetes/client-node';
 import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { positive } from './lib/probe-quantity.ts';
+import { positive } from './lib/quantity.ts';
 import { awaitRollout } from './lib/workloads.ts';
 
 const WORKLOADS = ['web', 'worker'];
