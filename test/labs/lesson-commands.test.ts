@@ -28,6 +28,7 @@ import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox
 import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
 import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
 import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+import { oneClusterScopeAtATime } from '../support/cluster-scope.ts';
 import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
 
 const catalog = courseCatalog();
@@ -165,6 +166,6 @@ describe('cluster-scope lessons, one at a time', () => {
   it.for(lessons.filter(({ lab }) => lab.scope === 'cluster').map(({ file, lab }) => [file.slug, file, lab] as const))(
     '%s: every command exits as the lesson says',
     { timeout: LESSON_TIMEOUT_MS },
-    ([, file, lab], context) => runLesson(file, lab, context),
+    ([, file, lab], context) => oneClusterScopeAtATime(lab, () => runLesson(file, lab, context)),
   );
 });

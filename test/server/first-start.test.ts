@@ -53,7 +53,7 @@ describe('the first start', () => {
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({
       error: 'preparing',
-      message: expect.stringMatching(/^The cluster is being prepared: downloading kubernetes/),
+      message: expect.stringMatching(/^The cluster is being prepared: .*downloading kubernetes: [\d.]+ of [\d.]+ MB/),
     });
     expect(refused.headers.get('retry-after')).toBe('5');
     const terminal = await TerminalClient.open(`ws://localhost:${port}/api/terminal?lab=first-deployment`, { origin });

@@ -16,6 +16,7 @@ import { stageMirror } from '../../cluster/src/local/mirror.ts';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { hostPlatform, mirrored, releaseFiles } from '../../cluster/src/local/releases.ts';
 import { projectRoot } from '../../cluster/src/paths.ts';
+import { recordActive } from '../../cluster/src/select.ts';
 import { startMirrorServer } from './mirror-server.ts';
 import { freePort } from './ports.ts';
 import { type Running, runEntry } from './process.ts';
@@ -51,6 +52,7 @@ export async function firstStart(clusterName: string): Promise<FirstStart> {
     const env = { ...process.env, CDL_CACHE_DIR: cacheDir, CDL_CLUSTER_NAME: clusterName };
     await new LocalProvider({ clusterName, env }).down(() => undefined);
     await rm(join(projectRoot, '.cluster', clusterName), { recursive: true, force: true });
+    await recordActive(clusterName, undefined);
     await mirror.close();
     await rm(scratch, { recursive: true, force: true });
   };

@@ -8,7 +8,8 @@
  * parallel. Namespace-scope solutions are applied with the learner's own
  * short-lived token, which proves a learner's rights are enough to do the lab.
  * Cluster-scope labs change cluster-wide objects (bindings, admission), so
- * their attempts run one at a time, each cleaned up before the next.
+ * their attempts run one at a time, each cleaned up before the next, and
+ * never beside another test file's (cluster-scope.ts).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -20,6 +21,7 @@ import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox
 import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
 import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
 import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+import { oneClusterScopeAtATime } from './cluster-scope.ts';
 
 const catalog = courseCatalog();
 const admin = loadKubeConfig(inject('kubeconfig'));
@@ -80,55 +82,58 @@ export function proveLabs(scope: LabDefinition['scope']): void {
   const suite = scope === 'namespace' ? describe.concurrent : describe;
   it(`has ${scope}-scope labs to prove`, () => expect(labs.length).toBeGreaterThan(0));
   suite.each(labs.map((lab) => [lab.id, lab] as const))('lab %s', (_, lab) => {
-    it('fails from its setup, and passes with its solution', async () => {
-      const { namespaces, learner } = await freshSandbox(lab);
-      try {
-        for (const step of lab.steps) {
-          const before = await check(lab, step.id, namespaces);
-          expect(before.passed, `step ${step.id} passes before anything was done:\n${summary(before)}`).toBe(false);
-        }
-        await catalog.solve(learner, lab, namespaces);
-        for (const step of lab.steps) {
-          const after = await check(lab, step.id, namespaces);
-          expect(after.passed, `step ${step.id} fails with the solution:\n${summary(after)}`).toBe(true);
-          expect(after.criteria.length).toBeGreaterThan(0);
-        }
-      } finally {
-        await tidy(lab, namespaces);
-      }
-    });
-
-    const files = catalog.files(lab.id);
-    for (const right of files?.definition.right ?? []) {
-      it(`accepts the other correct answer ${right.file}`, async () => {
+    it('fails from its setup, and passes with its solution', () =>
+      oneClusterScopeAtATime(lab, async () => {
         const { namespaces, learner } = await freshSandbox(lab);
         try {
-          await catalog.applyRight(learner, lab, right.file, namespaces);
           for (const step of lab.steps) {
-            const result = await check(lab, step.id, namespaces);
-            expect(result.passed, `step ${step.id} refuses ${right.file} (${right.why}):\n${summary(result)}`).toBe(true);
+            const before = await check(lab, step.id, namespaces);
+            expect(before.passed, `step ${step.id} passes before anything was done:\n${summary(before)}`).toBe(false);
+          }
+          await catalog.solve(learner, lab, namespaces);
+          for (const step of lab.steps) {
+            const after = await check(lab, step.id, namespaces);
+            expect(after.passed, `step ${step.id} fails with the solution:\n${summary(after)}`).toBe(true);
+            expect(after.criteria.length).toBeGreaterThan(0);
           }
         } finally {
           await tidy(lab, namespaces);
         }
-      });
+      }));
+
+    const files = catalog.files(lab.id);
+    for (const right of files?.definition.right ?? []) {
+      it(`accepts the other correct answer ${right.file}`, () =>
+        oneClusterScopeAtATime(lab, async () => {
+          const { namespaces, learner } = await freshSandbox(lab);
+          try {
+            await catalog.applyRight(learner, lab, right.file, namespaces);
+            for (const step of lab.steps) {
+              const result = await check(lab, step.id, namespaces);
+              expect(result.passed, `step ${step.id} refuses ${right.file} (${right.why}):\n${summary(result)}`).toBe(true);
+            }
+          } finally {
+            await tidy(lab, namespaces);
+          }
+        }));
     }
     for (const wrong of files?.definition.wrong ?? []) {
-      it(`refuses the wrong attempt ${wrong.file}`, async () => {
-        const { namespaces, learner } = await freshSandbox(lab);
-        try {
-          await catalog.applyWrong(learner, lab, wrong.file, namespaces);
-          const result = await check(lab, wrong.step, namespaces);
-          const failing = result.criteria.find((c) => c.id === wrong.criterion);
-          expect(failing, `no criterion ${wrong.criterion} in:\n${summary(result)}`).toBeDefined();
-          expect(failing?.passed, `criterion ${wrong.criterion} passes the wrong attempt:\n${summary(result)}`).toBe(false);
-          expect(failing?.message).toContain(wrong.messageIncludes);
-          expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
-          expect(result.passed).toBe(false);
-        } finally {
-          await tidy(lab, namespaces);
-        }
-      });
+      it(`refuses the wrong attempt ${wrong.file}`, () =>
+        oneClusterScopeAtATime(lab, async () => {
+          const { namespaces, learner } = await freshSandbox(lab);
+          try {
+            await catalog.applyWrong(learner, lab, wrong.file, namespaces);
+            const result = await check(lab, wrong.step, namespaces);
+            const failing = result.criteria.find((c) => c.id === wrong.criterion);
+            expect(failing, `no criterion ${wrong.criterion} in:\n${summary(result)}`).toBeDefined();
+            expect(failing?.passed, `criterion ${wrong.criterion} passes the wrong attempt:\n${summary(result)}`).toBe(false);
+            expect(failing?.message).toContain(wrong.messageIncludes);
+            expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
+            expect(result.passed).toBe(false);
+          } finally {
+            await tidy(lab, namespaces);
+          }
+        }));
     }
   });
 }

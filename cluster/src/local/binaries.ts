@@ -243,7 +243,7 @@ export async function inspectBundle(dir: string, bundle: Pick<Bundle, 'id' | 've
 }
 
 /** Takes a lock file; waits while a live process holds it, clears it if its holder died. */
-async function withLock<T>(path: string, log: Log, body: () => Promise<T>): Promise<T> {
+export async function withLock<T>(path: string, log: Log, body: () => Promise<T>): Promise<T> {
   let told = false;
   for (;;) {
     try {
