@@ -120,6 +120,9 @@ function failure(file: LessonFile, lab: string, command: LessonCommand, result: 
  * softly so every failure is reported; `expect` is the test's own, as
  * concurrent tests need.
  */
+/** How a whole object of a lesson's solution is applied (content/lesson-commands.ts). */
+const APPLY = 'kubectl apply -f -';
+
 async function runLesson(
   file: LessonFile,
   lab: LabDefinition,
@@ -135,8 +138,14 @@ async function runLesson(
       expect.soft(passes(command, result), failure(file, lab.id, command, result)).toBe(true);
     }
   } finally {
+    if (lab.scope === 'cluster') {
+      // What the lesson's own YAML made cluster-wide goes too: its names need not be the lab solution's.
+      for (const { command } of commands.filter((c) => c.source === 'solution' && c.command.startsWith(APPLY))) {
+        await shell.run(`kubectl delete --ignore-not-found --wait=false -f -${command.slice(APPLY.length)}`, COMMAND_TIMEOUT_MS);
+      }
+      await catalog.teardown(admin, lab, namespaces);
+    }
     shell.dispose();
-    if (lab.scope === 'cluster') await catalog.teardown(admin, lab, namespaces);
   }
 }
 

@@ -89,8 +89,13 @@ function detectLayout(base: string): Layout | undefined {
 }
 
 async function killAndRemove(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  // A shell's own cleanup may remove its group while this walks them (a server closing as shells end).
+  const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!entries) return;
+  for (const entry of entries) {
     if (entry.isDirectory()) await killAndRemove(join(dir, entry.name));
   }
   for (let attempt = 0; attempt < 40; attempt += 1) {
