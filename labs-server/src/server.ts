@@ -136,7 +136,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
   const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
   // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
-  if (backend.kubectl) void kubectlCompletionFile(backend.kubectl, workDir);
+  const completion = backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined;
   const terminals = new TerminalManager({
     ...options.terminals,
     backend,
@@ -183,6 +183,8 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   });
   const releaseTerminals = async () => {
     await terminals.closeAll();
+    // The completion is written into the terminals' folder: not while that folder is being removed.
+    await completion;
     await backend.close();
     if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
   };

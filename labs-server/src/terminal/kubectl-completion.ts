@@ -19,7 +19,8 @@ const made = new Map<string, Promise<string | undefined>>();
 
 /**
  * The file of the completion script of the kubectl at `kubectl`, in `dir`
- * (made once, then remembered); undefined when kubectl cannot say it.
+ * (made once, then remembered); undefined when it cannot be made. Never
+ * rejects.
  */
 export function kubectlCompletionFile(kubectl: string, dir: string): Promise<string | undefined> {
   const key = `${kubectl}\0${dir}`;
@@ -44,9 +45,14 @@ async function makeFile(kubectl: string, dir: string): Promise<string | undefine
   const id = createHash('sha256').update(kubectl).digest('hex').slice(0, 12);
   const file = join(dir, `.kubectl-completion-${id}.bash`);
   const next = `${file}.next`;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await rm(next, { force: true });
-  await writeFile(next, script, { mode: 0o444, flag: 'wx' });
-  await rename(next, file);
-  return file;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await rm(next, { force: true });
+    await writeFile(next, script, { mode: 0o444, flag: 'wx' });
+    await rename(next, file);
+    return file;
+  } catch {
+    // A folder that cannot take it (a full disk) leaves shells without completion, as a kubectl without one does.
+    return undefined;
+  }
 }
