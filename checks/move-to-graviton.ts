@@ -7,9 +7,8 @@
  */
 import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, failed, missing, passed } from './lib/check.ts';
-import { awaitPresentRollout } from './lib/place-rollout.ts';
 import { prefersLabel, requiresLabel } from './lib/place-scheduling.ts';
-import { livePods, nodesByName, plural } from './lib/workloads.ts';
+import { awaitRollout, livePods, nodesByName, plural } from './lib/workloads.ts';
 
 const ARCH = 'kubernetes.io/arch';
 /** The architectures of EKS nodes other than arm64: NotIn these admits only arm64. */
@@ -21,7 +20,7 @@ export default defineCheck({
   lab: 'move-to-graviton',
   steps: {
     async 'arm64-only'(ctx) {
-      const catalog = await awaitPresentRollout(ctx, 'catalog', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
+      const catalog = await awaitRollout(ctx, 'catalog', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
       if (!catalog) return [missing('required-affinity', 'The Deployment catalog', 'Was it deleted? Reset the lab to get it back.')];
       const pod = catalog.spec?.template.spec;
       const terms = pod?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];

@@ -12,8 +12,7 @@
  */
 import type { V1Namespace, V1NetworkPolicy } from '@kubernetes/client-node';
 import { criterion, defineCheck } from './lib/check.ts';
-import type { Endpoint } from './lib/network.ts';
-import { reaches } from './lib/probe-network.ts';
+import { allows, type Endpoint } from './lib/network.ts';
 
 type Protocol = 'TCP' | 'UDP';
 
@@ -52,9 +51,9 @@ export default defineCheck({
       const strangers = [foreignUi, foreignPlain, elsewhereUi, systemPod];
 
       const ingress = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol = 'TCP') =>
-        reaches(policies, { from, to, port, protocol }, 'ingress');
+        allows(policies, { from, to, port, protocol }, 'ingress');
       const egress = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol = 'TCP') =>
-        reaches(policies, { from, to, port, protocol }, 'egress');
+        allows(policies, { from, to, port, protocol }, 'egress');
       const path = (from: Endpoint, to: Endpoint, port: number, protocol: Protocol) =>
         `${who(from, app)} to ${who(to, app)} on ${port}/${protocol}`;
 
@@ -101,7 +100,7 @@ export default defineCheck({
           fail: `The pods ${withoutDns.map((p) => `app=${p.podLabels.app}`).join(', ')} cannot reach the cluster DNS (kube-dns in kube-system, 53 over UDP and TCP), so no name resolves.`,
           hint,
         }),
-        criterion('ui-reaches-catalog', reaches(policies, { from: ui, to: catalog, port: 8080 }), {
+        criterion('ui-reaches-catalog', allows(policies, { from: ui, to: catalog, port: 8080 }), {
           pass: 'ui reaches catalog on 8080.',
           fail: 'The pods app=ui cannot reach app=catalog on TCP 8080: check both the egress from ui and the ingress to catalog.',
           hint,

@@ -11,9 +11,8 @@
 import type { V1Container, V1Node, V1Taint } from '@kubernetes/client-node';
 import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitPresentRollout } from './lib/place-rollout.ts';
 import { eligibleNodes, prefersLabel, toleratesTaint } from './lib/place-scheduling.ts';
-import { livePods, nodesByName, plural } from './lib/workloads.ts';
+import { awaitRollout, livePods, nodesByName, plural } from './lib/workloads.ts';
 
 const KEY = 'eks.amazonaws.com/compute-type';
 /** Rolling to one node with room for every learner's pods can take a while on a busy cluster. */
@@ -37,7 +36,7 @@ export default defineCheck({
   lab: 'serverless-node',
   steps: {
     async 'run-on-virtual-node'(ctx) {
-      const api = await awaitPresentRollout(ctx, 'batch-api', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
+      const api = await awaitRollout(ctx, 'batch-api', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
       if (!api) return [missing('toleration', 'The Deployment batch-api', 'Was it deleted? Reset the lab to get it back.')];
       const pod = api.spec?.template.spec;
       const tolerates = (pod?.tolerations ?? []).some((t) => toleratesTaint(t, TAINT));

@@ -12,9 +12,8 @@ import type { V1Deployment, V1LabelSelector, V1PodDisruptionBudget, V1PodSpec } 
 import { rolledOut } from '../cluster/src/kube.ts';
 import { type CheckContext, type Criterion, criterion, defineCheck, failed, missing, passed } from './lib/check.ts';
 import { selects } from './lib/network.ts';
-import { awaitPresentRollout } from './lib/place-rollout.ts';
 import { eligibleNodes } from './lib/place-scheduling.ts';
-import { livePods, nodesByName, plural } from './lib/workloads.ts';
+import { awaitRollout, livePods, nodesByName, plural } from './lib/workloads.ts';
 
 const ZONE = 'topology.kubernetes.io/zone';
 /** A rollout over three zones can take a while on a busy cluster. */
@@ -139,7 +138,7 @@ export default defineCheck({
   lab: 'survive-zone-loss',
   steps: {
     async spread(ctx) {
-      const checkout = await awaitPresentRollout(ctx, 'checkout', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
+      const checkout = await awaitRollout(ctx, 'checkout', ctx.ns(), BUSY_ROLLOUT_WAIT_MS);
       if (!checkout) return [missing('zone-spread', 'The Deployment checkout', 'Was it deleted? Reset the lab to get it back.')];
       const replicas = checkout.spec?.replicas ?? 1;
       const podLabels = checkout.spec?.template.metadata?.labels ?? {};

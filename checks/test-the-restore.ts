@@ -7,11 +7,12 @@
  * to ledger being available, so any honest report (and the solution, applied
  * whenever) states it: a whole number of minutes, rounded down or up.
  */
+
 import type { V1ConfigMap, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { rolledOut } from '../cluster/src/kube.ts';
 import { type CheckContext, criterion, defineCheck, missing, passed, shaped } from './lib/check.ts';
-import { awaitPresentRollout } from './lib/place-rollout.ts';
+import { awaitRollout } from './lib/workloads.ts';
 
 const TAKEN_AT = 'backup.containerdaylabs.dev/taken-at';
 
@@ -68,7 +69,7 @@ export default defineCheck({
       const [{ backups }, config, ledger, service] = await Promise.all([
         evidence(ctx),
         ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'ledger-config', ctx.ns()),
-        awaitPresentRollout(ctx, 'ledger'),
+        awaitRollout(ctx, 'ledger'),
         ctx.get<V1Service>('v1', 'Service', 'ledger', ctx.ns()),
       ]);
       const newest = backups[0];
@@ -116,7 +117,7 @@ export default defineCheck({
         evidence(ctx),
         ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'restore-report', ctx.ns()),
         // A restore just applied is waited for (bounded): its Available time is half the figure.
-        awaitPresentRollout(ctx, 'ledger'),
+        awaitRollout(ctx, 'ledger'),
         ctx.get<V1ConfigMap>('v1', 'ConfigMap', 'ledger-config', ctx.ns()),
         ctx.get<V1Service>('v1', 'Service', 'ledger', ctx.ns()),
       ]);

@@ -55,9 +55,15 @@ export function selects(selector: V1LabelSelector | undefined, labels: Record<st
   return true;
 }
 
-/** Whether `peer` (from a policy in `policyNamespace`) covers `endpoint`. ipBlocks never match a pod here. */
+/**
+ * Whether `peer` (from a policy in `policyNamespace`) covers `endpoint`.
+ * Pod addresses are not known here, so an ipBlock matches a pod only when
+ * its CIDR covers every address (`/0`, whatever its `except`): a policy
+ * whose egress goes to 0.0.0.0/0 opens every pod, as on a real cluster,
+ * and must not look as closed as default deny; a narrower block matches none.
+ */
 function peerMatches(peer: V1NetworkPolicyPeer, policyNamespace: string, endpoint: Endpoint): boolean {
-  if (peer.ipBlock) return false;
+  if (peer.ipBlock) return peer.ipBlock.cidr.endsWith('/0');
   const namespaceOk = peer.namespaceSelector
     ? selects(peer.namespaceSelector, endpoint.namespaceLabels)
     : endpoint.namespace === policyNamespace;

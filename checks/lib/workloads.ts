@@ -14,7 +14,11 @@ export function deployment(ctx: CheckContext, name: string, namespace = ctx.ns()
   return ctx.get<V1Deployment>('apps/v1', 'Deployment', name, namespace);
 }
 
-/** Waits for the Deployment to be rolled out; returns its last state (or undefined if it is gone). */
+/**
+ * Waits, bounded, for a rollout under way to finish; returns the
+ * Deployment's last state, or undefined at once when there is none (nothing
+ * waits for an object nobody created).
+ */
 export async function awaitRollout(
   ctx: CheckContext,
   name: string,
@@ -24,7 +28,7 @@ export async function awaitRollout(
   let last: V1Deployment | undefined;
   await ctx.waitFor(async () => {
     last = await deployment(ctx, name, namespace);
-    return last !== undefined && rolledOut(last);
+    return last === undefined || rolledOut(last);
   }, timeoutMs);
   return last;
 }
