@@ -107,8 +107,22 @@ function pod(namespace: string, probe: Probe): V1Pod {
   };
 }
 
-async function refused(ctx: CheckContext, namespace: string, probe: Probe): Promise<boolean> {
-  return !(await ctx.admits(pod(namespace, probe))).allowed;
+/**
+ * Admission's answer to a probe: admitted, refused by one of `own` (the
+ * learner's policies and the platform's), or refused by some other policy:
+ * one just deleted that admission has not unloaded yet. Admission names only
+ * the first policy that refused, so a foreign refusal says nothing about the
+ * learner's: the check asks again.
+ */
+type Answer = 'admitted' | 'refused' | 'foreign';
+
+const REFUSED_BY = /ValidatingAdmissionPolicy '([^']+)'/;
+
+async function answer(ctx: CheckContext, namespace: string, probe: Probe, own: Set<string>): Promise<Answer> {
+  const admission = await ctx.admits(pod(namespace, probe));
+  if (admission.allowed) return 'admitted';
+  const policy = REFUSED_BY.exec(admission.reason)?.[1];
+  return policy === undefined || own.has(policy) ? 'refused' : 'foreign';
 }
 
 /** Whether a rule's resources and operations take in an UPDATE of pods/ephemeralcontainers. */
@@ -139,6 +153,8 @@ interface Answers {
   refusesInit: boolean;
   blocked: Probe[];
   refusesDev: boolean;
+  /** Some answer came from a policy that is neither the learner's nor the platform's. */
+  foreign: boolean;
 }
 
 /** When the latest of these objects was last written (their managedFields say), in ms; 0 if never. */
@@ -153,11 +169,13 @@ export default defineCheck({
     async guardrail(ctx) {
       const prod = ctx.ns('prod');
       const dev = ctx.ns('dev');
-      const [namespace, policies, bindings] = await Promise.all([
+      const [namespace, allPolicies, bindings] = await Promise.all([
         ctx.get<V1Namespace>('v1', 'Namespace', prod),
-        ctx.list<V1ValidatingAdmissionPolicy>(VAP, 'ValidatingAdmissionPolicy').then(learners),
+        ctx.list<V1ValidatingAdmissionPolicy>(VAP, 'ValidatingAdmissionPolicy'),
         ctx.list<V1ValidatingAdmissionPolicyBinding>(VAP, 'ValidatingAdmissionPolicyBinding').then(learners),
       ]);
+      const policies = learners(allPolicies);
+      const own = new Set(allPolicies.map((p) => p.metadata?.name ?? ''));
       const labels = namespace?.metadata?.labels ?? {};
       const byName = new Map(policies.map((p) => [p.metadata?.name, p]));
       const covering = bindings.filter(
@@ -177,25 +195,29 @@ export default defineCheck({
       // Admission's answers, all at once. A policy or binding changed in the
       // last moments may not have reached admission yet, nor one just
       // deleted: then the check asks again, within a bound, until the
-      // answers are all good or the time is up.
+      // answers are all good and all the learner's, or the time is up. A
+      // refusal that stays foreign counts as the learner's policy letting
+      // the pod through: it is not theirs.
       const ask = async (): Promise<Answers> => {
-        const [refusals, refusesInit, acceptances, refusesDev] = await Promise.all([
-          Promise.all(MUST_REFUSE.map((probe) => refused(ctx, prod, probe))),
-          refused(ctx, prod, INIT_PROBE),
-          Promise.all(MUST_ACCEPT.map((probe) => refused(ctx, prod, probe))),
-          refused(ctx, dev, MUST_REFUSE[0] as Probe),
+        const [refusals, init, acceptances, inDev] = await Promise.all([
+          Promise.all(MUST_REFUSE.map((probe) => answer(ctx, prod, probe, own))),
+          answer(ctx, prod, INIT_PROBE, own),
+          Promise.all(MUST_ACCEPT.map((probe) => answer(ctx, prod, probe, own))),
+          answer(ctx, dev, MUST_REFUSE[0] as Probe, own),
         ]);
         return {
-          admitted: MUST_REFUSE.filter((_, i) => !refusals[i]),
-          refusesInit,
-          blocked: MUST_ACCEPT.filter((_, i) => acceptances[i]),
-          refusesDev,
+          admitted: MUST_REFUSE.filter((_, i) => refusals[i] !== 'refused'),
+          refusesInit: init === 'refused',
+          blocked: MUST_ACCEPT.filter((_, i) => acceptances[i] === 'refused'),
+          refusesDev: inDev === 'refused',
+          foreign: [...refusals, init, ...acceptances, inDev].includes('foreign'),
         };
       };
-      const good = (a: Answers) => a.admitted.length === 0 && a.refusesInit && a.blocked.length === 0 && !a.refusesDev;
+      const good = (a: Answers) => !a.foreign && a.admitted.length === 0 && a.refusesInit && a.blocked.length === 0 && !a.refusesDev;
       let answers = await ask();
-      // A refusal with no Deny binding of the learner's left is a deleted policy still in effect.
-      const lingering = denying.length === 0 && (answers.blocked.length > 0 || answers.refusesDev);
+      // A refusal with no Deny binding of the learner's left, or by a policy
+      // that is not theirs, is a deleted policy still in effect.
+      const lingering = answers.foreign || (denying.length === 0 && (answers.blocked.length > 0 || answers.refusesDev));
       const settling = Math.max(lastChange([...policies, ...bindings]) + POLICY_LOAD_MS - Date.now(), lingering ? POLICY_LOAD_MS : 0);
       if (!good(answers) && settling > 0) {
         answers =
