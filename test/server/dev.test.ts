@@ -46,6 +46,7 @@ describe('npm run dev', () => {
     if (id) await new Client(`http://localhost:${port}`, { authorization: `Bearer ${ADMIN_TOKEN}` }).delete(`/api/admin/sessions/${id}`);
     await running?.stop();
     rmSync(join(projectRoot, '.cluster', CLUSTER_NAME), { recursive: true, force: true });
+    rmSync(join(projectRoot, '.cluster', `active-${CLUSTER_NAME}.json`), { force: true });
     if (running?.child.pid) rmSync(join(tmpdir(), `cdl-terminals-${running.child.pid}-${port}`), { recursive: true, force: true });
   });
 

@@ -31,6 +31,7 @@ describe('a server killed and started again', () => {
   afterAll(async () => {
     await Promise.all(started.map((running) => running.stop('SIGKILL')));
     rmSync(join(projectRoot, '.cluster', CLUSTER_NAME), { recursive: true, force: true });
+    rmSync(join(projectRoot, '.cluster', `active-${CLUSTER_NAME}.json`), { force: true });
     for (const running of started) {
       rmSync(join(tmpdir(), `cdl-terminals-${running.child.pid}-${port}`), { recursive: true, force: true });
     }
