@@ -7,6 +7,7 @@ import batchEnginePermissions from './batch-engine-permissions.ts';
 import batchTheRightWay from './batch-the-right-way.ts';
 import ciDeployer from './ci-deployer.ts';
 import deployChangesSafely from './deploy-changes-safely.ts';
+import eksAccess from './eks-access.ts';
 import firstDeployment from './first-deployment.ts';
 import type { LabCheck } from './lib/check.ts';
 import moveToGraviton from './move-to-graviton.ts';
@@ -15,6 +16,7 @@ import onboardTenant from './onboard-tenant.ts';
 import policyAsCode from './policy-as-code.ts';
 import recreateFromScratch from './recreate-from-scratch.ts';
 import runtimeSecurity from './runtime-security.ts';
+import scaleOnLatency from './scale-on-latency.ts';
 import secretsLeastRead from './secrets-least-read.ts';
 import selfServiceApi from './self-service-api.ts';
 import serverlessNode from './serverless-node.ts';
@@ -22,6 +24,7 @@ import shortLivedCredentials from './short-lived-credentials.ts';
 import signalsAndCost from './signals-and-cost.ts';
 import surviveZoneLoss from './survive-zone-loss.ts';
 import testTheRestore from './test-the-restore.ts';
+import upgradeReady from './upgrade-ready.ts';
 import whoMayDoWhat from './who-may-do-what.ts';
 
 const all: LabCheck[] = [
@@ -34,7 +37,9 @@ const all: LabCheck[] = [
   secretsLeastRead,
   networkSegmentation,
   signalsAndCost,
+  scaleOnLatency,
   deployChangesSafely,
+  eksAccess,
   surviveZoneLoss,
   testTheRestore,
   ciDeployer,
@@ -44,6 +49,7 @@ const all: LabCheck[] = [
   batchEnginePermissions,
   policyAsCode,
   selfServiceApi,
+  upgradeReady,
 ];
 
 export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

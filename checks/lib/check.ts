@@ -10,6 +10,7 @@
 import {
   ApiException,
   AuthorizationV1Api,
+  CoreV1Api,
   type KubeConfig,
   type KubernetesObject,
   type KubernetesObjectApi,
@@ -58,6 +59,7 @@ export class CheckContext {
   readonly signal: AbortSignal;
   private readonly objects: KubernetesObjectApi;
   private readonly authz: AuthorizationV1Api;
+  private readonly core: CoreV1Api;
 
   constructor(kc: KubeConfig, namespaces: SandboxNamespaces, signal: AbortSignal) {
     this.namespaces = namespaces;
@@ -65,6 +67,7 @@ export class CheckContext {
     const clients = abortableClients(kc, signal);
     this.objects = clients.objects;
     this.authz = clients.api(AuthorizationV1Api);
+    this.core = clients.api(CoreV1Api);
   }
 
   /** The learner's real namespace for the lab's name of it (default: the lab's first). */
@@ -146,6 +149,31 @@ export class CheckContext {
       const refused = refusal(error);
       if (!refused) throw error;
       return { allowed: false, reason: refused.reason };
+    }
+  }
+
+  /**
+   * A server-side dry-run eviction of a pod: what a node drain would be told
+   * now (refused with 429 while a PodDisruptionBudget allows no disruption),
+   * evicting nothing.
+   */
+  async evicts(name: string, namespace: string): Promise<Admission> {
+    try {
+      await this.core.createNamespacedPodEviction({
+        name,
+        namespace,
+        dryRun: 'All',
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } },
+      });
+      return { allowed: true, reason: '' };
+    } catch (error) {
+      // A pod under two budgets is answered with a 500, and that is an answer all the same.
+      if (isStatus(error, 500) && /more than one PodDisruptionBudget/.test(statusMessage(error))) {
+        return { allowed: false, reason: statusMessage(error), code: 500 };
+      }
+      const refused = refusal(error);
+      if (!refused) throw error;
+      return refused;
     }
   }
 
