@@ -1,5 +1,5 @@
 # The platform in one image, for people with Docker: `docker compose up`.
-# The local provider's binaries (Kubernetes, etcd, kwok) are built from the Go
+# The local provider's binaries (Kubernetes, etcd, kwok, Karpenter) are built from the Go
 # module proxy in a build stage, so the image starts a cluster in seconds with
 # no Go and no network at run time.
 

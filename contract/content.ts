@@ -89,6 +89,8 @@ export const LabSchema = z
     /** `namespace`: runs in the learner's own namespaces on a shared cluster. `cluster`: needs a cluster of their own. */
     scope: z.enum(['namespace', 'cluster']),
     needsContainers: z.boolean().default(false),
+    /** Needs Karpenter beside the cluster (the platform runs it beside its local cluster when the lab starts). */
+    needsKarpenter: z.boolean().default(false),
     namespaces: z.array(LogicalNamespaceSchema).min(1).max(4),
     steps: z.array(LabStepSchema).min(1),
     wrong: z.array(WrongAttemptSchema).min(1, 'every lab keeps at least one wrong attempt that its check refuses'),

@@ -23,6 +23,8 @@ commands:
   status      say whether the cluster runs, and which of its processes do
               (--json for a machine-readable answer)
   reset       down, then up: a fresh, empty cluster
+  karpenter   run Karpenter (with its kwok cloud provider) beside the local cluster; built
+              the first time, which takes minutes
   kubeconfig  print the path of the cluster's kubeconfig, e.g.
               export KUBECONFIG=$(npm run -s cluster -- kubeconfig)
   mirror <folder>
@@ -97,6 +99,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             ? `${JSON.stringify({ ...status, capabilities: provider.capabilities })}\n`
             : `${status.provider}: ${status.state}: ${status.detail}\n`,
         );
+        return status.state === 'running' ? 0 : 1;
+      }
+      case 'karpenter': {
+        if (!provider.addKarpenter) {
+          throw new ClusterError(
+            `Karpenter is added to the local provider's cluster only, not to ${name}'s.`,
+            'On kind or EKS, install Karpenter with its Helm chart (https://karpenter.sh/docs/getting-started/).',
+          );
+        }
+        await provider.addKarpenter(log);
+        const status = await provider.status();
+        io.stdout(`${status.state}: ${status.detail}\n`);
         return status.state === 'running' ? 0 : 1;
       }
       case 'kubeconfig':

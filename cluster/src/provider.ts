@@ -69,4 +69,9 @@ export interface ClusterProvider {
   /** Removes the cluster and waits until nothing of it runs. */
   down(log: Log): Promise<void>;
   status(): Promise<ClusterStatus>;
+  /**
+   * Runs Karpenter beside the cluster, with a cloud whose instances are the
+   * cluster's own kind of node; only the local provider can (kwok nodes).
+   */
+  addKarpenter?(log: Log, progress?: (progress: UpProgress) => void): Promise<void>;
 }

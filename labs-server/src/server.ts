@@ -20,6 +20,7 @@ import { allowedOrigins, type ServerConfig, secureCookies } from './config.ts';
 import { adminApi } from './http/admin-api.ts';
 import { sessionToken } from './http/auth.ts';
 import { learnerApi } from './http/learner-api.ts';
+import { KarpenterAddOn } from './labs/karpenter.ts';
 import { LabService } from './labs/service.ts';
 import { listen } from './listen.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -153,6 +154,10 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     metrics,
     capabilities: cluster.capabilities,
     mode,
+    // A Karpenter lab changes cluster-wide objects: only a learner with the cluster to themselves starts one.
+    ...(cluster.addKarpenter && mode === 'single'
+      ? { karpenter: new KarpenterAddOn((log, progress) => cluster.addKarpenter?.(log, progress) ?? Promise.resolve(), logger) }
+      : {}),
     onSessionEnd: (name) => {
       terminals
         .closeSession(name)

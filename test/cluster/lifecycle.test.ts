@@ -82,11 +82,35 @@ describe('npm run cluster', () => {
     expect(again.stdout).toMatch(/^running: /);
   });
 
+  let karpenter: number | undefined;
+
+  it('runs Karpenter beside the cluster, which status counts and up restarts', { timeout: 120_000 }, async () => {
+    const added = await cli('karpenter');
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^running: .*6 of 6 processes \(.*karpenter\)/);
+    karpenter = (await provider.livePids()).find((p) => p.name === 'karpenter')?.pid;
+    expect(karpenter).toBeDefined();
+    const again = await cli('karpenter');
+    expect(again.code).toBe(0);
+    expect((await provider.livePids()).find((p) => p.name === 'karpenter')?.pid, 'a second start leaves the first alone').toBe(karpenter);
+
+    process.kill(karpenter ?? 0, 'SIGKILL');
+    await waitFor('karpenter to exit', async () => !processAlive(karpenter ?? 0), 5_000, 50);
+    const status = await cli('status');
+    expect(status.stdout).toMatch(/^local: degraded: karpenter not running; /);
+    const repaired = await cli('up');
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stderr).toContain('Restarting karpenter…');
+    karpenter = (await provider.livePids()).find((p) => p.name === 'karpenter')?.pid;
+    expect(karpenter).toBeDefined();
+  });
+
   it('down leaves no process behind', async () => {
     expect(processesOfCluster().length).toBeGreaterThan(0);
     const result = await cli('down');
     expect(result.code).toBe(0);
     expect(processesOfCluster()).toEqual([]);
+    expect(processAlive(karpenter ?? 0), 'Karpenter stopped with the cluster').toBe(false);
     const status = await cli('status');
     expect(status.stdout).toMatch(/^local: stopped: /);
   });

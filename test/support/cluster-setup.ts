@@ -3,6 +3,7 @@
  * developer runs as `cdl`) once for every test file, and removes it at the
  * end. If it cannot start, this throws and the whole suite fails with the
  * reason: the cluster tests never skip and never fall back to a mock.
+ * Karpenter runs beside it, as it does for a learner who starts its lab.
  */
 import type { TestProject } from 'vitest/node';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
@@ -24,6 +25,8 @@ export default async function setup(project: TestProject) {
   if (status.state !== 'running') {
     throw new Error(`The test cluster did not become ready: ${status.detail}`);
   }
+  // The Karpenter lab and its test need it; built once into the cache (minutes the first time).
+  await provider.addKarpenter(log);
   project.provide('kubeconfig', provider.kubeconfig);
   return async () => {
     await provider.down(log);

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -58,5 +58,19 @@ describe('inspectBundle', () => {
     await writeBundle('#!/bin/sh\n');
     await chmod(join(dir, 'etcd'), 0o644);
     expect(await inspectBundle(dir, bundle)).toBe('etcd is not executable');
+  });
+
+  it('checks a data file (a manifest of CRDs) by size, not for an execute bit', async () => {
+    await writeBundle('#!/bin/sh\n');
+    await writeFile(join(dir, 'crds.yaml'), 'kind: CustomResourceDefinition\n');
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    manifest.files['crds.yaml'] = { size: 31 };
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const withData = { ...bundle, data: ['crds.yaml'] };
+    expect(await inspectBundle(dir, withData)).toBeUndefined();
+    await writeFile(join(dir, 'crds.yaml'), 'kind: Cust');
+    expect(await inspectBundle(dir, withData)).toBe('crds.yaml is 10 bytes, the manifest says 31');
+    await rm(join(dir, 'crds.yaml'));
+    expect(await inspectBundle(dir, withData)).toBe('crds.yaml is missing');
   });
 });

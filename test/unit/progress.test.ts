@@ -10,6 +10,7 @@ const lab: LabDefinition = {
   topic: 'getting-started',
   scope: 'namespace',
   needsContainers: false,
+  needsKarpenter: false,
   namespaces: [{ name: 'app' }],
   steps: [
     { id: 'deploy', title: 'Deploy' },

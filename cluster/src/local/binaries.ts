@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,7 +35,15 @@ export const VERSIONS = {
   kubernetes: 'v1.36.3',
   etcd: 'v3.6.16',
   kwok: 'v0.8.0',
+  karpenter: 'v1.15.0',
 } as const;
+
+/**
+ * The Go toolchain that builds what needs a newer Go than the machine's
+ * (Karpenter's go.mod asks for more than some machines have): the go command
+ * fetches it from the module proxy like a module.
+ */
+export const GO_TOOLCHAIN = 'go1.27.3';
 
 export interface LocalBinaries {
   kubeApiserver: string;
@@ -61,6 +69,8 @@ interface BuildContext {
 }
 
 interface Bundle extends BundleRef {
+  /** Files of the bundle that are not programs (manifests), checked like the others but not for being executable. */
+  data?: readonly string[];
   /** What a cold build costs on two cores, for the progress line. */
   coldEstimate: string;
   build(ctx: BuildContext): Promise<void>;
@@ -215,12 +225,65 @@ const kwok: Bundle = {
 
 export const BUNDLES: readonly Bundle[] = [kubernetes, etcd, kwok];
 
+/**
+ * Karpenter with its kwok cloud provider: the real Karpenter, whose "cloud"
+ * creates kwok nodes, with the CRDs it needs. It publishes no binary, so it
+ * is always built; it is not part of BUNDLES because a cluster starts without
+ * it (ensureKarpenter, when a lab needs it).
+ */
+const karpenter: Bundle = {
+  id: 'karpenter',
+  version: VERSIONS.karpenter,
+  files: ['karpenter'],
+  data: ['crds.yaml'],
+  coldEstimate: 'about 10 minutes',
+  async build(ctx) {
+    const modulePath = 'sigs.k8s.io/karpenter';
+    const version = VERSIONS.karpenter;
+    // A module that needs a newer Go than the machine's says so, and is then
+    // fetched and built with that toolchain, which the go command fetches too.
+    const args = ['mod', 'download', '-json', `${modulePath}@${version}`];
+    const first = await run(ctx.go, args, { cwd: ctx.workDir, env: { ...process.env, CGO_ENABLED: '0' } });
+    const error = z.object({ Error: z.string().optional() }).safeParse(JSON.parse(first.stdout || '{}')).data?.Error ?? '';
+    const needs = /requires go >= (\S+) \(running go (\S+);/.exec(error);
+    const toolchain = needs ? GO_TOOLCHAIN : undefined;
+    if (needs)
+      ctx.log(
+        `  Karpenter ${version} needs Go ${needs[1]} (this machine has ${needs[2]}): building it with ${GO_TOOLCHAIN} from the module proxy.`,
+      );
+    const env = toolchain ? { GOTOOLCHAIN: toolchain } : {};
+    const out = first.code === 0 ? first.stdout : await go(ctx, args, `downloading Karpenter ${version}`, env);
+    const module = z.object({ Dir: z.string() }).parse(JSON.parse(out));
+    const bin = join(ctx.workDir, 'bin');
+    await go(ctx, ['install', '-v', '-trimpath', '-ldflags', '-s -w', `${modulePath}/kwok@${version}`], `compiling Karpenter ${version}`, {
+      GOBIN: bin,
+      ...env,
+    });
+    await rename(join(bin, 'kwok'), join(ctx.outDir, 'karpenter'));
+    // The CRDs of this very version: Karpenter's own, and its kwok provider's node class.
+    const folders = ['kwok/charts/crds', 'kwok/apis/crds'].map((f) => join(module.Dir, f));
+    const documents: string[] = [];
+    for (const folder of folders) {
+      for (const name of (await readdir(folder)).filter((n) => n.endsWith('.yaml')).sort()) {
+        documents.push((await readFile(join(folder, name), 'utf8')).replace(/^---\s*\n/, '').trimEnd());
+      }
+    }
+    await writeFile(join(ctx.outDir, 'crds.yaml'), `${documents.join('\n---\n')}\n`);
+  },
+};
+
+export interface KarpenterBinaries {
+  karpenter: string;
+  /** Its CRDs (NodePool, NodeClaim, …, KWOKNodeClass), as one multi-document YAML file. */
+  crds: string;
+}
+
 function bundleDir(bundle: Bundle, root: string): string {
   return join(root, 'bin', `${bundle.id}-${bundle.version}`);
 }
 
 /** Why a cached bundle cannot be used, or undefined if it can. */
-export async function inspectBundle(dir: string, bundle: Pick<Bundle, 'id' | 'version' | 'files'>): Promise<string | undefined> {
+export async function inspectBundle(dir: string, bundle: Pick<Bundle, 'id' | 'version' | 'files' | 'data'>): Promise<string | undefined> {
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(dir)) return 'not built yet';
   let manifest: Manifest;
@@ -232,12 +295,13 @@ export async function inspectBundle(dir: string, bundle: Pick<Bundle, 'id' | 've
   if (manifest.id !== bundle.id || manifest.version !== bundle.version) {
     return `it holds ${manifest.id} ${manifest.version}, not ${bundle.id} ${bundle.version}`;
   }
-  for (const file of bundle.files) {
+  const data = new Set(bundle.data ?? []);
+  for (const file of [...bundle.files, ...data]) {
     const expected = manifest.files[file];
     const actual = await stat(join(dir, file)).catch(() => undefined);
     if (!expected || !actual) return `${file} is missing`;
     if (actual.size !== expected.size) return `${file} is ${actual.size} bytes, the manifest says ${expected.size}`;
-    if ((actual.mode & 0o111) === 0) return `${file} is not executable`;
+    if (!data.has(file) && (actual.mode & 0o111) === 0) return `${file} is not executable`;
   }
   return undefined;
 }
@@ -291,7 +355,7 @@ type Origin = Record<string, { url: string; sha256: string }>;
 /** Writes the manifest of a bundle made in `outDir` (which the caller renames into place), checking every file is there. */
 async function writeManifest(bundle: Bundle, outDir: string, manifest: Omit<Manifest, 'files'>, from: Origin) {
   const files: Manifest['files'] = {};
-  for (const file of bundle.files) {
+  for (const file of [...bundle.files, ...(bundle.data ?? [])]) {
     const info = await stat(join(outDir, file)).catch(() => undefined);
     if (!info?.isFile()) {
       throw new ClusterError(
@@ -435,6 +499,29 @@ async function makeBundle(bundle: Bundle, root: string, env: NodeJS.ProcessEnv, 
   }
 }
 
+/** Makes one bundle unless the cache has it; one process at a time. */
+function ensureBundle(bundle: Bundle, root: string, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<void> {
+  return withLock(join(root, 'locks', `${bundle.id}-${bundle.version}.lock`), options.log, async () => {
+    // Another process may have finished it while this one waited.
+    const dir = bundleDir(bundle, root);
+    const problem = await inspectBundle(dir, bundle);
+    if (problem === undefined) return;
+    if (problem !== 'not built yet')
+      options.log(`The cached ${bundle.id} ${bundle.version} at ${dir} is unusable: ${problem}. Making it again.`);
+    await makeBundle(bundle, root, env, options);
+  });
+}
+
+/** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
+export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
+  const env = { ...(options.env ?? process.env), CDL_BINARIES: 'build' };
+  const root = cacheDir(env);
+  await mkdir(join(root, 'locks'), { recursive: true });
+  await ensureBundle(karpenter, root, env, options);
+  const dir = bundleDir(karpenter, root);
+  return { karpenter: join(dir, 'karpenter'), crds: join(dir, 'crds.yaml') };
+}
+
 /** Returns the paths of every binary, downloading or building what the cache lacks. */
 export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinaries> {
   const env = options.env ?? process.env;
@@ -443,16 +530,7 @@ export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinar
   await mkdir(join(root, 'locks'), { recursive: true });
   const missing: Bundle[] = [];
   for (const bundle of BUNDLES) if ((await inspectBundle(bundleDir(bundle, root), bundle)) !== undefined) missing.push(bundle);
-  const ensure = (bundle: Bundle) =>
-    withLock(join(root, 'locks', `${bundle.id}-${bundle.version}.lock`), options.log, async () => {
-      // Another process may have finished it while this one waited.
-      const dir = bundleDir(bundle, root);
-      const problem = await inspectBundle(dir, bundle);
-      if (problem === undefined) return;
-      if (problem !== 'not built yet')
-        options.log(`The cached ${bundle.id} ${bundle.version} at ${dir} is unusable: ${problem}. Making it again.`);
-      await makeBundle(bundle, root, env, options);
-    });
+  const ensure = (bundle: Bundle) => ensureBundle(bundle, root, env, options);
   // Downloads go side by side; so do builds, where there is memory for each.
   const sideBySide = how === 'download' || totalmem() >= BUILD_MEMORY_BYTES * missing.length;
   if (sideBySide) {

@@ -25,7 +25,14 @@ import type { ComponentStatus } from '../provider.ts';
  */
 export const CONTROL_PLANE = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok-controller'] as const;
 
-export type ComponentName = (typeof CONTROL_PLANE)[number];
+/**
+ * Processes the platform adds beside kwokctl's when a lab needs them
+ * (karpenter.ts). Each is expected from the moment its pid file exists:
+ * once started, one that exits makes the cluster degraded like any other.
+ */
+export const ADD_ONS = ['karpenter'] as const;
+
+export type ComponentName = (typeof CONTROL_PLANE)[number] | (typeof ADD_ONS)[number];
 
 /** The pid file kwokctl writes for a component, inside its cluster folder. */
 export function pidFile(clusterDir: string, component: ComponentName): string {
@@ -112,8 +119,9 @@ async function commandLine(pid: number): Promise<string | undefined> {
 
 /** Every expected component of the cluster whose kwokctl state is in `clusterDir`, running or not. */
 export async function inspectControlPlane(clusterDir: string): Promise<Array<ComponentStatus & { name: ComponentName }>> {
+  const addOns = ADD_ONS.filter((name) => existsSync(pidFile(clusterDir, name)));
   return Promise.all(
-    CONTROL_PLANE.map(async (name): Promise<ComponentStatus & { name: ComponentName }> => {
+    [...CONTROL_PLANE, ...addOns].map(async (name): Promise<ComponentStatus & { name: ComponentName }> => {
       const pid = parsePid(await readFile(pidFile(clusterDir, name), 'utf8').catch(() => ''));
       if (pid === undefined || !processAlive(pid)) return { name, running: false };
       const cmdline = await commandLine(pid);

@@ -23,8 +23,9 @@ import { formatDuration, processAlive, run, tail } from '../exec.ts';
 import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
 import type { Capabilities, ClusterProvider, ClusterStatus, Log, UpProgress } from '../provider.ts';
-import { ensureBinaries, type LocalBinaries, VERSIONS } from './binaries.ts';
+import { ensureBinaries, ensureKarpenter, type LocalBinaries, VERSIONS } from './binaries.ts';
 import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
+import { installKarpenterApis, KARPENTER, spawnKarpenter } from './karpenter.ts';
 import { NODE_SPECS, nodeObject } from './nodes.ts';
 
 export interface LocalProviderOptions {
@@ -213,10 +214,33 @@ export class LocalProvider implements ClusterProvider {
     return status;
   }
 
+  /**
+   * Adds Karpenter to the running cluster (karpenter.ts): builds it the first
+   * time (minutes; progress as for the other binaries), installs its CRDs and
+   * node class, and starts it. Nothing happens when it already runs.
+   */
+  async addKarpenter(log: Log, progress?: (progress: UpProgress) => void): Promise<void> {
+    const current = (await inspectControlPlane(this.clusterDir)).find((c) => c.name === KARPENTER);
+    if (current?.running) return;
+    const binaries = await ensureKarpenter({ log, env: this.env, ...(progress ? { onProgress: progress } : {}) });
+    const status = await this.status();
+    if (status.serverVersion === undefined) {
+      throw new ClusterError(
+        `Karpenter needs a running cluster, and "${this.clusterName}" is ${status.state}: ${status.detail}`,
+        'Run `npm run cluster -- up` first.',
+      );
+    }
+    await installKarpenterApis(loadKubeConfig(this.kubeconfig), binaries.crds);
+    const pid = await spawnKarpenter({ clusterDir: this.clusterDir, kubeconfig: this.kubeconfig }, binaries);
+    log(`Karpenter ${VERSIONS.karpenter} runs beside the local cluster "${this.clusterName}" (pid ${pid}).`);
+  }
+
   /** `kwokctl start cluster` starts every component that does not run, and waits until the API server is healthy. */
   private async startMissing(binaries: LocalBinaries, missing: readonly ComponentName[]): Promise<void> {
     // kwokctl skips a component whose pid file names a live process; after a
-    // crash that number may belong to another program by now.
+    // crash that number may belong to another program by now. Add-ons are
+    // the platform's own to start, once the API server answers.
+    const addOn = missing.includes(KARPENTER);
     await Promise.all(missing.map((name) => rm(pidFile(this.clusterDir, name), { force: true })));
     const restarted = await this.kwokctl(binaries, ['start', 'cluster', '--name', this.clusterName, '--wait', '1m'], 150_000);
     if (restarted.code !== 0) {
@@ -225,6 +249,7 @@ export class LocalProvider implements ClusterProvider {
         `Look at the component logs in ${join(this.clusterDir, 'logs')}, then run \`npm run cluster -- reset\`.`,
       );
     }
+    if (addOn) await this.addKarpenter(() => {});
   }
 
   /** Stops one component (SIGTERM, then SIGKILL after 10 s) and waits until it is gone. */
@@ -262,6 +287,8 @@ export class LocalProvider implements ClusterProvider {
   async down(log: Log): Promise<void> {
     const components = await inspectControlPlane(this.clusterDir);
     const before = components.flatMap(({ name, pid }) => (pid === undefined ? [] : [{ name, pid }]));
+    // kwokctl does not know the add-ons: they are stopped here, first, so none acts on a cluster going away.
+    for (const { pid } of components.filter((c) => c.name === KARPENTER && c.running)) if (pid) signal(pid, 'SIGTERM');
     if (existsSync(this.clusterDir)) {
       // kwokctl kills whatever its pid files name: not a program that took a dead component's number.
       await Promise.all(components.filter((c) => !c.running).map((c) => rm(pidFile(this.clusterDir, c.name), { force: true })));

@@ -47,7 +47,7 @@ export interface ReleaseFile {
 }
 
 export interface BundleRef {
-  id: 'kubernetes' | 'etcd' | 'kwok';
+  id: 'kubernetes' | 'etcd' | 'kwok' | 'karpenter';
   version: string;
   files: readonly string[];
 }
@@ -83,6 +83,8 @@ export function releaseFiles(bundle: BundleRef, platform: Platform | undefined):
         checksum: { kind: 'sums', url: `${base}/SHA256SUMS`, name: archive },
       }));
     }
+    case 'karpenter':
+      return 'Karpenter publishes its kwok provider as source only';
     case 'kwok': {
       const api = `https://api.github.com/repos/kubernetes-sigs/kwok/releases/tags/${v}`;
       return bundle.files.map((file) => {

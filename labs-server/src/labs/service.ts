@@ -24,6 +24,7 @@ import type { Metrics } from '../metrics.ts';
 import { type Sandboxes, sandboxNamespaces } from '../sandbox/provision.ts';
 import type { SessionStore } from '../sessions/store.ts';
 import { LabBusy, LabNotFound, LabNotStarted, LabUnavailable, SessionConflict } from './errors.ts';
+import type { KarpenterAddOn } from './karpenter.ts';
 import { PerSessionLimit } from './per-session-limit.ts';
 import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
 
@@ -40,6 +41,8 @@ export interface LabServiceDeps {
   holder?: string;
   /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
   onSessionEnd?: (sessionName: string) => void;
+  /** Karpenter beside the cluster, for the labs that need it; absent where the provider cannot run it. */
+  karpenter?: KarpenterAddOn;
 }
 
 const RESET_CONCURRENCY = 8;
@@ -94,6 +97,9 @@ export class LabService {
     }
     if (lab.scope === 'cluster' && this.deps.mode === 'workshop') {
       return 'This lab needs a cluster of your own (it changes cluster-wide objects), and this workshop shares one cluster. Run it on your own machine in single-user mode.';
+    }
+    if (lab.needsKarpenter && !this.deps.karpenter) {
+      return 'This lab needs Karpenter, which the platform runs beside its own local cluster only. On kind or EKS, install Karpenter with its Helm chart and use the local provider for this lab.';
     }
     if (lab.scope === 'cluster' && !this.deps.capabilities.ownedByPlatform) {
       return "This lab changes cluster-wide objects, and this cluster is not the platform's own.";
@@ -194,6 +200,11 @@ export class LabService {
   async start(session: LabSession, labId: string): Promise<{ session: LabSession; namespaces: SandboxNamespaces; created: boolean }> {
     const lab = this.lab(labId);
     this.assertAvailable(lab);
+    if (lab.needsKarpenter && !(await this.deps.karpenter?.ready())) {
+      throw new LabUnavailable(
+        `Karpenter is being prepared for this lab (${this.deps.karpenter?.status()}); the first time it is built, which takes about 10 minutes. Start the lab again in a moment.`,
+      );
+    }
     const name = session.metadata.name;
     let namespaces = this.building.has(buildKey(name, lab.id)) ? undefined : await this.readySandbox(session, lab.id);
     let created = false;
