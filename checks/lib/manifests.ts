@@ -47,16 +47,21 @@ export function renderNamespaces(text: string, namespaces: SandboxNamespaces, so
 
 /**
  * The objects of a YAML file. Objects without a namespace land in the lab's
- * first namespace (the API ignores it for cluster-wide kinds).
+ * first namespace (the API ignores it for cluster-wide kinds). A `List`
+ * (what `kubectl get -o yaml` writes for several objects) stands for its
+ * items, as kubectl reads it.
  */
 export function parseManifests(text: string, namespaces: SandboxNamespaces, source: string): KubernetesObject[] {
   const rendered = renderNamespaces(text, namespaces, source);
   const fallback = defaultNamespace(namespaces);
   const objects: KubernetesObject[] = [];
-  for (const doc of parseAllDocuments(rendered)) {
-    if (doc.errors.length > 0) throw new ManifestError(`${source}: ${doc.errors[0]?.message}`);
-    const object = doc.toJS() as KubernetesObject | null;
-    if (object === null) continue;
+  const add = (value: unknown) => {
+    const object = value as (KubernetesObject & { items?: unknown }) | null;
+    if (object === null) return;
+    if (typeof object === 'object' && object.kind === 'List' && Array.isArray(object.items)) {
+      for (const item of object.items) add(item);
+      return;
+    }
     if (typeof object !== 'object' || !object.apiVersion || !object.kind || !object.metadata?.name) {
       throw new ManifestError(`${source}: every document needs apiVersion, kind and metadata.name`);
     }
@@ -64,6 +69,10 @@ export function parseManifests(text: string, namespaces: SandboxNamespaces, sour
     // Into the client's typed model, whose serializer knows the wire names
     // (`from`, `default`, `x-kubernetes-…`); a plain object would lose them.
     objects.push(loadYaml<KubernetesObject>(JSON.stringify(object)));
+  };
+  for (const doc of parseAllDocuments(rendered)) {
+    if (doc.errors.length > 0) throw new ManifestError(`${source}: ${doc.errors[0]?.message}`);
+    add(doc.toJS());
   }
   return objects;
 }

@@ -20,22 +20,17 @@
 import { relative } from 'node:path';
 import { afterAll, beforeAll, describe, type ExpectStatic, expect, inject, it, type TestContext } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
-import { loadKubeConfig, withDefaultNamespace } from '../../cluster/src/kube.ts';
+import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { type LessonCommand, lessonCommands } from '../../content/lesson-commands.ts';
 import { type LessonFile, loadLessons } from '../../content/lessons.ts';
 import type { LabDefinition } from '../../contract/catalog.ts';
-import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
-import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
-import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
-import { SessionStore } from '../../labs-server/src/sessions/store.ts';
 import { oneClusterScopeAtATime } from '../support/cluster-scope.ts';
+import { LabSandboxes } from '../support/lab-sandbox.ts';
 import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
 
 const catalog = courseCatalog();
 const admin = loadKubeConfig(inject('kubeconfig'));
-const sandboxes = new Sandboxes(admin);
-const store = new SessionStore(admin, { ttlMs: 3_600_000 });
-const sessions: string[] = [];
+const sandboxes = new LabSandboxes(admin, catalog);
 
 /** How long one command may take: a rollout status waits for pods, a create for admission. */
 const COMMAND_TIMEOUT_MS = 30_000;
@@ -47,19 +42,8 @@ const LESSON_TIMEOUT_MS = 600_000;
 /** Lines of a failing command's output in the message. */
 const OUTPUT_LINES = 15;
 
-beforeAll(async () => {
-  await ensureCrd(admin);
-  await sandboxes.ensureSystemNamespace();
-});
-
-afterAll(async () => {
-  await Promise.all(
-    sessions.map(async (name) => {
-      await sandboxes.removeSession(name);
-      await store.end(name);
-    }),
-  );
-});
+beforeAll(() => sandboxes.prepare());
+afterAll(() => sandboxes.removeAll());
 
 /** A slot among AT_ONCE; the returned function gives it back. */
 const waiting: Array<() => void> = [];
@@ -72,24 +56,6 @@ async function slot(): Promise<() => void> {
     if (next) next();
     else running -= 1;
   };
-}
-
-interface Sandbox {
-  namespaces: SandboxNamespaces;
-  /** The kubeconfig the terminal gets, as the lab server makes it (labs-server/src/labs/service.ts kubeconfigFor). */
-  kubeconfig: string;
-}
-
-/** A learner's fresh sandbox for the lab, with its setup applied. */
-async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
-  const { session } = await store.create(`lesson commands of ${lab.id}`);
-  sessions.push(session.metadata.name);
-  const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
-  await catalog.setup(admin, lab, namespaces);
-  const namespace = defaultNamespace(namespaces) ?? 'default';
-  if (lab.scope === 'cluster') return { namespaces, kubeconfig: withDefaultNamespace(admin, namespace) };
-  const { token } = await sandboxes.issueToken(session, 1_800);
-  return { namespaces, kubeconfig: sandboxes.learnerKubeconfig(token, namespace) };
 }
 
 function passes(command: LessonCommand, result: ShellResult): boolean {
@@ -130,7 +96,7 @@ async function runLesson(
 ): Promise<void> {
   const { commands, skipped } = lessonCommands(file, catalog.files(lab.id)?.definition);
   for (const s of skipped) await annotate(`not run: ${s.where}: \`${s.command}\`, because ${s.reason}`);
-  const { namespaces, kubeconfig } = await freshSandbox(lab);
+  const { namespaces, kubeconfig } = await sandboxes.fresh(lab, 'lesson commands of', 1_800);
   const shell = new LearnerShell(kubeconfig);
   try {
     for (const command of commands) {

@@ -17,33 +17,18 @@ import { courseCatalog } from '../../checks/catalog.ts';
 import { kubeConfigFromString, loadKubeConfig } from '../../cluster/src/kube.ts';
 import type { LabDefinition } from '../../contract/catalog.ts';
 import type { CheckResult } from '../../contract/check.ts';
-import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
-import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
-import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
-import { SessionStore } from '../../labs-server/src/sessions/store.ts';
+import type { SandboxNamespaces } from '../../contract/sandbox.ts';
 import { oneClusterScopeAtATime } from './cluster-scope.ts';
+import { LabSandboxes } from './lab-sandbox.ts';
 
 const catalog = courseCatalog();
 const admin = loadKubeConfig(inject('kubeconfig'));
-const sandboxes = new Sandboxes(admin);
-const store = new SessionStore(admin, { ttlMs: 3_600_000 });
-const sessions: string[] = [];
+const sandboxes = new LabSandboxes(admin, catalog);
 
 const CHECK_TIMEOUT_MS = 20_000;
 
-beforeAll(async () => {
-  await ensureCrd(admin);
-  await sandboxes.ensureSystemNamespace();
-});
-
-afterAll(async () => {
-  await Promise.all(
-    sessions.map(async (name) => {
-      await sandboxes.removeSession(name);
-      await store.end(name);
-    }),
-  );
-});
+beforeAll(() => sandboxes.prepare());
+afterAll(() => sandboxes.removeAll());
 
 interface Sandbox {
   namespaces: SandboxNamespaces;
@@ -53,14 +38,8 @@ interface Sandbox {
 
 /** A learner's fresh sandbox for the lab, with its setup applied. */
 async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
-  const { session } = await store.create(`proof of ${lab.id}`);
-  sessions.push(session.metadata.name);
-  const namespaces = await sandboxes.provision(session, lab.id, lab.namespaces);
-  await catalog.setup(admin, lab, namespaces);
-  if (lab.scope === 'cluster') return { namespaces, learner: admin };
-  const { token } = await sandboxes.issueToken(session, 600);
-  const learner = kubeConfigFromString(sandboxes.learnerKubeconfig(token, defaultNamespace(namespaces) ?? 'default'));
-  return { namespaces, learner };
+  const { namespaces, kubeconfig } = await sandboxes.fresh(lab, 'proof of', 600);
+  return { namespaces, learner: lab.scope === 'cluster' ? admin : kubeConfigFromString(kubeconfig) };
 }
 
 /** A cluster-scope attempt's cluster-wide objects go before the next attempt starts. */

@@ -94,6 +94,19 @@ describe('manifests', () => {
     expect(() => parseManifests('kind: ConfigMap\n', sandbox, 'x.yaml')).toThrow(/apiVersion, kind and metadata.name/);
   });
 
+  it('read a List as its items, as kubectl does, and still refuse an item without a name', () => {
+    const sandbox = [{ name: 'app', namespace: 's-1-app' }];
+    const list =
+      'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: a}\n  - apiVersion: v1\n    kind: Service\n    metadata: {name: b}\n';
+    const objects = parseManifests(list, sandbox, 'x.yaml');
+    expect(objects.map((o) => `${o.kind}/${o.metadata?.name}/${o.metadata?.namespace}`)).toEqual([
+      'ConfigMap/a/s-1-app',
+      'Service/b/s-1-app',
+    ]);
+    const unnamed = 'apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n';
+    expect(() => parseManifests(unnamed, sandbox, 'x.yaml')).toThrow(/apiVersion, kind and metadata.name/);
+  });
+
   it("put an object without a namespace in the lab's first namespace, whatever the names' order", () => {
     const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n';
     // As a lab names them: prod first. Sorted keys (how the API server stores a map) would put dev first.
