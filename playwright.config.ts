@@ -5,7 +5,7 @@
  * Screenshots and, on failure, traces go to test-results/browser/.
  */
 import { defineConfig } from '@playwright/test';
-import { chromiumPath } from './scripts/system-packages.ts';
+import { chromiumPath } from './cluster/src/system-packages.ts';
 
 const executablePath = chromiumPath();
 if (!executablePath) {

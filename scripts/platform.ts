@@ -9,6 +9,7 @@
 import { pino } from 'pino';
 import { courseCatalog } from '../checks/catalog.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from '../cluster/src/select.ts';
+import { ensurePrograms, SANDBOX_PROGRAMS } from '../cluster/src/system-packages.ts';
 import { UserError } from '../contract/errors.ts';
 import { readConfig, type ServerConfig } from '../labs-server/src/config.ts';
 import { assertPortFree } from '../labs-server/src/listen.ts';
@@ -16,7 +17,6 @@ import { PreparingServer } from '../labs-server/src/preparing.ts';
 import { type LabServer, serverUrl, startLabServer } from '../labs-server/src/server.ts';
 import { launchCommand } from '../labs-server/src/terminal/launch.ts';
 import { buildSite, siteStale } from './build-site.ts';
-import { ensurePrograms, SANDBOX_PROGRAMS } from './system-packages.ts';
 
 export const say = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -10,7 +10,7 @@
  * browser tests out (`npm run test:browser` runs them alone).
  */
 import { spawnSync } from 'node:child_process';
-import { BROWSER_PROGRAMS, chromiumPath, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from './system-packages.ts';
+import { BROWSER_PROGRAMS, chromiumPath, ensurePrograms, SANDBOX_PROGRAMS, SystemPackageError } from '../cluster/src/system-packages.ts';
 
 const vitestArgs = process.argv.slice(2);
 const browserTests = vitestArgs.length === 0;

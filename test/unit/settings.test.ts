@@ -11,6 +11,7 @@ import { runCli } from '../../cluster/src/cli.ts';
 import { ExternalProvider } from '../../cluster/src/external/provider.ts';
 import { cacheDir } from '../../cluster/src/paths.ts';
 import { chooseProvider, clusterName } from '../../cluster/src/select.ts';
+import { chromiumPath } from '../../cluster/src/system-packages.ts';
 import { UserError } from '../../contract/errors.ts';
 import {
   clusterSettings,
@@ -24,7 +25,6 @@ import {
   testSettings,
 } from '../../contract/settings.ts';
 import { allowedOrigins, ConfigError, readConfig, ServerConfigSchema, secureCookies } from '../../labs-server/src/config.ts';
-import { chromiumPath } from '../../scripts/system-packages.ts';
 
 /** The message of what `read` throws, checking that it is a settings error. */
 function failure(read: () => unknown): SettingsError {

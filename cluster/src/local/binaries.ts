@@ -164,31 +164,47 @@ async function packageCount(ctx: BuildContext, packages: readonly string[]): Pro
   return result.stdout.split('\n').filter((line) => line === 'p').length;
 }
 
+/** Builds Kubernetes commands (`cmd/<file>`) of VERSIONS.kubernetes, stamped with their version. */
+async function buildKubernetes(ctx: BuildContext, files: readonly string[]): Promise<void> {
+  const version = VERSIONS.kubernetes;
+  const packages = files.map((f) => `k8s.io/kubernetes/cmd/${f}`);
+  await prepareModule(ctx, 'k8s.io/kubernetes', version, stagingVersion(version), packages);
+  // Without these the binaries call themselves v0.0.0-master, and kwokctl
+  // picks its flags from the version the apiserver reports.
+  const [, major, minor] = /^v(\d+)\.(\d+)/.exec(version) ?? [];
+  const stamp = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+    `-X ${pkg}.gitVersion=${version}`,
+    `-X ${pkg}.gitMajor=${major}`,
+    `-X ${pkg}.gitMinor=${minor}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ]);
+  await go(
+    ctx,
+    ['build', '-v', '-trimpath', '-ldflags', ['-s', '-w', ...stamp].join(' '), '-o', `${ctx.outDir}/`, ...packages],
+    `compiling Kubernetes ${version} (${files.join(', ')})`,
+    {},
+    await packageCount(ctx, packages),
+  );
+}
+
 const kubernetes: Bundle = {
   id: 'kubernetes',
   version: VERSIONS.kubernetes,
   files: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
   coldEstimate: 'about 15 minutes alone, 19 beside etcd and kwok',
-  async build(ctx) {
-    const version = VERSIONS.kubernetes;
-    const packages = this.files.map((f) => `k8s.io/kubernetes/cmd/${f}`);
-    await prepareModule(ctx, 'k8s.io/kubernetes', version, stagingVersion(version), packages);
-    // Without these the binaries call themselves v0.0.0-master, and kwokctl
-    // picks its flags from the version the apiserver reports.
-    const [, major, minor] = /^v(\d+)\.(\d+)/.exec(version) ?? [];
-    const stamp = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
-      `-X ${pkg}.gitVersion=${version}`,
-      `-X ${pkg}.gitMajor=${major}`,
-      `-X ${pkg}.gitMinor=${minor}`,
-      `-X ${pkg}.gitTreeState=clean`,
-    ]);
-    await go(
-      ctx,
-      ['build', '-v', '-trimpath', '-ldflags', ['-s', '-w', ...stamp].join(' '), '-o', `${ctx.outDir}/`, ...packages],
-      `compiling Kubernetes ${version}`,
-      {},
-      await packageCount(ctx, packages),
-    );
+  build(ctx) {
+    return buildKubernetes(ctx, this.files);
+  },
+};
+
+/** A real node's Kubernetes programs, for the local cluster's real node (real-node.ts). */
+const kubernetesNode: Bundle = {
+  id: 'kubernetes-node',
+  version: VERSIONS.kubernetes,
+  files: ['kubelet', 'kube-proxy'],
+  coldEstimate: 'about 5 minutes after the control plane, 12 alone',
+  build(ctx) {
+    return buildKubernetes(ctx, this.files);
   },
 };
 
@@ -510,6 +526,21 @@ function ensureBundle(bundle: Bundle, root: string, env: NodeJS.ProcessEnv, opti
       options.log(`The cached ${bundle.id} ${bundle.version} at ${dir} is unusable: ${problem}. Making it again.`);
     await makeBundle(bundle, root, env, options);
   });
+}
+
+export interface NodeBinaries {
+  kubelet: string;
+  kubeProxy: string;
+}
+
+/** A real node's kubelet and kube-proxy, of the control plane's version: downloaded or built as CDL_BINARIES says. */
+export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
+  const env = options.env ?? process.env;
+  const root = cacheDir(env);
+  await mkdir(join(root, 'locks'), { recursive: true });
+  await ensureBundle(kubernetesNode, root, env, options);
+  const dir = bundleDir(kubernetesNode, root);
+  return { kubelet: join(dir, 'kubelet'), kubeProxy: join(dir, 'kube-proxy') };
 }
 
 /** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */

@@ -55,10 +55,21 @@ export function kwokctlConfig(binaries: LocalBinaries): string {
   // A lone controller manager or scheduler has no rival to elect against, and
   // with leader election on it exits when the API server is slow to renew its
   // lease (under load), and nothing would start it again.
-  const componentsPatches = ['kube-controller-manager', 'kube-scheduler'].map((name) => ({
-    name,
-    extraArgs: [{ key: 'leader-elect', value: 'false' }],
-  }));
+  const componentsPatches = [
+    ...['kube-controller-manager', 'kube-scheduler'].map((name) => ({
+      name,
+      extraArgs: [{ key: 'leader-elect', value: 'false' }],
+    })),
+    // kwok takes over the nodes it simulates (NODE_SPECS, and those Karpenter
+    // makes: both carry its annotation), never a real node beside them.
+    {
+      name: 'kwok-controller',
+      extraArgs: [
+        { key: 'manage-all-nodes', value: 'false' },
+        { key: 'manage-nodes-with-annotation-selector', value: 'kwok.x-k8s.io/node=fake' },
+      ],
+    },
+  ];
   const config = { kind: 'KwokctlConfiguration', apiVersion: 'config.kwok.x-k8s.io/v1alpha1', options, componentsPatches };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

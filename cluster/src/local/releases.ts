@@ -47,7 +47,7 @@ export interface ReleaseFile {
 }
 
 export interface BundleRef {
-  id: 'kubernetes' | 'etcd' | 'kwok' | 'karpenter';
+  id: 'kubernetes' | 'kubernetes-node' | 'etcd' | 'kwok' | 'karpenter';
   version: string;
   files: readonly string[];
 }
@@ -64,7 +64,8 @@ export function releaseFiles(bundle: BundleRef, platform: Platform | undefined):
   const { os, arch } = platform;
   const v = bundle.version;
   switch (bundle.id) {
-    case 'kubernetes': {
+    case 'kubernetes':
+    case 'kubernetes-node': {
       const missing = bundle.files.filter((file) => os !== 'linux' && !KUBERNETES_ON_EVERY_OS.has(file));
       if (missing.length > 0) return `Kubernetes publishes ${missing.join(', ')} for Linux only`;
       return bundle.files.map((file) => {

@@ -1,15 +1,16 @@
 /**
  * The few programs the platform needs from the operating system rather than
  * from npm: bubblewrap (the workshop terminal's sandbox) and socat (its one
- * way out, to the API server); for the browser tests, Chromium. Where one is missing on a Debian or Ubuntu
+ * way out, to the API server); for the browser tests, Chromium; for the
+ * busybox image of the real node's pods, busybox-static. Where one is missing on a Debian or Ubuntu
  * machine and we run as root, it is installed with apt-get, once; otherwise
  * the error says which package to install.
  */
 
 import { spawnSync } from 'node:child_process';
-import { which } from '../cluster/src/exec.ts';
-import { UserError } from '../contract/errors.ts';
-import { type Environment, testSettings } from '../contract/settings.ts';
+import { UserError } from '../../contract/errors.ts';
+import { type Environment, testSettings } from '../../contract/settings.ts';
+import { which } from './exec.ts';
 
 export type SystemProgram = { command: string; aptPackage: string; why: string };
 
@@ -18,6 +19,13 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
   { command: 'socat', aptPackage: 'socat', why: "relays a sandboxed terminal's kubectl to the API server" },
   { command: 'setpriv', aptPackage: 'util-linux', why: "drops a workshop terminal's launcher to the learner's own uid" },
 ];
+
+/**
+ * The busybox image is Debian's statically linked busybox on an empty layer
+ * (cluster/src/local/images.ts); Debian's plain `busybox` package is
+ * dynamically linked and cannot run alone in a container.
+ */
+export const IMAGE_PROGRAMS: SystemProgram[] = [{ command: 'busybox', aptPackage: 'busybox-static', why: 'makes the busybox image' }];
 
 /** The browser tests drive the system's Chromium: a test tool's own browser download needs the internet. */
 export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPackage: 'chromium', why: 'runs the browser tests' }];

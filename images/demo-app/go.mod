@@ -1,0 +1,3 @@
+module containerdaylabs.local/demo-app
+
+go 1.25

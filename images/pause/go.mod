@@ -1,0 +1,3 @@
+module containerdaylabs.local/pause
+
+go 1.25
