@@ -15,6 +15,7 @@ import networkSegmentation from './network-segmentation.ts';
 import onboardTenant from './onboard-tenant.ts';
 import policyAsCode from './policy-as-code.ts';
 import recreateFromScratch from './recreate-from-scratch.ts';
+import rightSizedNodes from './right-sized-nodes.ts';
 import runtimeSecurity from './runtime-security.ts';
 import scaleOnLatency from './scale-on-latency.ts';
 import secretsLeastRead from './secrets-least-read.ts';
@@ -50,6 +51,7 @@ const all: LabCheck[] = [
   policyAsCode,
   selfServiceApi,
   upgradeReady,
+  rightSizedNodes,
 ];
 
 export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

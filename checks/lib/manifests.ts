@@ -26,6 +26,8 @@ export const LEARNER_FIELD_MANAGER = 'kubectl';
 export const ACTION_ANNOTATION = 'labs.containerdaylabs.dev/action';
 export const WAIT_ANNOTATION = 'labs.containerdaylabs.dev/wait';
 const ROLLOUT_TIMEOUT_MS = 30_000;
+/** A NodePool goes once Karpenter has drained its nodes, each pod within its grace period. */
+const DELETE_TIMEOUT_MS = 60_000;
 
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
@@ -92,7 +94,16 @@ export const CLUSTER_KINDS = new Set([
   'IngressClass',
   'RuntimeClass',
   'PersistentVolume',
+  'NodePool',
 ]);
+
+/**
+ * Kinds whose deletion is waited for: a CRD goes only once its objects are
+ * gone, and a Karpenter NodePool deleted in the foreground only once
+ * Karpenter has drained and removed its nodes (its NodeClaims block the
+ * owner's deletion), so the next attempt starts without them.
+ */
+const AWAITED_KINDS = new Set(['CustomResourceDefinition', 'NodePool']);
 
 /** Deletes the cluster-wide objects among `objects`, in reverse order; absent ones are fine. */
 export async function deleteClusterObjects(kc: KubeConfig, objects: readonly KubernetesObject[]): Promise<void> {
@@ -104,9 +115,9 @@ export async function deleteClusterObjects(kc: KubeConfig, objects: readonly Kub
     seen.add(key);
     const { namespace: _, ...metadata } = object.metadata ?? {};
     const ref = { apiVersion: object.apiVersion, kind: object.kind, metadata };
-    await client.delete(ref).catch(ignoreStatus(404));
-    // A definition goes only once its objects are gone; the next attempt may define it again.
-    if (object.kind === 'CustomResourceDefinition') await awaitGone(client, ref);
+    const awaited = AWAITED_KINDS.has(object.kind ?? '');
+    await client.delete(ref, undefined, undefined, undefined, undefined, awaited ? 'Foreground' : undefined).catch(ignoreStatus(404));
+    if (awaited) await awaitGone(client, ref);
   }
 }
 
@@ -117,8 +128,8 @@ async function awaitGone(client: KubernetesObjectApi, ref: KubernetesObject & { 
         () => false,
         (error: unknown) => isStatus(error, 404),
       ),
-    { what: `${ref.kind} ${ref.metadata.name} to be deleted`, timeoutMs: ROLLOUT_TIMEOUT_MS, intervalMs: 200 },
-  ).catch(timedOut(`${ref.kind} ${ref.metadata.name} was not deleted within ${ROLLOUT_TIMEOUT_MS / 1000} s`));
+    { what: `${ref.kind} ${ref.metadata.name} to be deleted`, timeoutMs: DELETE_TIMEOUT_MS, intervalMs: 200 },
+  ).catch(timedOut(`${ref.kind} ${ref.metadata.name} was not deleted within ${DELETE_TIMEOUT_MS / 1000} s`));
 }
 
 /** A `.catch` handler that turns the end of a wait into a ManifestError saying what did not happen. */
