@@ -96,7 +96,7 @@ async function runLesson(
 ): Promise<void> {
   const { commands, skipped } = lessonCommands(file, catalog.files(lab.id)?.definition);
   for (const s of skipped) await annotate(`not run: ${s.where}: \`${s.command}\`, because ${s.reason}`);
-  const { namespaces, kubeconfig } = await sandboxes.fresh(lab, 'lesson commands of', 1_800);
+  const { session, namespaces, kubeconfig } = await sandboxes.fresh(lab, 'lesson commands of', 1_800);
   const shell = new LearnerShell(kubeconfig);
   try {
     for (const command of commands) {
@@ -112,6 +112,7 @@ async function runLesson(
       await catalog.teardown(admin, lab, namespaces);
     }
     shell.dispose();
+    await sandboxes.remove(session);
   }
 }
 

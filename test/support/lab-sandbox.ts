@@ -2,8 +2,10 @@
  * A learner's fresh sandbox for a lab, as the lab server makes one: a
  * session, its namespaces, the lab's setup, and the kubeconfig its terminal
  * would get (the learner's own short-lived token for a namespace-scope lab,
- * the admin's with the sandbox's namespace for a cluster-scope one). Every
- * session made is ended, and its sandboxes removed, by `removeAll`.
+ * the admin's with the sandbox's namespace for a cluster-scope one). A
+ * sandbox is removed once its attempt is done (`remove`): the simulated
+ * nodes have the room of a small cluster, and the pods of every attempt of
+ * every lab would not fit at once. `removeAll` removes any left.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../cluster/src/kube.ts';
@@ -14,6 +16,8 @@ import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
 import { SessionStore } from '../../labs-server/src/sessions/store.ts';
 
 export interface LabSandbox {
+  /** The session's name, for `remove`. */
+  session: string;
   namespaces: SandboxNamespaces;
   /** The kubeconfig the terminal gets (labs-server/src/labs/service.ts kubeconfigFor), as YAML. */
   kubeconfig: string;
@@ -46,17 +50,22 @@ export class LabSandboxes {
     const namespaces = await this.sandboxes.provision(session, lab.id, lab.namespaces);
     await this.catalog.setup(this.admin, lab, namespaces);
     const namespace = defaultNamespace(namespaces) ?? 'default';
-    if (lab.scope === 'cluster') return { namespaces, kubeconfig: withDefaultNamespace(this.admin, namespace) };
+    const name = session.metadata.name;
+    if (lab.scope === 'cluster') return { session: name, namespaces, kubeconfig: withDefaultNamespace(this.admin, namespace) };
     const { token } = await this.sandboxes.issueToken(session, tokenSeconds);
-    return { namespaces, kubeconfig: this.sandboxes.learnerKubeconfig(token, namespace) };
+    return { session: name, namespaces, kubeconfig: this.sandboxes.learnerKubeconfig(token, namespace) };
+  }
+
+  /** Ends a session and removes its sandboxes (their namespaces go in the background). */
+  async remove(session: string): Promise<void> {
+    const at = this.sessions.indexOf(session);
+    if (at < 0) return;
+    this.sessions.splice(at, 1);
+    await this.sandboxes.removeSession(session);
+    await this.store.end(session);
   }
 
   async removeAll(): Promise<void> {
-    await Promise.all(
-      this.sessions.map(async (name) => {
-        await this.sandboxes.removeSession(name);
-        await this.store.end(name);
-      }),
-    );
+    await Promise.all([...this.sessions].map((name) => this.remove(name)));
   }
 }

@@ -31,6 +31,7 @@ beforeAll(() => sandboxes.prepare());
 afterAll(() => sandboxes.removeAll());
 
 interface Sandbox {
+  session: string;
   namespaces: SandboxNamespaces;
   /** Who applies the learner's files: the learner's token for a namespace-scope lab. */
   learner: KubeConfig;
@@ -38,13 +39,14 @@ interface Sandbox {
 
 /** A learner's fresh sandbox for the lab, with its setup applied. */
 async function freshSandbox(lab: LabDefinition): Promise<Sandbox> {
-  const { namespaces, kubeconfig } = await sandboxes.fresh(lab, 'proof of', 600);
-  return { namespaces, learner: lab.scope === 'cluster' ? admin : kubeConfigFromString(kubeconfig) };
+  const { session, namespaces, kubeconfig } = await sandboxes.fresh(lab, 'proof of', 600);
+  return { session, namespaces, learner: lab.scope === 'cluster' ? admin : kubeConfigFromString(kubeconfig) };
 }
 
-/** A cluster-scope attempt's cluster-wide objects go before the next attempt starts. */
-async function tidy(lab: LabDefinition, namespaces: SandboxNamespaces): Promise<void> {
+/** An attempt's sandbox goes once it is done; a cluster-scope attempt's cluster-wide objects before the next attempt starts. */
+async function tidy(lab: LabDefinition, { session, namespaces }: Sandbox): Promise<void> {
   if (lab.scope === 'cluster') await catalog.teardown(admin, lab, namespaces);
+  await sandboxes.remove(session);
 }
 
 function check(lab: LabDefinition, step: string, namespaces: SandboxNamespaces): Promise<CheckResult> {
@@ -63,7 +65,8 @@ export function proveLabs(scope: LabDefinition['scope']): void {
   suite.each(labs.map((lab) => [lab.id, lab] as const))('lab %s', (_, lab) => {
     it('fails from its setup, and passes with its solution', () =>
       oneClusterScopeAtATime(lab, async () => {
-        const { namespaces, learner } = await freshSandbox(lab);
+        const sandbox = await freshSandbox(lab);
+        const { namespaces, learner } = sandbox;
         try {
           for (const step of lab.steps) {
             const before = await check(lab, step.id, namespaces);
@@ -76,7 +79,7 @@ export function proveLabs(scope: LabDefinition['scope']): void {
             expect(after.criteria.length).toBeGreaterThan(0);
           }
         } finally {
-          await tidy(lab, namespaces);
+          await tidy(lab, sandbox);
         }
       }));
 
@@ -84,7 +87,8 @@ export function proveLabs(scope: LabDefinition['scope']): void {
     for (const right of files?.definition.right ?? []) {
       it(`accepts the other correct answer ${right.file}`, () =>
         oneClusterScopeAtATime(lab, async () => {
-          const { namespaces, learner } = await freshSandbox(lab);
+          const sandbox = await freshSandbox(lab);
+          const { namespaces, learner } = sandbox;
           try {
             await catalog.applyRight(learner, lab, right.file, namespaces);
             for (const step of lab.steps) {
@@ -92,14 +96,15 @@ export function proveLabs(scope: LabDefinition['scope']): void {
               expect(result.passed, `step ${step.id} refuses ${right.file} (${right.why}):\n${summary(result)}`).toBe(true);
             }
           } finally {
-            await tidy(lab, namespaces);
+            await tidy(lab, sandbox);
           }
         }));
     }
     for (const wrong of files?.definition.wrong ?? []) {
       it(`refuses the wrong attempt ${wrong.file}`, () =>
         oneClusterScopeAtATime(lab, async () => {
-          const { namespaces, learner } = await freshSandbox(lab);
+          const sandbox = await freshSandbox(lab);
+          const { namespaces, learner } = sandbox;
           try {
             await catalog.applyWrong(learner, lab, wrong.file, namespaces);
             const result = await check(lab, wrong.step, namespaces);
@@ -110,7 +115,7 @@ export function proveLabs(scope: LabDefinition['scope']): void {
             expect(failing?.hint, 'a failing criterion carries a hint').toBeTruthy();
             expect(result.passed).toBe(false);
           } finally {
-            await tidy(lab, namespaces);
+            await tidy(lab, sandbox);
           }
         }));
     }
