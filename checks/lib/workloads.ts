@@ -8,7 +8,7 @@ import { rolledOut } from '../../cluster/src/kube.ts';
 import type { CheckContext } from './check.ts';
 
 /** How long a check waits for a rollout that is under way. */
-export const ROLLOUT_WAIT_MS = 8_000;
+export const ROLLOUT_WAIT_MS = 12_000;
 
 export function deployment(ctx: CheckContext, name: string, namespace = ctx.ns()): Promise<V1Deployment | undefined> {
   return ctx.get<V1Deployment>('apps/v1', 'Deployment', name, namespace);
