@@ -27,7 +27,7 @@ export interface PreparingOptions {
 }
 
 /** `412 of at most 1404 packages`, `45.1 of 318.0 MB`. */
-function amount(progress: UpProgress): string {
+export function amount(progress: UpProgress): string {
   if (progress.unit === 'bytes') {
     const mb = (n: number) => (n / 1e6).toFixed(1);
     return progress.total ? `${mb(progress.done)} of ${mb(progress.total)} MB` : `${mb(progress.done)} MB`;

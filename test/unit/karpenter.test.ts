@@ -49,7 +49,7 @@ describe('Karpenter for a lab', () => {
       logger,
     );
     expect(await addOn.ready(20)).toBe(false);
-    expect(addOn.status()).toBe('building karpenter: 120 of about 1022 packages');
+    expect(addOn.status()).toBe('building karpenter: 120 of at most 1022 packages');
     finish();
     expect(await addOn.ready(20)).toBe(true);
     expect(addOn.status()).toBe('running');

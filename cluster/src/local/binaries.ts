@@ -533,23 +533,23 @@ export interface NodeBinaries {
   kubeProxy: string;
 }
 
-/** A real node's kubelet and kube-proxy, of the control plane's version: downloaded or built as CDL_BINARIES says. */
-export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
-  const env = options.env ?? process.env;
+/** One bundle outside BUNDLES, made unless the cache has it; returns its folder. */
+async function ensureExtra(bundle: Bundle, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<string> {
   const root = cacheDir(env);
   await mkdir(join(root, 'locks'), { recursive: true });
-  await ensureBundle(kubernetesNode, root, env, options);
-  const dir = bundleDir(kubernetesNode, root);
+  await ensureBundle(bundle, root, env, options);
+  return bundleDir(bundle, root);
+}
+
+/** A real node's kubelet and kube-proxy, of the control plane's version: downloaded or built as CDL_BINARIES says. */
+export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
+  const dir = await ensureExtra(kubernetesNode, options.env ?? process.env, options);
   return { kubelet: join(dir, 'kubelet'), kubeProxy: join(dir, 'kube-proxy') };
 }
 
 /** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
 export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
-  const env = { ...(options.env ?? process.env), CDL_BINARIES: 'build' };
-  const root = cacheDir(env);
-  await mkdir(join(root, 'locks'), { recursive: true });
-  await ensureBundle(karpenter, root, env, options);
-  const dir = bundleDir(karpenter, root);
+  const dir = await ensureExtra(karpenter, { ...(options.env ?? process.env), CDL_BINARIES: 'build' }, options);
   return { karpenter: join(dir, 'karpenter'), crds: join(dir, 'crds.yaml') };
 }
 

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { Log, UpProgress } from '../../../cluster/src/provider.ts';
+import { amount } from '../preparing.ts';
 
 /** How long a start waits for Karpenter before it answers "still being prepared". */
 const WAIT_MS = 5_000;
@@ -49,8 +50,7 @@ export class KarpenterAddOn {
           this.logger.info({ addOn: 'karpenter' }, line.trim());
         },
         (progress) => {
-          const total = progress.total ? ` of about ${progress.total}` : '';
-          this.detail = `${progress.action} ${progress.part}: ${progress.done}${total} ${progress.unit}`;
+          this.detail = `${progress.action} ${progress.part}: ${amount(progress)}`;
         },
       );
       this.running = true;
