@@ -18,7 +18,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { ignoreStatus, isStatus, PollTimeout, poll, rolledOut } from '../../cluster/src/kube.ts';
+import { ignoreStatus, isStatus, PollTimeout, poll, rolledOut, statusMessage } from '../../cluster/src/kube.ts';
 import { defaultNamespace, realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 
 /** The learner's field manager: what `kubectl apply --server-side` would use. */
@@ -175,7 +175,17 @@ export async function applyManifests(kc: KubeConfig, objects: readonly Kubernete
       continue;
     }
     const { object: clean, waitRollout } = directives(object);
-    await client.patch(clean, undefined, undefined, LEARNER_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    // Quota admission updates the namespace's ResourceQuota as it admits; two
+    // creates at once can lose that race (409 on resourcequotas), as kubectl
+    // would too: the apply is simply asked again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.patch(clean, undefined, undefined, LEARNER_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+        break;
+      } catch (error) {
+        if (attempt >= 3 || !isStatus(error, 409) || !statusMessage(error).includes('resourcequotas')) throw error;
+      }
+    }
     if (waitRollout) await awaitRollout(client, clean);
   }
 }
