@@ -11,6 +11,7 @@ import type { LabCatalog, LabDefinition } from '../contract/catalog.ts';
 import type { CheckResult, CriterionResult } from '../contract/check.ts';
 import { UserError } from '../contract/errors.ts';
 import type { SandboxNamespaces } from '../contract/sandbox.ts';
+import { replayActivity } from './lib/activity.ts';
 import { CheckContext, type LabCheck } from './lib/check.ts';
 import { applyManifests, deleteClusterObjects, parseManifests } from './lib/manifests.ts';
 import { directLaunch, type Launch, runVerifyScript } from './lib/script.ts';
@@ -92,6 +93,8 @@ export function courseCatalog(options: CourseCatalogOptions = {}): CourseCatalog
     async setup(kc, lab, namespaces) {
       const { files } = entry(lab.id);
       await apply(kc, files.setup, namespaces, `${lab.id}/setup.yaml`);
+      const { activity } = files.definition;
+      if (activity.length > 0) await replayActivity(kc, activity, namespaces, `${lab.id}/lab.yaml`);
     },
     async solve(kc, lab, namespaces) {
       const { files } = entry(lab.id);

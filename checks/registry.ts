@@ -27,6 +27,7 @@ import surviveZoneLoss from './survive-zone-loss.ts';
 import testTheRestore from './test-the-restore.ts';
 import upgradeReady from './upgrade-ready.ts';
 import whoMayDoWhat from './who-may-do-what.ts';
+import whoReadTheSecret from './who-read-the-secret.ts';
 
 const all: LabCheck[] = [
   firstDeployment,
@@ -39,6 +40,7 @@ const all: LabCheck[] = [
   networkSegmentation,
   signalsAndCost,
   scaleOnLatency,
+  whoReadTheSecret,
   deployChangesSafely,
   eksAccess,
   surviveZoneLoss,

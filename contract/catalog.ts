@@ -11,7 +11,10 @@ import type { Lab, LabStep } from './content.ts';
 import type { SandboxNamespaces } from './sandbox.ts';
 
 /** What the server reads of a lab: its identity, where it runs, its namespaces (in order) and its steps. */
-export type LabDefinition = Pick<Lab, 'id' | 'title' | 'topic' | 'scope' | 'needsContainers' | 'needsKarpenter' | 'namespaces'> & {
+export type LabDefinition = Pick<
+  Lab,
+  'id' | 'title' | 'topic' | 'scope' | 'needsContainers' | 'needsKarpenter' | 'needsAuditLog' | 'namespaces'
+> & {
   steps: Array<Pick<LabStep, 'id' | 'title'>>;
 };
 

@@ -58,6 +58,29 @@ export const LabStepSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * A request the platform makes right after a lab's setup, as one of the
+ * setup's ServiceAccounts (with a token of its own), so that the API
+ * server's audit log tells a story for the learner to read: who read what,
+ * who was refused. A refusal (403) is part of the story; any other error
+ * fails the setup.
+ */
+export const ActivitySchema = z.strictObject({
+  /** The ServiceAccount that makes the request, in `namespace`. */
+  as: SlugSchema,
+  /** The lab's name for the namespace of the ServiceAccount and of the object; default: the lab's first. */
+  namespace: SlugSchema.max(20).optional(),
+  verb: z.enum(['get', 'list', 'delete']),
+  /** `v1`, or `<group>/<version>`. */
+  apiVersion: z.string().regex(/^([a-z0-9.-]+\/)?v[0-9]+((alpha|beta)[0-9]+)?$/, 'an API version, e.g. v1 or apps/v1'),
+  /** The resource as the URL names it, e.g. `secrets`. */
+  resource: z.string().regex(/^[a-z][a-z0-9]*$/, 'a resource in the plural, e.g. secrets'),
+  /** The object, for `get` and `delete`. */
+  name: z.string().min(1).max(253).optional(),
+  /** What the client says it is, as the audit log shows it (`userAgent`). */
+  userAgent: z.string().min(1).max(100).optional(),
+});
+
 /** A plausible mistake kept beside the lab, which its check must refuse. */
 export const WrongAttemptSchema = z.strictObject({
   /** The objects of the attempt, in `wrong/`, applied on top of the setup. */
@@ -91,6 +114,10 @@ export const LabSchema = z
     needsContainers: z.boolean().default(false),
     /** Needs Karpenter beside the cluster (the platform runs it beside its local cluster when the lab starts). */
     needsKarpenter: z.boolean().default(false),
+    /** Reads the API server's audit log: each terminal of the lab gets its namespaces' share in `$AUDIT_LOG`. */
+    needsAuditLog: z.boolean().default(false),
+    /** Requests made after the setup, in order, for the audit log to show. */
+    activity: z.array(ActivitySchema).max(40).default([]),
     namespaces: z.array(LogicalNamespaceSchema).min(1).max(4),
     steps: z.array(LabStepSchema).min(1),
     wrong: z.array(WrongAttemptSchema).min(1, 'every lab keeps at least one wrong attempt that its check refuses'),
@@ -106,6 +133,12 @@ export const LabSchema = z
     const namespaces = new Set(lab.namespaces.map((ns) => ns.name));
     if (namespaces.size !== lab.namespaces.length)
       ctx.addIssue({ code: 'custom', path: ['namespaces'], message: 'namespace names repeat' });
+    for (const [i, request] of lab.activity.entries()) {
+      if (request.namespace !== undefined && !namespaces.has(request.namespace))
+        ctx.addIssue({ code: 'custom', path: ['activity', i, 'namespace'], message: `no namespace "${request.namespace}" in this lab` });
+      if (request.verb !== 'list' && request.name === undefined)
+        ctx.addIssue({ code: 'custom', path: ['activity', i, 'name'], message: `a ${request.verb} needs the object's name` });
+    }
     for (const [i, wrong] of lab.wrong.entries()) {
       if (!steps.has(wrong.step)) {
         ctx.addIssue({ code: 'custom', path: ['wrong', i, 'step'], message: `no step "${wrong.step}" in this lab` });
@@ -124,6 +157,7 @@ export type LogicalNamespace = z.infer<typeof LogicalNamespaceSchema>;
 export type LabStep = z.infer<typeof LabStepSchema>;
 export type WrongAttempt = z.infer<typeof WrongAttemptSchema>;
 export type RightAttempt = z.infer<typeof RightAttemptSchema>;
+export type Activity = z.infer<typeof ActivitySchema>;
 
 /** A lesson's front matter. */
 export const LessonSchema = z.strictObject({

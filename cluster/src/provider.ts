@@ -14,6 +14,8 @@ export interface Capabilities {
   enforcesNetworkPolicy: boolean;
   /** The platform created this cluster and may give a learner all of it (`cluster`-scope labs). */
   ownedByPlatform: boolean;
+  /** The platform can read the API server's audit log (`ClusterProvider.auditLog`) and give each learner their share. */
+  auditLog: boolean;
 }
 
 export type ClusterState = 'running' | 'stopped' | 'degraded';
@@ -43,6 +45,13 @@ export interface ClusterStatus {
    * someone else keeps alive (kind, external) leaves this out.
    */
   components?: ComponentStatus[];
+  /**
+   * Whether pods can run real containers now (the local provider's real
+   * node runs); a provider that cannot tell leaves it out.
+   */
+  runsContainers?: boolean;
+  /** Why containers do not run, when they do not (the real node is off, cannot run here, or is down). */
+  realNode?: string;
 }
 
 /** Progress lines for people; they go to stderr so stdout stays machine-readable. */
@@ -64,6 +73,8 @@ export interface ClusterProvider {
   readonly capabilities: Capabilities;
   /** The kubeconfig file for this cluster (it exists once `up` has run). */
   readonly kubeconfig: string;
+  /** The API server's audit log on this machine (JSON lines), where `capabilities.auditLog` says there is one. */
+  readonly auditLog?: string;
   /** Creates the cluster, confirms a running one, or repairs a degraded one where it can; safe to call again. */
   up(log: Log, progress?: (progress: UpProgress) => void): Promise<ClusterStatus>;
   /** Removes the cluster and waits until nothing of it runs. */

@@ -14,8 +14,9 @@ import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { findKubectl } from '../../cluster/src/kubectl.ts';
 import type { ClusterProvider } from '../../cluster/src/provider.ts';
 import type { LabCatalog } from '../../contract/catalog.ts';
-import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
+import { defaultNamespace, realNamespaces, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import { createApp } from './app.ts';
+import { AuditLog } from './audit-log.ts';
 import { allowedOrigins, type ServerConfig, secureCookies } from './config.ts';
 import { adminApi } from './http/admin-api.ts';
 import { sessionToken } from './http/auth.ts';
@@ -146,6 +147,8 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     logger,
     graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
   });
+  // Each terminal of a lab that reads the audit log gets its namespaces' share of it.
+  const auditLog = cluster.capabilities.auditLog && cluster.auditLog ? new AuditLog(cluster.auditLog, logger) : undefined;
   const labs = new LabService({
     kc,
     catalog,
@@ -158,6 +161,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     ...(cluster.addKarpenter && mode === 'single'
       ? { karpenter: new KarpenterAddOn((log, progress) => cluster.addKarpenter?.(log, progress) ?? Promise.resolve(), logger) }
       : {}),
+    ...(auditLog ? { auditLog } : {}),
     onSessionEnd: (name) => {
       terminals
         .closeSession(name)
@@ -188,6 +192,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   });
   const releaseTerminals = async () => {
     await terminals.closeAll();
+    auditLog?.close();
     // The completion is written into the terminals' folder: not while that folder is being removed.
     await completion;
     await backend.close();
@@ -229,6 +234,9 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
           return labs.kubeconfig(await store.require(sessionName), labId);
         },
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
+        ...(auditLog && labs.lab(labId).needsAuditLog
+          ? { auditLog: (file: string) => auditLog.follow(realNamespaces(started.namespaces), file) }
+          : {}),
       };
     },
   });

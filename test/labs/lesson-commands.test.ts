@@ -17,13 +17,17 @@
  * cluster-wide objects, so they run one at a time after those, each
  * cleaned up (catalog.teardown) before the next.
  */
-import { relative } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, type ExpectStatic, expect, inject, it, type TestContext } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { type LessonCommand, lessonCommands } from '../../content/lesson-commands.ts';
 import { type LessonFile, loadLessons } from '../../content/lessons.ts';
 import type { LabDefinition } from '../../contract/catalog.ts';
+import { realNamespaces } from '../../contract/sandbox.ts';
+import { AuditLog } from '../../labs-server/src/audit-log.ts';
 import { oneClusterScopeAtATime } from '../support/cluster-scope.ts';
 import { LabSandboxes } from '../support/lab-sandbox.ts';
 import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
@@ -31,6 +35,7 @@ import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
 const catalog = courseCatalog();
 const admin = loadKubeConfig(inject('kubeconfig'));
 const sandboxes = new LabSandboxes(admin, catalog);
+const auditLog = new AuditLog(inject('auditLog'));
 
 /** How long one command may take: a rollout status waits for pods, a create for admission. */
 const COMMAND_TIMEOUT_MS = 30_000;
@@ -43,7 +48,10 @@ const LESSON_TIMEOUT_MS = 600_000;
 const OUTPUT_LINES = 15;
 
 beforeAll(() => sandboxes.prepare());
-afterAll(() => sandboxes.removeAll());
+afterAll(async () => {
+  auditLog.close();
+  await sandboxes.removeAll();
+});
 
 /** A slot among AT_ONCE; the returned function gives it back. */
 const waiting: Array<() => void> = [];
@@ -97,7 +105,12 @@ async function runLesson(
   const { commands, skipped } = lessonCommands(file, catalog.files(lab.id)?.definition);
   for (const s of skipped) await annotate(`not run: ${s.where}: \`${s.command}\`, because ${s.reason}`);
   const { session, namespaces, kubeconfig } = await sandboxes.fresh(lab, 'lesson commands of', 1_800);
-  const shell = new LearnerShell(kubeconfig);
+  // A lab that reads the audit log gets its namespaces' share of it, as its terminal would ($AUDIT_LOG).
+  const audit = lab.needsAuditLog ? mkdtempSync(join(tmpdir(), 'cdl-audit-')) : undefined;
+  const auditFile = audit ? join(audit, 'audit.log') : undefined;
+  if (auditFile) writeFileSync(auditFile, '');
+  const stopAudit = auditFile ? await auditLog.follow(realNamespaces(namespaces), auditFile) : () => undefined;
+  const shell = new LearnerShell(kubeconfig, auditFile ? { AUDIT_LOG: auditFile } : {});
   try {
     for (const command of commands) {
       const result = await shell.run(command.command, command.untilStopped ? UNTIL_STOPPED_MS : COMMAND_TIMEOUT_MS);
@@ -112,6 +125,8 @@ async function runLesson(
       await catalog.teardown(admin, lab, namespaces);
     }
     shell.dispose();
+    stopAudit();
+    if (audit) rmSync(audit, { recursive: true, force: true });
     await sandboxes.remove(session);
   }
 }

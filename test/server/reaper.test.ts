@@ -35,7 +35,7 @@ const labs = new LabService({
   store,
   sandboxes,
   metrics,
-  capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false },
+  capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false, auditLog: false },
   mode: 'single',
   onSessionEnd: (name) => closing?.push(name),
 });

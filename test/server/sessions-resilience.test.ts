@@ -103,7 +103,7 @@ describe('session expiry', () => {
       store,
       sandboxes: new Sandboxes(kc),
       metrics: createMetrics(),
-      capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false },
+      capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false, auditLog: false },
       mode: 'single',
       onSessionEnd: (name) => closed.push(name),
     });

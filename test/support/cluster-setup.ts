@@ -15,11 +15,14 @@ export const TEST_CLUSTER = testSettings().CDL_TEST_CLUSTER;
 declare module 'vitest' {
   export interface ProvidedContext {
     kubeconfig: string;
+    /** The API server's audit log (JSON lines). */
+    auditLog: string;
   }
 }
 
 export default async function setup(project: TestProject) {
-  const provider = new LocalProvider({ clusterName: TEST_CLUSTER });
+  // Without the real node for now: only one runs per machine, and real-node.test.ts starts its own.
+  const provider = new LocalProvider({ clusterName: TEST_CLUSTER, realNode: 'off' });
   const log = (line: string) => process.stderr.write(`[test cluster] ${line}\n`);
   const status = await provider.up(log);
   if (status.state !== 'running') {
@@ -28,6 +31,7 @@ export default async function setup(project: TestProject) {
   // The Karpenter lab and its test need it; built once into the cache (minutes the first time).
   await provider.addKarpenter(log);
   project.provide('kubeconfig', provider.kubeconfig);
+  project.provide('auditLog', provider.auditLog);
   return async () => {
     await provider.down(log);
   };

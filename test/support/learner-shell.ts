@@ -60,8 +60,8 @@ export class LearnerShell {
   private readonly state: string;
   private readonly env: Record<string, string>;
 
-  /** A shell whose KUBECONFIG is `kubeconfig` (its text), in a fresh home folder. */
-  constructor(kubeconfig: string) {
+  /** A shell whose KUBECONFIG is `kubeconfig` (its text), in a fresh home folder; `env` adds to its environment. */
+  constructor(kubeconfig: string, env: Record<string, string> = {}) {
     const kubectl = findKubectl();
     if (!kubectl) throw new Error('no kubectl: neither the cluster binaries nor the PATH have one');
     this.home = mkdtempSync(join(tmpdir(), 'cdl-learner-'));
@@ -77,6 +77,7 @@ export class LearnerShell {
       LANG: 'C.UTF-8',
       KUBECONFIG: config,
       EDITOR: 'true',
+      ...env,
     };
   }
 

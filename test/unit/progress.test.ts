@@ -11,6 +11,7 @@ const lab: LabDefinition = {
   scope: 'namespace',
   needsContainers: false,
   needsKarpenter: false,
+  needsAuditLog: false,
   namespaces: [{ name: 'app' }],
   steps: [
     { id: 'deploy', title: 'Deploy' },

@@ -13,7 +13,7 @@ import type { Capabilities, ClusterProvider, ClusterStatus, Log } from '../provi
 export class ExternalProvider implements ClusterProvider {
   readonly name = 'external' as const;
   /** A shared cluster: real containers, and no cluster of a learner's own. */
-  readonly capabilities: Capabilities = { runsContainers: true, enforcesNetworkPolicy: true, ownedByPlatform: false };
+  readonly capabilities: Capabilities = { runsContainers: true, enforcesNetworkPolicy: true, ownedByPlatform: false, auditLog: false };
   readonly kubeconfig: string;
 
   constructor(env: Environment = process.env) {

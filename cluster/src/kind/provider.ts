@@ -32,7 +32,7 @@ export function kindCommands(clusterName: string, kubeconfig: string) {
 
 export class KindProvider implements ClusterProvider {
   readonly name = 'kind' as const;
-  readonly capabilities: Capabilities = { runsContainers: true, enforcesNetworkPolicy: true, ownedByPlatform: true };
+  readonly capabilities: Capabilities = { runsContainers: true, enforcesNetworkPolicy: true, ownedByPlatform: true, auditLog: false };
   readonly kubeconfig: string;
   readonly clusterName: string;
   private readonly root: string | undefined;

@@ -20,6 +20,7 @@ import type { LabCatalog, LabDefinition } from '../../../contract/catalog.ts';
 import type { CheckResult } from '../../../contract/check.ts';
 import { defaultNamespace, realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
 import type { LabProgress, LabSession } from '../../../contract/session.ts';
+import type { AuditLog } from '../audit-log.ts';
 import type { Metrics } from '../metrics.ts';
 import { type Sandboxes, sandboxNamespaces } from '../sandbox/provision.ts';
 import type { SessionStore } from '../sessions/store.ts';
@@ -43,6 +44,8 @@ export interface LabServiceDeps {
   onSessionEnd?: (sessionName: string) => void;
   /** Karpenter beside the cluster, for the labs that need it; absent where the provider cannot run it. */
   karpenter?: KarpenterAddOn;
+  /** The API server's audit log, for the labs that read it; absent where the platform cannot read it. */
+  auditLog?: Pick<AuditLog, 'available'>;
 }
 
 const RESET_CONCURRENCY = 8;
@@ -100,6 +103,12 @@ export class LabService {
     }
     if (lab.needsKarpenter && !this.deps.karpenter) {
       return 'This lab needs Karpenter, which the platform runs beside its own local cluster only. On kind or EKS, install Karpenter with its Helm chart and use the local provider for this lab.';
+    }
+    if (lab.needsAuditLog && !this.deps.auditLog) {
+      return "This lab reads the API server's audit log, which the platform reads on its own local cluster only. On EKS, turn on the cluster's audit log type and read it in CloudWatch Logs.";
+    }
+    if (lab.needsAuditLog && !this.deps.auditLog?.available) {
+      return "This lab reads the API server's audit log, and this cluster was started before the platform turned the log on. Restart it (`npm run cluster -- down`, then `npm run cluster -- up`; its sandboxes are lost).";
     }
     if (lab.scope === 'cluster' && !this.deps.capabilities.ownedByPlatform) {
       return "This lab changes cluster-wide objects, and this cluster is not the platform's own.";

@@ -45,6 +45,12 @@ export interface ShellSpec {
   kubeconfig: () => Promise<string>;
   /** Called (at most every few seconds) while the learner types. */
   onActivity?: () => void;
+  /**
+   * For a lab that reads the API server's audit log: starts writing the
+   * learner's share of it into `file` (audit-log.ts) and returns how to stop.
+   * The shell finds the file in `$AUDIT_LOG`.
+   */
+  auditLog?: (file: string) => Promise<() => void>;
 }
 
 export interface TerminalOptions {
@@ -84,6 +90,7 @@ export class PtySession {
   private closed = false;
   private readonly exitListeners: Array<() => void> = [];
   private markGone: () => void = () => undefined;
+  private stopAuditLog: () => void = () => undefined;
   /** Resolves once the shell has ended and everything it left is cleaned up. */
   readonly gone = new Promise<void>((resolve) => {
     this.markGone = resolve;
@@ -100,6 +107,7 @@ export class PtySession {
       ...(options.identity ? { identity: options.identity } : {}),
       kubeconfig: spec.kubeconfig,
       prompt: { labId: spec.labId, namespace: spec.namespace },
+      auditLog: spec.auditLog !== undefined,
     });
     this.replay = new ReplayBuffer(options.replayBytes);
     this.flow = new FlowControl(
@@ -144,10 +152,15 @@ export class PtySession {
     const { backend } = this.options;
     const t0 = performance.now();
     await this.home.create();
+    const env: Record<string, string> = { KUBECONFIG: this.home.kubeconfigInside };
+    if (this.spec.auditLog) {
+      this.stopAuditLog = await this.spec.auditLog(this.home.auditLogFile);
+      env.AUDIT_LOG = this.home.auditLogInside;
+    }
     const t1 = performance.now();
     await backend.prepare(this.home.workspace);
     const t2 = performance.now();
-    const pty = backend.spawn(this.home.workspace, size, { KUBECONFIG: this.home.kubeconfigInside });
+    const pty = backend.spawn(this.home.workspace, size, env);
     this.pty = pty;
     const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
     this.options.logger.debug(
@@ -267,6 +280,7 @@ export class PtySession {
     this.closed = true;
     clearTimeout(this.graceTimer);
     this.home.stop();
+    this.stopAuditLog();
     this.batcher.drop();
     const pid = this.pty?.pid;
     try {

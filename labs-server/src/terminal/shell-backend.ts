@@ -50,6 +50,8 @@ export const WORKSPACE_FILES = {
   token: 'token',
   bashrc: 'bashrc',
   completion: 'kubectl-completion.bash',
+  /** The learner's share of the API server's audit log, for the labs that read it (audit-log.ts). */
+  auditLog: 'audit.log',
 } as const;
 
 export interface ShellBackend {

@@ -35,6 +35,8 @@ export interface ShellHomeOptions {
   /** A fresh kubeconfig; called at the start and for each renewal. */
   kubeconfig: () => Promise<string>;
   prompt: Prompt;
+  /** Makes the (empty) file the learner's share of the audit log is written into. */
+  auditLog?: boolean;
 }
 
 /** A name for the terminal's folder, safe in a path whatever the key holds. */
@@ -88,6 +90,15 @@ export class ShellHome {
     return `${this.options.backend.homeInside(this.workspace)}/.kube/config`;
   }
 
+  /** The learner's share of the audit log, on the host and as the shell sees it. */
+  get auditLogFile(): string {
+    return join(this.workspace.dir, WORKSPACE_FILES.auditLog);
+  }
+
+  get auditLogInside(): string {
+    return `${this.options.backend.workspaceInside(this.workspace)}/${WORKSPACE_FILES.auditLog}`;
+  }
+
   /** Where the shell reads its token: `tokenFile` in the kubeconfig. */
   private get tokenInside(): string {
     return `${this.options.backend.workspaceInside(this.workspace)}/${WORKSPACE_FILES.token}`;
@@ -127,6 +138,7 @@ export class ShellHome {
     write(WORKSPACE_FILES.bashrc, bashrc(this.options.prompt, backend.homeInside(this.workspace), backend.workspaceInside(this.workspace)));
     write(WORKSPACE_FILES.kubeconfig, credentials.kubeconfig);
     if (credentials.token !== undefined) write(WORKSPACE_FILES.token, credentials.token);
+    if (this.options.auditLog) write(WORKSPACE_FILES.auditLog, '');
     if (completion !== undefined) linkOrCopy(completion, join(dir, WORKSPACE_FILES.completion));
   }
 
