@@ -11,6 +11,7 @@
 import type { V1Deployment, V1LabelSelector, V1PodDisruptionBudget, V1PodSpec } from '@kubernetes/client-node';
 import { rolledOut } from '../cluster/src/kube.ts';
 import { type CheckContext, type Criterion, criterion, defineCheck, failed, missing, passed } from './lib/check.ts';
+import { budgetsFor, keeps, rule } from './lib/disruption.ts';
 import { selects } from './lib/network.ts';
 import { eligibleNodes } from './lib/place-scheduling.ts';
 import { awaitRollout, livePods, nodesByName, plural } from './lib/workloads.ts';
@@ -113,7 +114,7 @@ async function landed(ctx: CheckContext, checkout: V1Deployment): Promise<{ crit
 async function budgetFor(ctx: CheckContext, podLabels: Record<string, string>): Promise<V1PodDisruptionBudget | Criterion> {
   const hint = '`kubectl get pdb` and `kubectl describe pdb`.';
   const budgets = await ctx.list<V1PodDisruptionBudget>('policy/v1', 'PodDisruptionBudget', ctx.ns());
-  const mine = budgets.filter((b) => selectsPods(b.spec?.selector, podLabels));
+  const mine = budgetsFor(budgets, podLabels);
   if (mine.length === 0) return failed('drainable', 'No PodDisruptionBudget selects the pods of checkout.', hint);
   if (mine.length > 1) {
     const names = mine.map((b) => b.metadata?.name).join(', ');
@@ -124,14 +125,6 @@ async function budgetFor(ctx: CheckContext, podLabels: Record<string, string>): 
     );
   }
   return mine[0] as V1PodDisruptionBudget;
-}
-
-/** How many pods the budget keeps out of `expected`, as the disruption controller scales it (percentages round up). */
-function keptPods(budget: V1PodDisruptionBudget, expected: number): number {
-  const scaled = (value: number | string) => (typeof value === 'number' ? value : Math.ceil((Number.parseInt(value, 10) / 100) * expected));
-  if (budget.spec?.minAvailable !== undefined) return scaled(budget.spec.minAvailable);
-  if (budget.spec?.maxUnavailable !== undefined) return Math.max(0, expected - scaled(budget.spec.maxUnavailable));
-  return expected;
 }
 
 export default defineCheck({
@@ -150,22 +143,19 @@ export default defineCheck({
         const name = budget.metadata?.name;
         // The budget's meaning for checkout's replicas: mid-rollout, its status counts surge pods as healthy.
         const expected = replicas;
-        const keeps = keptPods(budget, expected);
-        const allowed = Math.max(0, expected - keeps);
-        const rule =
-          budget.spec?.minAvailable !== undefined
-            ? `minAvailable: ${budget.spec.minAvailable}`
-            : `maxUnavailable: ${budget.spec?.maxUnavailable}`;
-        drainable = criterion('drainable', allowed >= 1 && keeps >= 1, {
-          pass: `The PodDisruptionBudget ${name} keeps ${keeps} pod${keeps === 1 ? '' : 's'} of checkout and allows ${allowed} disruption${allowed === 1 ? '' : 's'}.`,
+        const kept = keeps(budget, expected);
+        const allowed = Math.max(0, expected - kept);
+        const written = rule(budget);
+        drainable = criterion('drainable', allowed >= 1 && kept >= 1, {
+          pass: `The PodDisruptionBudget ${name} keeps ${kept} pod${kept === 1 ? '' : 's'} of checkout and allows ${allowed} disruption${allowed === 1 ? '' : 's'}.`,
           fail:
             allowed < 1
-              ? `The PodDisruptionBudget ${name} (${rule}) allows no disruption (it keeps ${keeps} of ${expected} pods): every node drain and cluster upgrade would block on checkout.`
-              : `The PodDisruptionBudget ${name} (${rule}) protects nothing: it keeps ${keeps} pods, so a drain may evict every pod of checkout at once.`,
+              ? `The PodDisruptionBudget ${name} (${written}) allows no disruption (it keeps ${kept} of ${expected} pods): every node drain and cluster upgrade would block on checkout.`
+              : `The PodDisruptionBudget ${name} (${written}) protects nothing: it keeps ${kept} pods, so a drain may evict every pod of checkout at once.`,
           hint: '`kubectl get pdb` shows ALLOWED DISRUPTIONS; `kubectl describe pdb` shows how many pods it keeps.',
           diff: [
             { path: `pods it lets a drain evict (of ${expected})`, expected: '≥ 1', actual: allowed },
-            { path: `pods it keeps (of ${expected})`, expected: '≥ 1', actual: keeps },
+            { path: `pods it keeps (of ${expected})`, expected: '≥ 1', actual: kept },
           ],
         });
       }

@@ -57,6 +57,8 @@ export class CheckContext {
   readonly namespaces: SandboxNamespaces;
   /** Aborted at the check's deadline. */
   readonly signal: AbortSignal;
+  /** The API server's URL: what a cache kept beyond one check is keyed by. */
+  readonly cluster: string;
   private readonly objects: KubernetesObjectApi;
   private readonly authz: AuthorizationV1Api;
   private readonly core: CoreV1Api;
@@ -64,6 +66,7 @@ export class CheckContext {
   constructor(kc: KubeConfig, namespaces: SandboxNamespaces, signal: AbortSignal) {
     this.namespaces = namespaces;
     this.signal = signal;
+    this.cluster = kc.getCurrentCluster()?.server ?? '';
     const clients = abortableClients(kc, signal);
     this.objects = clients.objects;
     this.authz = clients.api(AuthorizationV1Api);

@@ -204,7 +204,27 @@ function listOnce<T extends V1ClusterRoleBinding | V1RoleBinding>(ctx: CheckCont
   return once(ctx, `list ${kind} ${namespace ?? ''}`, () => ctx.list<T>(RBAC, kind, namespace));
 }
 
+/**
+ * The API server's own ClusterRoles (`system:…`: basic-user, discovery,
+ * public-info-viewer, which every identity is bound to through
+ * system:authenticated) change only with the server's version, and every
+ * matrix reads them: their rules are kept for a minute, per cluster. The
+ * authorizer still has the last word on any right found missing or extra.
+ */
+const SYSTEM_ROLE_MS = 60_000;
+const systemRoles = new Map<string, { at: number; rules: Promise<V1PolicyRule[]> }>();
+
 function rulesOnce(ctx: CheckContext, kind: string, name: string, namespace?: string): Promise<V1PolicyRule[]> {
+  if (kind === 'ClusterRole' && name.startsWith('system:')) {
+    const key = `${ctx.cluster} ${name}`;
+    const kept = systemRoles.get(key);
+    if (kept && Date.now() - kept.at < SYSTEM_ROLE_MS) return kept.rules;
+    const rules = ctx.get<V1ClusterRole>(RBAC, 'ClusterRole', name).then((role) => role?.rules ?? []);
+    systemRoles.set(key, { at: Date.now(), rules });
+    // A read that failed (the check's deadline) is not kept.
+    rules.catch(() => systemRoles.delete(key));
+    return rules;
+  }
   return once(ctx, `rules ${kind} ${namespace ?? ''} ${name}`, async () => {
     const role =
       kind === 'ClusterRole'

@@ -7,13 +7,20 @@
 # reads it, so the script asks them rather than parse targetPort itself.
 set -u
 
-# The Service and the labels of hello's pods, in one request.
-objects=$(kubectl get service/hello deployment/hello -o go-template='{{range .items}}{{if eq .kind "Service"}}service {{or .spec.type "ClusterIP"}} {{or .spec.clusterIP "-"}}
+# The Service, the labels of hello's pods and the Service's EndpointSlices,
+# in one request (each kubectl costs a start of its own). The EndpointSlices
+# appear a moment after the Service: one line per slice, its ports
+# (name:number) before the bar, its ready pods after it.
+read_objects() {
+  kubectl get services,deployments,endpointslices -o go-template='{{range .items}}{{if and (eq .kind "Service") (eq .metadata.name "hello")}}service {{or .spec.type "ClusterIP"}} {{or .spec.clusterIP "-"}}
 {{range .spec.ports}}port {{.port}} {{or .protocol "TCP"}} {{or .name "-"}}
 {{end}}{{range $k, $v := .spec.selector}}selector {{$k}}={{$v}}
-{{end}}{{else}}deployment
+{{end}}{{else if and (eq .kind "Deployment") (eq .metadata.name "hello")}}deployment
 {{range $k, $v := .spec.template.metadata.labels}}label {{$k}}={{$v}}
-{{end}}{{end}}{{end}}' 2>/dev/null)
+{{end}}{{else if and (eq .kind "EndpointSlice") (eq (or (index .metadata.labels "kubernetes.io/service-name") "") "hello")}}slice{{range .ports}} {{or .name "-"}}:{{.port}}{{end}} |{{range .endpoints}}{{if .conditions.ready}} {{or .targetRef.name "?"}}{{end}}{{end}}
+{{end}}{{end}}' 2>/dev/null
+}
+objects=$(read_objects)
 
 if ! grep -q '^service ' <<<"$objects"; then
   echo "There is no Service hello in your namespace yet."
@@ -49,14 +56,13 @@ if grep -q '^deployment' <<<"$objects"; then
   done
 fi
 
-# The EndpointSlices appear a moment after the Service: one line per slice,
-# its ports (name:number) before the bar, its ready pods after it.
+# A Service that looks right but has no ready endpoints yet is asked again, for a moment.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-  slices=$(kubectl get endpointslices -l kubernetes.io/service-name=hello -o go-template='{{range .items}}slice{{range .ports}} {{or .name "-"}}:{{.port}}{{end}} |{{range .endpoints}}{{if .conditions.ready}} {{or .targetRef.name "?"}}{{end}}{{end}}
-{{end}}' 2>/dev/null)
-  grep -q '| [^ ]' <<<"$slices" && break
+  grep -q '^slice .*| [^ ]' <<<"$objects" && break
   sleep 0.3
+  objects=$(read_objects)
 done
+slices=$(grep '^slice' <<<"$objects" | sed 's/^slice//')
 ready=0
 targets=()
 while IFS='|' read -r head pods; do
