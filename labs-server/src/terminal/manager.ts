@@ -32,6 +32,11 @@ export interface TerminalManagerOptions {
   replayBytes?: number;
   /** How often the shell's kubeconfig is renewed. Default 20 minutes. */
   renewMs?: number;
+  /**
+   * Shells of one session, shown or waiting for their browser to come back;
+   * for one more, the one left longest ago ends. Default 10: a learner who
+   * clicks through ten lessons finds the first one's shell still there.
+   */
   maxPerSession?: number;
   maxTotal?: number;
   watermarks?: Watermarks;
@@ -70,9 +75,17 @@ export class TerminalManager {
       await session.gone;
       return this.ensure(spec, size);
     }
-    const { maxPerSession = 4, maxTotal = 500 } = this.options;
-    const mine = [...this.terminals.keys()].filter((k) => k.startsWith(`${spec.sessionName}/`)).length;
-    if (mine >= maxPerSession) throw new TerminalLimitError(`at most ${maxPerSession} terminals per session`);
+    const { maxPerSession = 10, maxTotal = 500 } = this.options;
+    const mine = [...this.terminals.entries()].filter(([k]) => k.startsWith(`${spec.sessionName}/`)).map(([, terminal]) => terminal);
+    if (mine.length >= maxPerSession) {
+      // Moving on to another lesson never waits for the shells left behind: the one left longest ago ends now.
+      const shells = (await Promise.all(mine.map((terminal) => terminal.catch(() => undefined)))).filter((s) => s !== undefined);
+      if (await this.endLeastRecentlyUsed(shells)) return this.ensure(spec, size);
+      // A WebSocket's close reason carries at most 123 bytes: short, and it says what to do.
+      throw new TerminalLimitError(
+        `${maxPerSession} terminals of yours are open in other tabs, the most one session may have. Close one and reload.`,
+      );
+    }
     if (this.terminals.size >= maxTotal) throw new TerminalLimitError('this server has as many terminals as it can take');
     const uid = this.options.backend.separateUsers ? this.uids.take(key) : undefined;
     if (this.options.backend.separateUsers && uid === undefined) throw new TerminalLimitError('this server has no sandbox uid left');
@@ -105,6 +118,19 @@ export class TerminalManager {
     return started;
   }
 
+  /**
+   * Ends the session's shell that no browser shows and that was left the
+   * longest ago (its lab's sandbox stays as it is), and waits until it is
+   * gone; false when a browser shows every one of them.
+   */
+  private async endLeastRecentlyUsed(shells: readonly PtySession[]): Promise<boolean> {
+    const idle = shells.filter((shell) => shell.detachedAt !== undefined).sort((a, b) => (a.detachedAt ?? 0) - (b.detachedAt ?? 0))[0];
+    if (!idle) return false;
+    await idle.close();
+    await idle.gone;
+    return true;
+  }
+
   /** Wires a WebSocket to the (new or existing) shell for `spec`. */
   async attach(socket: WebSocket, spec: ShellSpec, since: number | undefined, size: ShellSize): Promise<void> {
     // Before anything is awaited: a frame `ws` rejects is an 'error' event on this socket.
@@ -125,6 +151,8 @@ export class TerminalManager {
       session = await this.ensure(spec, size);
     } catch (error) {
       guard.dispose();
+      // The caller closes the socket; the close handshake needs its frames read.
+      socket.resume();
       throw error;
     }
     if (gone || socket.readyState !== 1) {

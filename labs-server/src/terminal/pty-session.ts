@@ -86,6 +86,8 @@ export class PtySession {
   private guard: BrowserLink | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private lastActivity = 0;
+  /** When the shell was last without a browser: since its start, until one attaches. */
+  private leftAt = Date.now();
   private readPaused = false;
   private closed = false;
   private readonly exitListeners: Array<() => void> = [];
@@ -124,6 +126,11 @@ export class PtySession {
 
   get attached(): boolean {
     return this.socket !== undefined;
+  }
+
+  /** When the last browser left this shell (or it ended); undefined while one shows it. */
+  get detachedAt(): number | undefined {
+    return this.socket === undefined || this.closed ? this.leftAt : undefined;
   }
 
   /** The shell has ended (or is being ended): a browser gets a new one, once this one is `gone`. */
@@ -234,6 +241,7 @@ export class PtySession {
   detach(socket: BrowserSocket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
+    this.leftAt = Date.now();
     this.guard = undefined;
     this.batcher.drop();
     this.setReading(false);

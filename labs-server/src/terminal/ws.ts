@@ -77,7 +77,7 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
         // attach() gives the socket its error listener before it awaits anything.
         options.manager.attach(ws, spec, since, { cols, rows }).catch((error: unknown) => {
           options.logger.error({ err: error, session: sessionName, lab: spec.labId }, 'terminal failed to start');
-          ws.close(1011, error instanceof TerminalLimitError ? error.message : 'the shell could not start');
+          ws.close(1011, error instanceof TerminalLimitError ? closeReason(error.message) : 'the shell could not start');
         });
       });
     })().catch((error: unknown) => {
@@ -87,4 +87,12 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
     });
   });
   return wss;
+}
+
+/** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455); a longer one would throw. */
+export function closeReason(text: string): string {
+  const bytes = Buffer.from(text);
+  if (bytes.length <= 123) return text;
+  // Cut on a character boundary: the decoder drops a partial one at the end.
+  return new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, '') + '…';
 }
