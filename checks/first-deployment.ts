@@ -1,3 +1,4 @@
+import { rolledOut } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, failed, missing, passed } from './lib/check.ts';
 import { awaitRollout, deployment, plural } from './lib/workloads.ts';
 
@@ -25,8 +26,11 @@ export default defineCheck({
       // The tag, or the tag pinned to its digest as well: both run that image.
       const runsImage = images.some((image) => image === IMAGE || image.startsWith(`${IMAGE}@sha256:`));
       const replicas = found.spec?.replicas ?? 1;
-      const rolled = replicas === 2 ? await awaitRollout(ctx, 'hello') : found;
-      const available = rolled?.status?.availableReplicas ?? 0;
+      // Whatever it asks for, what is available is read once its rollout is done (bounded): a new
+      // Deployment has no pod available for a moment, and saying "0" then would not be true for long.
+      const rolled = (await awaitRollout(ctx, 'hello')) ?? found;
+      const available = rolled.status?.availableReplicas ?? 0;
+      const settled = rolledOut(rolled);
       return [
         passed('deployment', 'The Deployment hello exists.'),
         criterion('image', runsImage, {
@@ -43,7 +47,10 @@ export default defineCheck({
         }),
         criterion('available', replicas === 2 && available === 2, {
           pass: '2 replicas are available.',
-          fail: `${plural(available, 'replica')} of hello ${available === 1 ? 'is' : 'are'} available, not 2.`,
+          fail:
+            replicas !== 2
+              ? `${plural(available, 'replica')} of hello ${available === 1 ? 'is' : 'are'} available, as its ${plural(replicas, 'replica')} asked for; 2 are needed.`
+              : `${plural(available, 'replica')} of hello ${available === 1 ? 'is' : 'are'} available, not 2${settled ? '' : ', and its rollout is still under way'}.`,
           hint: '`kubectl get pods -l app=hello` and `kubectl describe deployment hello` say what is missing.',
           diff: [{ path: 'status.availableReplicas', expected: 2, actual: available }],
         }),
