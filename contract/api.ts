@@ -116,6 +116,37 @@ export const StartedSchema = z.object({ lab: z.string(), namespaces: SandboxName
 export const ResetSchema = z.object({ lab: z.string(), namespaces: SandboxNamespacesSchema });
 export const SolvedSchema = z.object({ lab: z.string(), solved: z.literal(true) });
 
+export const HintsShownSchema = z
+  .object({
+    shown: z.int().min(1).max(50).meta({ description: "How many of the step's hints are open now (the page sends it as each opens)." }),
+  })
+  .meta({ id: 'HintsShown' });
+export const HintsRecordedSchema = z.object({ lab: z.string(), step: z.string(), hintsShown: z.int().min(0) });
+
+/** One learner's one step: the unit a training record keeps. */
+export const ExportRecordSchema = z
+  .object({
+    session: z.string(),
+    learner: z.string(),
+    lab: z.string(),
+    step: z.string(),
+    stepTitle: z.string(),
+    startedAt: time.optional().meta({ description: 'When the learner first started the lab.' }),
+    passedAt: time.optional(),
+    minutesToPass: z
+      .number()
+      .min(0)
+      .optional()
+      .meta({ description: 'From the lab’s start to this step’s pass, in minutes (one decimal).' }),
+    attempts: z.int().min(0),
+    hintsShown: z.int().min(0),
+    solutionUsed: z.boolean().meta({ description: "The lab's solution was applied for the learner before this step passed." }),
+  })
+  .meta({ id: 'ExportRecord' });
+export type ExportRecord = z.infer<typeof ExportRecordSchema>;
+
+export const ProgressExportSchema = z.object({ at: time, records: z.array(ExportRecordSchema) }).meta({ id: 'ProgressExport' });
+
 export const StuckViewSchema = z
   .object({ lab: z.string(), step: z.string(), since: time, minutes: z.int().min(0) })
   .meta({ id: 'Stuck', description: 'The step this learner has been on for longer than `stuckMinutes`.' });
@@ -356,6 +387,16 @@ export const ROUTES = {
     answers: { 200: json('The result, criterion by criterion.', CheckResultSchema) },
     errors: { 404: 'No such lab or step.', ...notStarted },
   },
+  hints: {
+    method: 'post',
+    path: '/api/labs/{lab}/steps/{step}/hints',
+    summary: "Record how many of a step's hints you opened (for your progress and the instructor's records)",
+    security: session,
+    params: StepParams,
+    body: HintsShownSchema,
+    answers: { 200: json('Recorded: the most hints ever open at once.', HintsRecordedSchema) },
+    errors: { 404: 'No such lab or step.' },
+  },
   kubeconfig: {
     method: 'get',
     path: '/api/labs/{lab}/kubeconfig',
@@ -381,6 +422,23 @@ export const ROUTES = {
     security: admin,
     query: ProgressQuerySchema,
     answers: { 200: json('The grid.', ProgressViewSchema) },
+  },
+  exportProgress: {
+    method: 'get',
+    path: '/api/admin/progress/records',
+    summary: "Every learner's progress as training records: who passed which step when, the time it took, the hints and solutions used",
+    description: 'One record per learner and step of each lab they started, in the order the sessions began and the course goes.',
+    security: admin,
+    answers: { 200: json('The records.', ProgressExportSchema) },
+  },
+  exportProgressCsv: {
+    method: 'get',
+    path: '/api/admin/progress/records.csv',
+    summary: 'The same training records as CSV, for a spreadsheet or a learning management system',
+    description:
+      'One line per record after a header line (RFC 4180). A field that starts like a spreadsheet formula gets an apostrophe in front, so it shows as text.',
+    security: admin,
+    answers: { 200: { description: 'The records.', schema: z.string(), mediaType: 'text/csv' } },
   },
   resetLearner: {
     method: 'post',

@@ -41,6 +41,8 @@ export const StepProgressSchema = z.object({
   lastPassed: z.boolean().optional(),
   attempts: z.int().min(0).optional(),
   lastMessage: z.string().optional(),
+  /** How many of the step's hints the learner opened. */
+  hintsShown: z.int().min(0).max(50).optional(),
 });
 
 /** Which server is provisioning or resetting a sandbox, and until when that claim holds unless renewed. */
@@ -50,6 +52,8 @@ export const OperationSchema = z
 
 export const LabProgressSchema = z.object({
   startedAt: time.optional(),
+  /** When the learner first had the lab's solution applied. */
+  solvedAt: time.optional(),
   sandbox: z.enum(SANDBOX_STATES).optional(),
   operation: OperationSchema.optional(),
   /** The sandbox's namespaces, in the lab's order. */

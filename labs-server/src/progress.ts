@@ -11,7 +11,7 @@
  * sandboxes are gone, its progress is not, until the instructor ends it.
  */
 
-import type { LabProgressView, LearnerView, StuckView } from '../../contract/api.ts';
+import type { ExportRecord, LabProgressView, LearnerView, StuckView } from '../../contract/api.ts';
 import type { LabDefinition } from '../../contract/catalog.ts';
 import { countPassed, type LabSession } from '../../contract/session.ts';
 
@@ -72,4 +72,68 @@ export function learnerView(session: LabSession, labs: readonly LabDefinition[],
     labs: Object.fromEntries(started.map((lab) => [lab.id, labProgress(session, lab)])),
     stuck: expired ? undefined : stuckOn(session, labs, now, stuckMinutes),
   };
+}
+
+/**
+ * Training records: one per learner and step of every lab they started, in
+ * the order of the sessions and the course. The time to pass counts from
+ * the lab's first start; a solution applied before the pass is said so.
+ */
+export function exportRecords(sessions: readonly LabSession[], labs: readonly LabDefinition[]): ExportRecord[] {
+  return sessions.flatMap((session) =>
+    labs.flatMap((lab) => {
+      const progress = session.status?.labs?.[lab.id];
+      if (!progress) return [];
+      return lab.steps.map((step): ExportRecord => {
+        const p = progress.steps?.[step.id];
+        const passedAt = p?.passedAt;
+        const took = passedAt && progress.startedAt ? (Date.parse(passedAt) - Date.parse(progress.startedAt)) / 60_000 : undefined;
+        return {
+          session: session.metadata.name,
+          learner: session.spec.learner,
+          lab: lab.id,
+          step: step.id,
+          stepTitle: step.title,
+          ...(progress.startedAt ? { startedAt: progress.startedAt } : {}),
+          ...(passedAt ? { passedAt } : {}),
+          ...(took !== undefined ? { minutesToPass: Math.max(0, Math.round(took * 10) / 10) } : {}),
+          attempts: p?.attempts ?? 0,
+          hintsShown: p?.hintsShown ?? 0,
+          solutionUsed: progress.solvedAt !== undefined && (!passedAt || Date.parse(progress.solvedAt) <= Date.parse(passedAt)),
+        };
+      });
+    }),
+  );
+}
+
+const CSV_COLUMNS = [
+  'session',
+  'learner',
+  'lab',
+  'step',
+  'stepTitle',
+  'startedAt',
+  'passedAt',
+  'minutesToPass',
+  'attempts',
+  'hintsShown',
+  'solutionUsed',
+] as const satisfies ReadonlyArray<keyof ExportRecord>;
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break. A learner's name that starts like a formula (`=`, `+`, `-`, `@`, a
+ * tab or a carriage return) is prefixed with an apostrophe, so a spreadsheet
+ * shows it as text instead of running it.
+ */
+export function csvField(value: string | number | boolean | undefined): string {
+  if (value === undefined) return '';
+  let text = String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function recordsCsv(records: readonly ExportRecord[]): string {
+  const lines = [CSV_COLUMNS.join(','), ...records.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))];
+  return `${lines.join('\r\n')}\r\n`;
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LabDefinition } from '../../contract/catalog.ts';
 import type { LabSession } from '../../contract/session.ts';
-import { labProgress, learnerView, stuckOn } from '../../labs-server/src/progress.ts';
+import { csvField, exportRecords, labProgress, learnerView, recordsCsv, stuckOn } from '../../labs-server/src/progress.ts';
 
 const lab: LabDefinition = {
   id: 'first-deployment',
@@ -88,5 +88,67 @@ describe('progress', () => {
     const view = learnerView(s, [lab, { ...lab, id: 'other' }], at('10:30:00'), 10);
     expect(Object.keys(view.labs)).toEqual(['first-deployment']);
     expect(view.stuck?.step).toBe('scale');
+  });
+});
+
+describe('the training records', () => {
+  const s = session({
+    labs: {
+      'first-deployment': {
+        startedAt: '2026-11-24T10:00:00Z',
+        solvedAt: '2026-11-24T10:20:00Z',
+        steps: {
+          deploy: { passedAt: '2026-11-24T10:05:30Z', attempts: 3, hintsShown: 2 },
+          scale: { passedAt: '2026-11-24T10:21:00Z', attempts: 1 },
+        },
+      },
+    },
+  });
+
+  it('gives one record per step of each lab started, with the time from the start and what helped', () => {
+    const records = exportRecords([s, session({})], [lab]);
+    expect(records).toEqual([
+      {
+        session: 's-0123456789ab',
+        learner: 'Ada',
+        lab: 'first-deployment',
+        step: 'deploy',
+        stepTitle: 'Deploy',
+        startedAt: '2026-11-24T10:00:00Z',
+        passedAt: '2026-11-24T10:05:30Z',
+        minutesToPass: 5.5,
+        attempts: 3,
+        hintsShown: 2,
+        solutionUsed: false,
+      },
+      {
+        session: 's-0123456789ab',
+        learner: 'Ada',
+        lab: 'first-deployment',
+        step: 'scale',
+        stepTitle: 'Scale',
+        startedAt: '2026-11-24T10:00:00Z',
+        passedAt: '2026-11-24T10:21:00Z',
+        minutesToPass: 21,
+        attempts: 1,
+        hintsShown: 0,
+        solutionUsed: true,
+      },
+    ]);
+  });
+
+  it('writes CSV a spreadsheet reads as text: quoted where needed, formulas defused', () => {
+    expect(csvField('plain')).toBe('plain');
+    expect(csvField('a, "b"')).toBe('"a, ""b"""');
+    expect(csvField('line\nbreak')).toBe('"line\nbreak"');
+    expect(csvField('=HYPERLINK("http://x")')).toBe(`"'=HYPERLINK(""http://x"")"`);
+    expect(csvField('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(csvField(-3)).toBe('-3');
+    expect(csvField(undefined)).toBe('');
+    const csv = recordsCsv(exportRecords([session({ ...s.status })], [lab]));
+    const [header, first] = csv.split('\r\n');
+    expect(header).toBe('session,learner,lab,step,stepTitle,startedAt,passedAt,minutesToPass,attempts,hintsShown,solutionUsed');
+    expect(first).toBe('s-0123456789ab,Ada,first-deployment,deploy,Deploy,2026-11-24T10:00:00Z,2026-11-24T10:05:30Z,5.5,3,2,false');
+    expect(csv.endsWith('\r\n')).toBe(true);
   });
 });

@@ -9,7 +9,7 @@
 import { Router } from 'express';
 import { type Answer, ROUTES } from '../../../contract/api.ts';
 import type { LabService } from '../labs/service.ts';
-import { learnerView } from '../progress.ts';
+import { exportRecords, learnerView, recordsCsv } from '../progress.ts';
 import type { SessionStore } from '../sessions/store.ts';
 import { requireAdmin } from './auth.ts';
 import { HttpError, notFound } from './errors.ts';
@@ -50,6 +50,24 @@ export function adminApi(deps: AdminApiDeps): Router {
       learners: sessions.map((s) => learnerView(s, labs, at, stuckMinutes)),
     };
     res.json(body);
+  });
+
+  const records = async () => {
+    const sessions = await deps.store.list();
+    sessions.sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
+    return exportRecords(sessions, deps.labs.list());
+  };
+
+  router.get('/progress/records', async (_req, res) => {
+    const body: Answer<'exportProgress', 200> = { at: now().toISOString(), records: await records() };
+    res.json(body);
+  });
+
+  router.get('/progress/records.csv', async (_req, res) => {
+    const day = now().toISOString().slice(0, 10);
+    res.type('text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="progress-${day}.csv"`);
+    res.send(recordsCsv(await records()));
   });
 
   router.post('/sessions/:session/labs/:lab/reset', async (req, res) => {

@@ -163,6 +163,14 @@ export function learnerApi(deps: LearnerApiDeps): Router {
     res.json(body);
   });
 
+  router.post('/labs/:lab/steps/:step/hints', auth, async (req, res) => {
+    const { lab, step } = ROUTES.hints.params.parse(req.params);
+    const { shown } = ROUTES.hints.body.parse(req.body ?? {});
+    const hintsShown = await deps.labs.recordHints(currentSession(res), lab, step, shown);
+    const body: Answer<'hints', 200> = { lab, step, hintsShown };
+    res.json(body);
+  });
+
   /** The learner's own kubeconfig for a started lab, for their own kubectl. */
   router.get('/labs/:lab/kubeconfig', auth, async (req, res) => {
     const { lab } = ROUTES.kubeconfig.params.parse(req.params);

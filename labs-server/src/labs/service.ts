@@ -443,6 +443,28 @@ export class LabService {
   async solve(session: LabSession, labId: string): Promise<void> {
     const lab = this.lab(labId);
     await this.deps.catalog.solve(this.deps.kc, lab, await this.sandboxOf(session, lab));
+    // The records say that the solution was used, and from when (the first time).
+    await this.deps.store.patchStatus(session.metadata.name, (current) =>
+      current.status?.labs?.[lab.id]?.solvedAt ? undefined : { labs: { [lab.id]: { solvedAt: new Date().toISOString() } } },
+    );
+  }
+
+  /** Records that `shown` of a step's hints are open in a started lab; the most ever open is kept. Returns it (0 before the start). */
+  async recordHints(session: LabSession, labId: string, stepId: string, shown: number): Promise<number> {
+    const lab = this.lab(labId);
+    if (!lab.steps.some((s) => s.id === stepId)) throw new LabNotFound(lab.id, stepId);
+    let most = 0;
+    await this.deps.store.patchStatus(session.metadata.name, (current) => {
+      // Hints read before the lab starts are not a record of anything yet.
+      if (!current.status?.labs?.[lab.id]?.startedAt) {
+        most = 0;
+        return undefined;
+      }
+      const before = current.status?.labs?.[lab.id]?.steps?.[stepId]?.hintsShown ?? 0;
+      most = Math.max(before, shown);
+      return most === before ? undefined : { labs: { [lab.id]: { steps: { [stepId]: { hintsShown: most } } } } };
+    });
+    return most;
   }
 
   async check(session: LabSession, labId: string, stepId: string): Promise<CheckResult> {
