@@ -1,7 +1,8 @@
 /**
  * Builds the lesson site into site/dist (Astro, with every lesson's front
  * matter validated by the content schema) and its search index (Pagefind,
- * which runs offline in the page). `npm start` calls it when the site is
+ * which runs offline in the page), then fails if anything in it would load
+ * from another origin (offline-check.ts). `npm start` calls it when the site is
  * missing or older than its sources; `npm test` always does.
  */
 
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../cluster/src/paths.ts';
 import { UserError } from '../contract/errors.ts';
 import { olderThanSources } from './freshness.ts';
+import { externalReferences } from './offline-check.ts';
 
 export const SITE_DIST = join(projectRoot, 'site', 'dist');
 const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'contract'].map((p) => join(projectRoot, p));
@@ -56,6 +58,14 @@ export async function buildSite(say: (line: string) => void): Promise<void> {
   const written = await index.writeFiles({ outputPath: join(SITE_DIST, 'pagefind') });
   if (written.errors.length > 0) throw new SiteBuildError(`Pagefind could not write its index: ${written.errors.join('; ')}`);
   await pagefind.close();
+  // Nothing may come from another origin: the lessons work without internet.
+  const external = externalReferences(SITE_DIST);
+  if (external.length > 0) {
+    const list = external.slice(0, 10).map((r) => `${r.file} loads ${r.url}`);
+    throw new SiteBuildError(
+      `the site loads ${external.length} thing${external.length === 1 ? '' : 's'} from other origins, and must work offline: ${list.join('; ')}`,
+    );
+  }
   say(`Built the lesson site: ${added.page_count} pages indexed for search (${((Date.now() - started) / 1000).toFixed(1)} s).`);
 }
 
