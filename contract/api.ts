@@ -247,6 +247,11 @@ export const HealthSchema = z
 
 export const TerminalQuerySchema = z.object({
   lab: IdSchema,
+  /** Which of the lab's terminals: a lab may show several side by side (one to watch, one to act), each its own shell. */
+  tab: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,19}$/, 'a tab name: a lower-case letter, then letters, digits or dashes (at most 20)')
+    .default('main'),
   /** The output offset the page already has, when it reconnects: only what came after it is replayed. */
   since: z.coerce.number().int().min(0).optional(),
   cols: z.coerce.number().int().min(SIZE_LIMITS.cols.min).max(SIZE_LIMITS.cols.max).default(80),

@@ -20,8 +20,9 @@ const LABS = catalog
   .slice(0, 11)
   .map((lab) => lab.id);
 
-async function connect(server: TestServer, learner: Client, lab: string): Promise<TerminalClient> {
-  const result = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?lab=${lab}`, {
+async function connect(server: TestServer, learner: Client, lab: string, tab?: string): Promise<TerminalClient> {
+  const query = tab === undefined ? `lab=${lab}` : `lab=${lab}&tab=${tab}`;
+  const result = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?${query}`, {
     origin: server.origin,
     cookie: learner.cookie,
   });
@@ -72,6 +73,34 @@ describe('moving between lessons', () => {
       await first.close();
     }
     expect(server.terminals.size).toBeLessThanOrEqual(10);
+  });
+
+  it('gives a lab a shell per tab, each with its own output, found again by its tab', async () => {
+    const lab = LABS[3] ?? '';
+    const [main, watch] = await Promise.all([connect(server, me, lab), connect(server, me, lab, 'watch')]);
+    try {
+      await Promise.all([main.waitFor(/\$ $/m), watch.waitFor(/\$ $/m)]);
+      expect(watch.text).toContain(`${lab}:watch`);
+      expect(main.text).not.toContain(`${lab}:`);
+      const [mainPid, watchPid] = await Promise.all([main.run('echo $$'), watch.run('echo only-in-watch; echo $$')]);
+      expect(mainPid.trim()).not.toBe(watchPid.trim().split('\n').at(-1));
+      expect(main.text).not.toContain('only-in-watch');
+    } finally {
+      await Promise.all([main.close(), watch.close()]);
+    }
+    const again = await connect(server, me, lab, 'watch');
+    try {
+      await again.waitFor(/\$ $/m);
+      expect(again.ready?.resumed).toBe(true);
+      expect(again.text).toContain('only-in-watch');
+    } finally {
+      await again.close();
+    }
+    const bad = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?lab=${lab}&tab=Bad%20Tab`, {
+      origin: server.origin,
+      cookie: me.cookie,
+    });
+    expect(isRefusal(bad) && bad.status).toBe(400);
   });
 
   it('refuses an eleventh terminal while ten are shown, saying what to do', { timeout: 120_000 }, async () => {

@@ -15,7 +15,7 @@ import type { WebSocket } from 'ws';
 import { decodeClientFrame } from '../../../contract/protocol.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Watermarks } from './flow-control.ts';
-import { PtySession, type ShellSpec } from './pty-session.ts';
+import { MAIN_TAB, PtySession, type ShellSpec } from './pty-session.ts';
 import type { ShellBackend, ShellSize } from './shell-backend.ts';
 import { DEFAULT_GUARD_LIMITS, type GuardLimits, SocketGuard } from './socket-guard.ts';
 import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT, UidPool } from './uid-pool.ts';
@@ -43,6 +43,11 @@ export interface TerminalManagerOptions {
   guard?: GuardLimits;
 }
 
+/** One shell per session, lab and tab; the session's name comes first, so its shells share a prefix. */
+function terminalKey(sessionName: string, labId: string, tab: string): string {
+  return `${sessionName}/${labId}/${tab}`;
+}
+
 export class TerminalLimitError extends Error {
   override readonly name = 'TerminalLimitError';
 }
@@ -61,12 +66,12 @@ export class TerminalManager {
   }
 
   /** The live shell of a session's lab (for tests and the bench). */
-  find(sessionName: string, labId: string): Promise<PtySession> | undefined {
-    return this.terminals.get(`${sessionName}/${labId}`);
+  find(sessionName: string, labId: string, tab = MAIN_TAB): Promise<PtySession> | undefined {
+    return this.terminals.get(terminalKey(sessionName, labId, tab));
   }
 
   private async ensure(spec: ShellSpec, size: ShellSize): Promise<PtySession> {
-    const key = `${spec.sessionName}/${spec.labId}`;
+    const key = terminalKey(spec.sessionName, spec.labId, spec.tab ?? MAIN_TAB);
     const existing = this.terminals.get(key);
     if (existing) {
       const session = await existing;

@@ -35,10 +35,15 @@ const ACTIVITY_EVERY_MS = 10_000;
 /** A window that lost its terminal to another has this long to say goodbye before it is cut. */
 const TAKEOVER_GOODBYE_MS = 1000;
 
+/** The terminal a lab has when its lesson names no other. */
+export const MAIN_TAB = 'main';
+
 /** What the server knows about the shell to start. */
 export interface ShellSpec {
   sessionName: string;
   labId: string;
+  /** Which of the lab's terminals (`main` unless the lesson names others). */
+  tab?: string;
   /** The learner's default namespace for this lab, shown in the prompt. */
   namespace: string;
   /** A fresh kubeconfig; called at start and again before each token expires. */
@@ -108,7 +113,7 @@ export class PtySession {
       key,
       ...(options.identity ? { identity: options.identity } : {}),
       kubeconfig: spec.kubeconfig,
-      prompt: { labId: spec.labId, namespace: spec.namespace },
+      prompt: { labId: spec.labId, namespace: spec.namespace, ...(spec.tab && spec.tab !== MAIN_TAB ? { tab: spec.tab } : {}) },
       auditLog: spec.auditLog !== undefined,
     });
     this.replay = new ReplayBuffer(options.replayBytes);

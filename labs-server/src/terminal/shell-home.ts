@@ -21,6 +21,8 @@ import { type ShellBackend, WORKSPACE_FILES, type Workspace } from './shell-back
 export interface Prompt {
   labId: string;
   namespace: string;
+  /** The tab's name, for a lab's second and later terminals. */
+  tab?: string;
 }
 
 export interface ShellHomeOptions {
@@ -54,7 +56,7 @@ export function bashrc(prompt: Prompt, home: string, workspace: string): string 
   return `# The workshop shell: your kubeconfig reaches your own sandbox only.
 export KUBECONFIG=${home}/.kube/config
 if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
-PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${prompt.labId}\\[\\e[0m\\] (${prompt.namespace}) \\w $ '
+PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${prompt.labId}${prompt.tab ? `:${prompt.tab}` : ''}\\[\\e[0m\\] (${prompt.namespace}) \\w $ '
 alias k=kubectl
 if [ -r ${workspace}/${WORKSPACE_FILES.completion} ]; then
   . ${workspace}/${WORKSPACE_FILES.completion}

@@ -66,7 +66,7 @@ export function attachTerminals(server: Server, options: AttachTerminalsOptions)
       if (!query.success) {
         return refuseUpgrade(socket, 400, 'invalid_request', describeIssues(query.error, { root: 'query' }));
       }
-      const spec = await options.shellFor(session, query.data.lab);
+      const spec = { ...(await options.shellFor(session, query.data.lab)), tab: query.data.tab };
       const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
       options.logger.debug(
         { session: sessionName, lab: spec.labId, sessionMs: ms(t0, t1), labMs: ms(t1, performance.now()) },
