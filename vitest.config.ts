@@ -17,6 +17,10 @@ export default defineConfig({
           name: 'cluster',
           include: ['test/cluster/**/*.test.ts', 'test/labs/**/*.test.ts', 'test/server/**/*.test.ts'],
           globalSetup: ['test/support/cluster-setup.ts'],
+          // A machine runs one real node at most, and these files run side by
+          // side: a cluster a test starts has none unless it asks for one
+          // (test/cluster/real-node.test.ts does).
+          env: { CDL_REAL_NODE: 'off' },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -260,6 +260,14 @@ export const ClusterSettingsSchema = z.object({
       error: (issue) => `must be an http or https URL, not ${quote(issue.input)}`,
     }),
   ),
+  /**
+   * The local provider's real node, which runs containers beside the
+   * simulated nodes: `auto` starts it where the machine can (Linux, root,
+   * its Debian packages present or installable) and says why not otherwise;
+   * `on` fails with the reason where it cannot; `off` never starts it.
+   * `--real-node` and `--no-real-node` come first. Default auto.
+   */
+  CDL_REAL_NODE: oneOf(['auto', 'on', 'off']).default('auto'),
 });
 export type ClusterSettings = z.infer<typeof ClusterSettingsSchema>;
 

@@ -14,11 +14,13 @@ import { stageMirror } from './local/mirror.ts';
 import { hostPlatform } from './local/releases.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from './select.ts';
 
-const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external]
+const USAGE = `usage: npm run cluster -- <command> [--provider local|kind|external] [--real-node | --no-real-node]
 
 commands:
   up          start the cluster (builds the local provider's binaries once), confirm it runs,
-              or restart the processes a degraded one lost
+              or restart the processes a degraded one lost; the local provider adds a real
+              node that runs containers where the machine can (Linux, root): --real-node
+              fails if it cannot, --no-real-node never starts it (CDL_REAL_NODE)
   down        remove the cluster and every process of it
   status      say whether the cluster runs, and which of its processes do
               (--json for a machine-readable answer)
@@ -46,7 +48,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`${(error as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
-  const { command, folder, provider: flag, json, help } = parsed;
+  const { command, folder, provider: flag, json, help, realNode } = parsed;
   if (help || !command) {
     (help ? io.stdout : io.stderr)(`${USAGE}\n`);
     return help ? 0 : 2;
@@ -71,8 +73,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     if (folder !== undefined) throw new UserError('usage', `One command at a time, not "${command} ${folder}".`);
-    const name = await chooseProvider(flag, io.env);
-    const provider = createProvider(name, { env: io.env });
+    // The flag is the setting, said for one command.
+    const env = realNode === undefined ? io.env : { ...io.env, CDL_REAL_NODE: realNode ? 'on' : 'off' };
+    const name = await chooseProvider(flag, env);
+    const provider = createProvider(name, { env });
     const cluster = clusterName(io.env);
     switch (command) {
       case 'up': {
@@ -138,8 +142,10 @@ function parse(argv: readonly string[]) {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
+    allowNegative: true,
     options: {
       provider: { type: 'string' },
+      'real-node': { type: 'boolean' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -147,5 +153,12 @@ function parse(argv: readonly string[]) {
   if (positionals.length > 2 || (positionals.length === 2 && positionals[0] !== 'mirror')) {
     throw new Error(`One command at a time, not "${positionals.join(' ')}".`);
   }
-  return { command: positionals[0], folder: positionals[1], provider: values.provider, json: values.json, help: values.help };
+  return {
+    command: positionals[0],
+    folder: positionals[1],
+    provider: values.provider,
+    json: values.json,
+    help: values.help,
+    realNode: values['real-node'],
+  };
 }

@@ -2,17 +2,25 @@
  * The few programs the platform needs from the operating system rather than
  * from npm: bubblewrap (the workshop terminal's sandbox) and socat (its one
  * way out, to the API server); for the browser tests, Chromium; for the
- * busybox image of the real node's pods, busybox-static. Where one is missing on a Debian or Ubuntu
- * machine and we run as root, it is installed with apt-get, once; otherwise
- * the error says which package to install.
+ * busybox image of the real node's pods, busybox-static; for the real node
+ * itself, its container runtime and network tools. Where one is missing on a
+ * Debian or Ubuntu machine and we run as root, it is installed with apt-get,
+ * once; otherwise the error says which package to install.
  */
 
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { UserError } from '../../contract/errors.ts';
 import { type Environment, testSettings } from '../../contract/settings.ts';
 import { which } from './exec.ts';
 
-export type SystemProgram = { command: string; aptPackage: string; why: string };
+export type SystemProgram = {
+  command: string;
+  aptPackage: string;
+  why: string;
+  /** A file to look for instead of `command` on PATH (plugins that are run by path, not found on PATH). */
+  file?: string;
+};
 
 export const SANDBOX_PROGRAMS: SystemProgram[] = [
   { command: 'bwrap', aptPackage: 'bubblewrap', why: 'sandboxes workshop terminals' },
@@ -26,6 +34,22 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
  * dynamically linked and cannot run alone in a container.
  */
 export const IMAGE_PROGRAMS: SystemProgram[] = [{ command: 'busybox', aptPackage: 'busybox-static', why: 'makes the busybox image' }];
+
+/**
+ * The real node's runtime (cluster/src/local/real-node.ts): containerd and
+ * runc, the CNI plugins (run by path from Debian's folder), iptables for the
+ * pods' masquerading and kube-proxy, ip for the bridge, openssl for the
+ * node's certificates.
+ */
+export const NODE_PROGRAMS: SystemProgram[] = [
+  { command: 'containerd', aptPackage: 'containerd', why: "runs the real node's containers" },
+  { command: 'ctr', aptPackage: 'containerd', why: "imports the real node's images" },
+  { command: 'runc', aptPackage: 'runc', why: "starts the real node's containers" },
+  { command: 'bridge', file: '/usr/lib/cni/bridge', aptPackage: 'containernetworking-plugins', why: "connects the real node's pods" },
+  { command: 'iptables', aptPackage: 'iptables', why: "routes the real node's Service traffic" },
+  { command: 'ip', aptPackage: 'iproute2', why: "makes the real node's bridge" },
+  { command: 'openssl', aptPackage: 'openssl', why: "signs the real node's certificates" },
+];
 
 /** The browser tests drive the system's Chromium: a test tool's own browser download needs the internet. */
 export const BROWSER_PROGRAMS: SystemProgram[] = [{ command: 'chromium', aptPackage: 'chromium', why: 'runs the browser tests' }];
@@ -55,7 +79,8 @@ function aptGet(args: string[], say: (line: string) => void): boolean {
 
 /** Makes sure every program is on PATH, installing the missing ones with apt-get where it can. */
 export function ensurePrograms(programs: SystemProgram[], say: (line: string) => void): void {
-  const missing = programs.filter((program) => !which(program.command));
+  const present = (program: SystemProgram) => (program.file ? existsSync(program.file) : which(program.command) !== undefined);
+  const missing = programs.filter((program) => !present(program));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((program) => program.aptPackage))];
   const list = missing.map((program) => `${program.command} (${program.why})`).join(', ');
@@ -67,7 +92,7 @@ export function ensurePrograms(programs: SystemProgram[], say: (line: string) =>
   const install = ['install', '-y', '--no-install-recommends', ...packages];
   // An empty or stale package index makes the first install fail; refresh it once and retry.
   const installed = aptGet(install, say) || (aptGet(['update'], say) && aptGet(install, say));
-  const stillMissing = missing.filter((program) => !which(program.command));
+  const stillMissing = missing.filter((program) => !present(program));
   if (!installed || stillMissing.length > 0) {
     throw new SystemPackageError(`apt-get could not install ${packages.join(' ')}.`, manual);
   }

@@ -13,8 +13,9 @@ import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { projectRoot, stateDir } from '../../cluster/src/paths.ts';
 
 const NAME = 'cdl-lifecycle';
+// The control plane's lifecycle, without the real node (`--no-real-node` on every up): real-node.test.ts proves that one's.
 const env = { ...process.env, CDL_PROVIDER: 'local', CDL_CLUSTER_NAME: NAME };
-const provider = new LocalProvider({ clusterName: NAME });
+const provider = new LocalProvider({ clusterName: NAME, realNode: 'off' });
 
 async function cli(...args: string[]) {
   let stdout = '';
@@ -45,13 +46,14 @@ afterAll(async () => {
 
 describe('npm run cluster', () => {
   it('brings a cluster up, and a second up only confirms it', async () => {
-    const first = await cli('up');
+    const first = await cli('up', '--no-real-node');
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^running: Kubernetes v1\.36\.\d+, 7\/7 nodes Ready/);
+    expect(first.stdout, 'a node turned off on purpose is not worth a note').not.toContain('containers do not run');
     expect(processesOfCluster().length).toBeGreaterThanOrEqual(5);
 
     const started = Date.now();
-    const second = await cli('up');
+    const second = await cli('up', '--no-real-node');
     expect(second.code).toBe(0);
     expect(second.stderr).toContain('already running');
     expect(Date.now() - started).toBeLessThan(5000);
@@ -76,7 +78,7 @@ describe('npm run cluster', () => {
 
     expect(status.stdout).toMatch(/^local: degraded: kube-apiserver not running; /);
 
-    const again = await cli('up');
+    const again = await cli('up', '--no-real-node');
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('Restarting kube-apiserver…');
     expect(again.stdout).toMatch(/^running: /);
@@ -98,11 +100,18 @@ describe('npm run cluster', () => {
     await waitFor('karpenter to exit', async () => !processAlive(karpenter ?? 0), 5_000, 50);
     const status = await cli('status');
     expect(status.stdout).toMatch(/^local: degraded: karpenter not running; /);
-    const repaired = await cli('up');
+    const repaired = await cli('up', '--no-real-node');
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stderr).toContain('Restarting karpenter…');
     karpenter = (await provider.livePids()).find((p) => p.name === 'karpenter')?.pid;
     expect(karpenter).toBeDefined();
+  });
+
+  it('reports in --json whether containers run, and why not', async () => {
+    const result = await cli('status', '--json');
+    const status = JSON.parse(result.stdout);
+    expect(status).toMatchObject({ state: 'running', runsContainers: false, capabilities: { runsContainers: false } });
+    expect(status.realNode).toMatch(/off/);
   });
 
   it('down leaves no process behind', async () => {

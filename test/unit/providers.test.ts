@@ -54,6 +54,19 @@ describe('the local provider', () => {
     expect(patched('kube-scheduler')).toEqual([{ key: 'leader-elect', value: 'false' }]);
   });
 
+  it("has the API server reach a real node's kubelet by address, with a client certificate, audit or not", () => {
+    const apiserver = (text: string) =>
+      JSON.parse(text).componentsPatches.find((p: { name: string }) => p.name === 'kube-apiserver')?.extraArgs as Array<{
+        key: string;
+        value: string;
+      }>;
+    expect(apiserver(kwokctlConfig(bins))).toEqual([{ key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' }]);
+    const full = apiserver(kwokctlConfig(bins, { policy: '/p', log: '/l' }, { cert: '/admin.crt', key: '/admin.key' }));
+    expect(full).toContainEqual({ key: 'kubelet-client-certificate', value: '/admin.crt' });
+    expect(full).toContainEqual({ key: 'kubelet-client-key', value: '/admin.key' });
+    expect(full).toContainEqual({ key: 'audit-log-path', value: '/l' });
+  });
+
   it('simulates nodes in every zone with both architectures and one Fargate-style node', () => {
     const nodes = NODE_SPECS.map(nodeObject);
     for (const zone of ZONES) {
@@ -155,6 +168,20 @@ describe("the local control plane's processes", () => {
       expect(components.map((c) => c.name)).toEqual([...CONTROL_PLANE]);
       expect(components.every((c) => !c.running && c.pid === undefined)).toBe(true);
       expect(await inspectControlPlane(join(dir, 'missing'))).toHaveLength(5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("expects the real node's processes once their pid files exist, like any add-on", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cdl-pids-'));
+    try {
+      await mkdir(join(dir, 'pids'));
+      expect((await inspectControlPlane(dir)).map((c) => c.name)).toEqual([...CONTROL_PLANE]);
+      for (const name of ['containerd', 'kubelet', 'kube-proxy']) await writeFile(join(dir, 'pids', `${name}.pid`), '1');
+      const components = await inspectControlPlane(dir);
+      expect(components.map((c) => c.name)).toEqual([...CONTROL_PLANE, 'containerd', 'kubelet', 'kube-proxy']);
+      expect(missingPhrase(components.slice(5))).toBe('containerd, kubelet and kube-proxy not running');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

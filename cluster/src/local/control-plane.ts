@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { processAlive } from '../exec.ts';
 import type { ApiState } from '../kube.ts';
 import type { ComponentStatus } from '../provider.ts';
+import { REAL_NODE_COMPONENTS } from './real-node-config.ts';
 
 /**
  * Every process of a local cluster, by kwokctl's name for it, in the order
@@ -26,11 +27,12 @@ import type { ComponentStatus } from '../provider.ts';
 export const CONTROL_PLANE = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok-controller'] as const;
 
 /**
- * Processes the platform adds beside kwokctl's when a lab needs them
- * (karpenter.ts). Each is expected from the moment its pid file exists:
+ * Processes the platform adds beside kwokctl's: Karpenter when a lab needs
+ * it (karpenter.ts), the real node's containerd, kubelet and kube-proxy
+ * (real-node.ts). Each is expected from the moment its pid file exists:
  * once started, one that exits makes the cluster degraded like any other.
  */
-export const ADD_ONS = ['karpenter'] as const;
+export const ADD_ONS = ['karpenter', ...REAL_NODE_COMPONENTS] as const;
 
 export type ComponentName = (typeof CONTROL_PLANE)[number] | (typeof ADD_ONS)[number];
 

@@ -3,7 +3,8 @@
  * kube-controller-manager, kube-scheduler) run as local processes by
  * kwokctl's binary runtime, with kwok simulating the nodes. Everything a lab
  * checks through the API (scheduling, Jobs, RBAC, admission, Pod Security)
- * behaves as in a real cluster; only containers do not run.
+ * behaves as in a real cluster. Containers run only on the one real node
+ * beside them (real-node.ts), where the machine allows it (CDL_REAL_NODE).
  *
  * Two kwokctl defaults are unsafe for a laptop and are overridden here: it
  * would write the user's ~/.kube/config (we pass a project-local path), and
@@ -14,19 +15,33 @@
  * (control-plane.ts) and `up` on a degraded cluster restarts only the missing
  * ones with `kwokctl start cluster`, keeping etcd's data and with it every
  * learner's session; only when that fails does it start a fresh cluster.
+ * The real node's processes count like the control plane's; one gone makes
+ * `up` start the node again from clean.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { clusterSettings } from '../../../contract/settings.ts';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail } from '../exec.ts';
 import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
-import type { Capabilities, ClusterProvider, ClusterStatus, Log, UpProgress } from '../provider.ts';
+import type { Capabilities, ClusterProvider, ClusterStatus, ComponentStatus, Log, UpProgress } from '../provider.ts';
 import { ensureBinaries, ensureKarpenter, type LocalBinaries, VERSIONS } from './binaries.ts';
 import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
 import { installKarpenterApis, KARPENTER, spawnKarpenter } from './karpenter.ts';
 import { NODE_SPECS, nodeObject } from './nodes.ts';
+import {
+  cannotRunRealNode,
+  cleanUpRealNode,
+  type RealNodePlace,
+  readRealNodeRecord,
+  startRealNode,
+  writeRealNodeRecord,
+} from './real-node.ts';
+import { isRealNodeComponent, nodeLayout, REAL_NODE_NAME } from './real-node-config.ts';
+import { mountsUnder } from './real-node-host-state.ts';
 
 export interface LocalProviderOptions {
   /** Names the kwokctl cluster and its state folder; the tests use their own. */
@@ -34,10 +49,54 @@ export interface LocalProviderOptions {
   /** The project root under which `.cluster/` lives. */
   root?: string;
   env?: NodeJS.ProcessEnv;
+  /** Whether `up` starts the real node (real-node.ts); CDL_REAL_NODE in `env` by default. */
+  realNode?: 'auto' | 'on' | 'off';
 }
 
-/** The kwokctl configuration file: binaries, versions, and loopback-only binding. */
-export function kwokctlConfig(binaries: LocalBinaries): string {
+/** Where the API server writes its audit log, and the policy that says what goes in it. */
+export interface AuditFiles {
+  policy: string;
+  log: string;
+}
+
+/**
+ * The API server's audit policy: who did what to which object, at the
+ * Metadata level (never a request's or a response's body, so no Secret's
+ * value reaches the log), without the controllers' and kwok's own busy work
+ * (leases, events, status updates, endpoints), watches, or health probes.
+ */
+export function auditPolicy(): string {
+  const policy = {
+    apiVersion: 'audit.k8s.io/v1',
+    kind: 'Policy',
+    omitStages: ['RequestReceived'],
+    omitManagedFields: true,
+    rules: [
+      { level: 'None', nonResourceURLs: ['/*'] },
+      { level: 'None', verbs: ['watch'] },
+      {
+        level: 'None',
+        resources: [
+          { group: 'coordination.k8s.io', resources: ['leases'] },
+          { group: '', resources: ['events', 'endpoints', 'nodes/status', 'pods/status'] },
+          { group: 'events.k8s.io', resources: ['events'] },
+          { group: 'discovery.k8s.io', resources: ['endpointslices'] },
+        ],
+      },
+      { level: 'Metadata' },
+    ],
+  };
+  return `${JSON.stringify(policy, null, 2)}\n`;
+}
+
+/** The certificate the API server presents to a kubelet (the real node's), whose webhook authorises it like any user. */
+export interface KubeletClientFiles {
+  cert: string;
+  key: string;
+}
+
+/** The kwokctl configuration file: binaries, versions, loopback-only binding, the audit log, and how to reach a real kubelet. */
+export function kwokctlConfig(binaries: LocalBinaries, audit?: AuditFiles, kubeletClient?: KubeletClientFiles): string {
   const options = {
     runtime: 'binary',
     bindAddress: '127.0.0.1',
@@ -56,6 +115,29 @@ export function kwokctlConfig(binaries: LocalBinaries): string {
   // with leader election on it exits when the API server is slow to renew its
   // lease (under load), and nothing would start it again.
   const componentsPatches = [
+    {
+      name: 'kube-apiserver',
+      extraArgs: [
+        // The real node's kubelet is reached at its InternalIP (the pods'
+        // bridge), never by its name, which nothing resolves; logs and exec go there.
+        { key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' },
+        ...(kubeletClient
+          ? [
+              { key: 'kubelet-client-certificate', value: kubeletClient.cert },
+              { key: 'kubelet-client-key', value: kubeletClient.key },
+            ]
+          : []),
+        ...(audit
+          ? [
+              { key: 'audit-policy-file', value: audit.policy },
+              { key: 'audit-log-path', value: audit.log },
+              // One spare file of 100 MB: a day's workshop, without filling a laptop's disk.
+              { key: 'audit-log-maxsize', value: '100' },
+              { key: 'audit-log-maxbackup', value: '1' },
+            ]
+          : []),
+      ],
+    },
     ...['kube-controller-manager', 'kube-scheduler'].map((name) => ({
       name,
       extraArgs: [{ key: 'leader-elect', value: 'false' }],
@@ -74,19 +156,34 @@ export function kwokctlConfig(binaries: LocalBinaries): string {
   return `${JSON.stringify(config, null, 2)}\n`;
 }
 
+/** Why containers do not run when the real node was turned off. */
+const REAL_NODE_OFF = 'the real node is off (CDL_REAL_NODE=off or --no-real-node)';
+
 export class LocalProvider implements ClusterProvider {
   readonly name = 'local' as const;
-  readonly capabilities: Capabilities = { runsContainers: false, enforcesNetworkPolicy: false, ownedByPlatform: true };
+  /** `runsContainers` follows the real node: `status()` updates it in place, so whoever holds this object sees the change. */
+  readonly capabilities: Capabilities = { runsContainers: false, enforcesNetworkPolicy: false, ownedByPlatform: true, auditLog: true };
   readonly kubeconfig: string;
+  readonly auditLog: string;
   readonly clusterName: string;
   private readonly dir: string;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly realNodeMode: 'auto' | 'on' | 'off';
+  /** A forced real node that failed during a repair: `up` reports it once the control plane is back, rather than starting afresh. */
+  private realNodeFailure: unknown;
 
   constructor(options: LocalProviderOptions = {}) {
     this.clusterName = options.clusterName ?? 'cdl';
     this.dir = stateDir(this.clusterName, options.root);
     this.kubeconfig = kubeconfigPath(this.clusterName, options.root);
+    this.auditLog = join(this.dir, 'audit', 'audit.log');
     this.env = options.env ?? process.env;
+    this.realNodeMode = options.realNode ?? clusterSettings(this.env).CDL_REAL_NODE;
+  }
+
+  /** Where the real node lives and what it talks to. */
+  private get realNode(): RealNodePlace {
+    return { clusterName: this.clusterName, stateDir: this.dir, clusterDir: this.clusterDir, kubeconfig: this.kubeconfig, env: this.env };
   }
 
   /** kwokctl's own state (certificates, etcd data, logs, pids) lives here. */
@@ -102,7 +199,7 @@ export class LocalProvider implements ClusterProvider {
     return run(binaries.kwokctl, args, { env: { ...this.env, KWOK_WORKDIR: this.workdir }, timeoutMs });
   }
 
-  /** The control plane's processes that are still alive, from kwokctl's pid files. */
+  /** The cluster's processes that are still alive (control plane, add-ons, the real node's), from their pid files. */
   async livePids(): Promise<Array<{ name: string; pid: number }>> {
     const components = await inspectControlPlane(this.clusterDir);
     return components.flatMap(({ name, pid }) => (pid === undefined ? [] : [{ name, pid }]));
@@ -110,38 +207,139 @@ export class LocalProvider implements ClusterProvider {
 
   async status(): Promise<ClusterStatus> {
     const components = await inspectControlPlane(this.clusterDir);
-    const base = { provider: this.name, kubeconfig: this.kubeconfig } as const;
     if (!existsSync(this.clusterDir)) {
+      this.capabilities.runsContainers = false;
+      const base = { provider: this.name, kubeconfig: this.kubeconfig, runsContainers: false, realNode: 'no cluster' } as const;
       return { ...base, state: 'stopped', detail: 'no local cluster; start one with `npm run cluster -- up`', components };
     }
+    const { note, ...node } = await this.realNodeState(components);
+    this.capabilities.runsContainers = node.runsContainers;
+    const base = { provider: this.name, kubeconfig: this.kubeconfig, ...node } as const;
+    // Said last, so the detail still starts with what is wrong and reads well in /healthz.
+    const withNode = (detail: string) => (note ? `${detail}; containers do not run: ${note}` : detail);
     if (!existsSync(this.kubeconfig)) {
       const problems = [missingPhrase(components), 'a half-started cluster (no kubeconfig)', processesPhrase(components)];
-      return { ...base, state: 'degraded', detail: problems.filter(Boolean).join('; '), components };
+      return { ...base, state: 'degraded', detail: withNode(problems.filter(Boolean).join('; ')), components };
     }
     // Asking an API server whose etcd is gone takes the whole timeout, and /healthz should answer at once.
-    if (!canServe(components)) return { ...base, ...assess({ components }), components };
+    if (!canServe(components)) {
+      const seen = assess({ components });
+      return { ...base, ...seen, detail: withNode(seen.detail), components };
+    }
     try {
       const api = await withTimeout(apiState(loadKubeConfig(this.kubeconfig)), 5000);
-      return { ...base, ...assess({ components, api }), ...api, components };
+      const seen = assess({ components, api });
+      return { ...base, ...seen, detail: withNode(seen.detail), ...api, components };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      return { ...base, ...assess({ components, api: { error: reason } }), components };
+      const seen = assess({ components, api: { error: reason } });
+      return { ...base, ...seen, detail: withNode(seen.detail), components };
     }
+  }
+
+  /**
+   * Whether the real node runs containers, and why not: its processes when
+   * it was started (a pid file of each), else what `up` recorded. `note` is
+   * the reason for the status line, only where it tells something the line
+   * does not (a node that is off on purpose, or whose processes the line
+   * already names as missing, needs no note).
+   */
+  private async realNodeState(
+    components: readonly ComponentStatus[],
+  ): Promise<{ runsContainers: boolean; realNode?: string; note?: string }> {
+    const processes = components.filter((c) => isRealNodeComponent(c.name));
+    if (processes.length > 0) {
+      const missing = missingPhrase(processes);
+      return missing ? { runsContainers: false, realNode: `the real node is down (${missing})` } : { runsContainers: true };
+    }
+    const record = await readRealNodeRecord(this.realNode);
+    const reason = record?.reason ?? 'no real node was started';
+    return { runsContainers: false, realNode: reason, ...(reason === REAL_NODE_OFF ? {} : { note: reason }) };
+  }
+
+  /**
+   * Starts the real node as CDL_REAL_NODE (or the flag) says: `auto` where
+   * the machine can, with one line saying why not otherwise; `on` or fail
+   * with the reason; `off` not at all (and stops one that runs).
+   */
+  private async ensureRealNode(log: Log): Promise<void> {
+    const place = this.realNode;
+    if (this.realNodeMode === 'off') {
+      if (existsSync(nodeLayout(this.dir).dir)) {
+        if ((await cleanUpRealNode(place, log)).length > 0) log('The real node left things behind; `npm run cluster -- down` tries again.');
+        await this.forgetRealNode();
+      }
+      await writeRealNodeRecord(place, { started: false, reason: REAL_NODE_OFF });
+      return;
+    }
+    const reason = cannotRunRealNode(place) ?? (await this.kubeletClientMissing());
+    if (reason) {
+      await writeRealNodeRecord(place, { started: false, reason: `the real node cannot run here: ${reason}` });
+      if (this.realNodeMode === 'on') {
+        throw new ClusterError(`The real node cannot run here: ${reason}.`, 'Start without --real-node to run the simulated nodes alone.');
+      }
+      log(`No real node: ${reason}. Pods run on the simulated nodes only (--no-real-node skips this).`);
+      return;
+    }
+    try {
+      await startRealNode(place, log);
+      await writeRealNodeRecord(place, { started: true });
+    } catch (error) {
+      await cleanUpRealNode(place, () => {});
+      await this.forgetRealNode();
+      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+      await writeRealNodeRecord(place, { started: false, reason: `the real node failed to start: ${message}` });
+      if (this.realNodeMode === 'on') throw error;
+      // Auto never stops the simulated cluster for the node: it says why in one line, and status keeps the reason.
+      log(`No real node: it failed to start (${message}). Pods run on the simulated nodes only; logs in ${join(this.clusterDir, 'logs')}.`);
+    }
+  }
+
+  /**
+   * A cluster made before the real node existed has an API server that
+   * presents no client certificate to kubelets: logs and exec would be
+   * refused. Says so, or undefined when the certificate is there.
+   */
+  private async kubeletClientMissing(): Promise<string | undefined> {
+    const apiserver = (await inspectControlPlane(this.clusterDir)).find((c) => c.name === 'kube-apiserver');
+    if (apiserver?.pid === undefined) return undefined;
+    const cmdline = await readFile(`/proc/${apiserver.pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline === '' || cmdline.includes('--kubelet-client-certificate=')) return undefined;
+    return 'this cluster was made before it had one (its API server has no client certificate for kubelets); `npm run cluster -- reset` makes one that can';
+  }
+
+  /** Deletes the real node's Node object, so that a node that no longer runs does not stay NotReady in the cluster. */
+  private async forgetRealNode(): Promise<void> {
+    if (!existsSync(this.kubeconfig)) return;
+    // Gone already (404), or the API server is down: then the object stays, and the next up or down settles it.
+    await loadKubeConfig(this.kubeconfig)
+      .makeApiClient(CoreV1Api)
+      .deleteNode({ name: REAL_NODE_NAME })
+      .catch(() => undefined);
   }
 
   async up(log: Log, progress?: (progress: UpProgress) => void): Promise<ClusterStatus> {
     const binaries = await ensureBinaries({ log, env: this.env, ...(progress ? { onProgress: progress } : {}) });
     const current = await this.status();
     if (current.state === 'running') {
+      // The setting may have changed since the cluster started: `on` starts the node now, `off` stops it.
+      const nodeRuns = current.runsContainers === true;
+      if ((this.realNodeMode === 'on' && !nodeRuns) || (this.realNodeMode === 'off' && nodeRuns)) {
+        await this.ensureRealNode(log);
+        return this.status();
+      }
       log(`The local cluster "${this.clusterName}" is already running: ${current.detail}.`);
       return current;
     }
     if (current.state === 'degraded') {
       if (existsSync(this.kubeconfig) && existsSync(join(this.clusterDir, 'kwok.yaml'))) {
+        this.realNodeFailure = undefined;
         const repaired = await this.repair(binaries, current, log).catch((error: unknown) => {
           log(`The repair failed: ${error instanceof Error ? error.message : String(error)}`);
           return undefined;
         });
+        // The cluster's objects are worth more than the node: its failure is said, the cluster kept.
+        if (this.realNodeFailure !== undefined) throw this.realNodeFailure;
         if (repaired?.state === 'running') return repaired;
         log(`Removing the cluster "${this.clusterName}" and starting a fresh one instead (its objects are lost).`);
       } else {
@@ -153,7 +351,11 @@ export class LocalProvider implements ClusterProvider {
     log(`Starting the local cluster "${this.clusterName}" (Kubernetes ${VERSIONS.kubernetes}, nodes simulated by kwok)…`);
     await mkdir(this.dir, { recursive: true });
     const configPath = join(this.dir, 'kwokctl.json');
-    await writeFile(configPath, kwokctlConfig(binaries));
+    const audit = { policy: join(this.dir, 'audit-policy.json'), log: this.auditLog };
+    await mkdir(dirname(audit.log), { recursive: true });
+    await writeFile(audit.policy, auditPolicy());
+    const kubeletClient = { cert: join(this.clusterDir, 'pki', 'admin.crt'), key: join(this.clusterDir, 'pki', 'admin.key') };
+    await writeFile(configPath, kwokctlConfig(binaries, audit, kubeletClient));
     const created = await this.kwokctl(binaries, [
       'create',
       'cluster',
@@ -175,6 +377,7 @@ export class LocalProvider implements ClusterProvider {
       );
     }
     await this.ensureNodes();
+    await this.ensureRealNode(log);
     const status = await this.status();
     log(`Local cluster ready in ${formatDuration(Date.now() - started)}: ${status.detail}.`);
     return status;
@@ -206,7 +409,7 @@ export class LocalProvider implements ClusterProvider {
       const newKwok = missing.includes('kwok-controller');
       const apiAnswered = status.serverVersion !== undefined;
       if (newKwok && apiAnswered) await this.releaseNodeLeases();
-      await this.startMissing(binaries, missing);
+      await this.startMissing(binaries, missing, log);
       if (newKwok && !apiAnswered) {
         log('Restarting kwok-controller once more, now that the API server answers, so that it takes the nodes over at once…');
         await this.stopComponent('kwok-controller');
@@ -247,12 +450,15 @@ export class LocalProvider implements ClusterProvider {
   }
 
   /** `kwokctl start cluster` starts every component that does not run, and waits until the API server is healthy. */
-  private async startMissing(binaries: LocalBinaries, missing: readonly ComponentName[]): Promise<void> {
+  private async startMissing(binaries: LocalBinaries, missing: readonly ComponentName[], log: Log = () => {}): Promise<void> {
     // kwokctl skips a component whose pid file names a live process; after a
     // crash that number may belong to another program by now. Add-ons are
     // the platform's own to start, once the API server answers.
     const addOn = missing.includes(KARPENTER);
-    await Promise.all(missing.map((name) => rm(pidFile(this.clusterDir, name), { force: true })));
+    const realNode = missing.some(isRealNodeComponent);
+    await Promise.all(
+      missing.filter((name) => !isRealNodeComponent(name)).map((name) => rm(pidFile(this.clusterDir, name), { force: true })),
+    );
     const restarted = await this.kwokctl(binaries, ['start', 'cluster', '--name', this.clusterName, '--wait', '1m'], 150_000);
     if (restarted.code !== 0) {
       throw new ClusterError(
@@ -261,6 +467,12 @@ export class LocalProvider implements ClusterProvider {
       );
     }
     if (addOn) await this.addKarpenter(() => {});
+    // A node with a process gone starts again from clean: its pods are started again by the new kubelet.
+    if (realNode) {
+      await this.ensureRealNode(log).catch((error: unknown) => {
+        this.realNodeFailure = error;
+      });
+    }
   }
 
   /** Stops one component (SIGTERM, then SIGKILL after 10 s) and waits until it is gone. */
@@ -297,9 +509,11 @@ export class LocalProvider implements ClusterProvider {
 
   async down(log: Log): Promise<void> {
     const components = await inspectControlPlane(this.clusterDir);
-    const before = components.flatMap(({ name, pid }) => (pid === undefined ? [] : [{ name, pid }]));
     // kwokctl does not know the add-ons: they are stopped here, first, so none acts on a cluster going away.
     for (const { pid } of components.filter((c) => c.name === KARPENTER && c.running)) if (pid) signal(pid, 'SIGTERM');
+    // The real node is found by its names and places, not its pid files: it may have crashed or been half-made.
+    const leftovers = await cleanUpRealNode(this.realNode, log);
+    const before = components.flatMap(({ name, pid }) => (pid === undefined || isRealNodeComponent(name) ? [] : [{ name, pid }]));
     if (existsSync(this.clusterDir)) {
       // kwokctl kills whatever its pid files name: not a program that took a dead component's number.
       await Promise.all(components.filter((c) => !c.running).map((c) => rm(pidFile(this.clusterDir, c.name), { force: true })));
@@ -311,6 +525,14 @@ export class LocalProvider implements ClusterProvider {
     await waitFor('the control plane to exit', async () => (await pidsAlive(before)).length === 0, 10_000).catch(() => undefined);
     for (const { pid } of await pidsAlive(before)) signal(pid, 'SIGKILL');
     await waitFor('the control plane to exit after SIGKILL', async () => (await pidsAlive(before)).length === 0, 5_000);
+    // Removing a folder with something mounted below it would delete through the mount.
+    const mounted = mountsUnder(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''), [this.dir]);
+    if (mounted.length > 0) {
+      throw new ClusterError(
+        `${mounted.length} mounts are left under ${this.dir} (${mounted[0]}), so it was not removed: ${leftovers.join('; ')}`,
+        'Unmount them (umount -l <path>) and run `npm run cluster -- down` again.',
+      );
+    }
     await rm(this.dir, { recursive: true, force: true });
     if (before.length > 0) log(`Stopped the local cluster "${this.clusterName}" (${before.map((p) => p.name).join(', ')}).`);
     else log(`No local cluster "${this.clusterName}" was running.`);

@@ -1,0 +1,191 @@
+/**
+ * Readers of the host's state, as pure functions of what the system shows
+ * (`ip route`, `/proc/self/mountinfo`, `iptables-save`): which subnet the
+ * pods can have without shadowing a network the machine reaches, which
+ * mounts and iptables rules are the real node's, and what the names of its
+ * files outside its folder are. real-node-host.ts reads the system and acts
+ * on what these decide; test/unit/real-node-config.test.ts holds them to
+ * fixed samples.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+
+function ipv4ToNumber(address: string): number | undefined {
+  const parts = address.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
+  return (((parts[0] ?? 0) << 24) >>> 0) + ((parts[1] ?? 0) << 16) + ((parts[2] ?? 0) << 8) + (parts[3] ?? 0);
+}
+
+/** An IPv4 range as [first, last] address numbers; `default` is everything. */
+function range(cidr: string): [number, number] | undefined {
+  if (cidr === 'default') return [0, 2 ** 32 - 1];
+  const [address = '', prefixText = '32'] = cidr.split('/');
+  const start = ipv4ToNumber(address);
+  const prefix = Number(prefixText);
+  if (start === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return undefined;
+  const size = 2 ** (32 - prefix);
+  const first = start - (start % size);
+  return [first, first + size - 1];
+}
+
+/** The destinations of `ip -4 route show table all` (first word of each line), the default route left out: it overlaps everything. */
+export function routeDestinations(ipRouteOutput: string): string[] {
+  return ipRouteOutput
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .map((words) => (['broadcast', 'local', 'unicast', 'multicast'].includes(words[0] ?? '') ? words[1] : words[0]))
+    .filter((dest): dest is string => dest !== undefined && dest !== '' && dest !== 'default');
+}
+
+/**
+ * The first /24 of 10.88.0.0 to 10.88.255.0, then of 10.89.x, that overlaps
+ * none of the host's routes: a pod's address must never shadow a network
+ * the machine reaches (a café's 10.x LAN, a VPN's routes). `preferred` (the
+ * one chosen before) wins while it is still free.
+ */
+export function chooseSubnet(routes: readonly string[], preferred?: string): string | undefined {
+  const taken = routes.map(range).filter((r): r is [number, number] => r !== undefined);
+  const free = (cidr: string) => {
+    const r = range(cidr);
+    return r !== undefined && taken.every(([a, b]) => b < r[0] || a > r[1]);
+  };
+  if (preferred && free(preferred)) return preferred;
+  for (const second of [88, 89]) {
+    for (let third = 0; third < 256; third++) {
+      const cidr = `10.${second}.${third}.0/24`;
+      if (free(cidr)) return cidr;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The socket containerd 1.6's shim for a container listens on: named after a
+ * hash of containerd's address, the namespace and the id, in the fixed
+ * `/run/containerd/s/` (not in containerd's state folder). A shim killed
+ * with -9 leaves it behind; knowing its name lets `down` remove only ours.
+ */
+export function shimSocketPath(containerdAddress: string, namespace: string, id: string): string {
+  const digest = createHash('sha256')
+    .update(join(containerdAddress, namespace, id))
+    .digest('hex');
+  return join('/run/containerd/s', digest);
+}
+
+/**
+ * The mount points in `/proc/self/mountinfo` at or under any of `roots`,
+ * deepest first (the order to unmount them in). Paths in mountinfo escape
+ * space, tab, newline and backslash as octal.
+ */
+export function mountsUnder(mountinfo: string, roots: readonly string[]): string[] {
+  const unescapePath = (path: string) =>
+    path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined && p !== '')
+    .map(unescapePath)
+    .filter((p) => roots.some((root) => p === root || p.startsWith(`${root}/`)));
+  return [...new Set(points)].sort((a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a));
+}
+
+/** One table of an `iptables-save` dump: its chains and its rules (each `-A CHAIN …` line). */
+interface SavedTable {
+  name: string;
+  chains: string[];
+  rules: Array<{ chain: string; spec: string; target?: string }>;
+}
+
+export function parseIptablesSave(text: string): SavedTable[] {
+  const tables: SavedTable[] = [];
+  let table: SavedTable | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      table = { name: line.slice(1).trim(), chains: [], rules: [] };
+      tables.push(table);
+    } else if (line.startsWith(':') && table) {
+      table.chains.push(line.slice(1).split(' ')[0] ?? '');
+    } else if (line.startsWith('-A ') && table) {
+      const rest = line.slice(3);
+      const chain = rest.split(' ')[0] ?? '';
+      const spec = rest.slice(chain.length + 1);
+      const target = / -[jg] (\S+)/.exec(` ${spec}`)?.[1];
+      table.rules.push({ chain, spec, ...(target ? { target } : {}) });
+    }
+  }
+  return tables;
+}
+
+export interface IptablesCleanupOptions {
+  /** The CNI network's name: the bridge plugin marks its rules with it. */
+  network: string;
+  /**
+   * Whether the KUBE-* chains go too. They are named the same by every
+   * kubelet and kube-proxy on a machine, so they are removed only when no
+   * other one runs.
+   */
+  kubeChains: boolean;
+}
+
+/**
+ * The `iptables-restore --noflush` input that removes what the node put in
+ * one family's tables: the rules the bridge plugin marked with the network's
+ * name and the chains they jump to, and (when `kubeChains`) every KUBE-*
+ * chain with the rules that jump to it. Returns one script per table that
+ * has something to remove; none when the tables are clean.
+ */
+export function iptablesCleanup(save: string, options: IptablesCleanupOptions): Array<{ table: string; script: string }> {
+  const marker = `name: \\"${options.network}\\"`;
+  const scripts: Array<{ table: string; script: string }> = [];
+  for (const table of parseIptablesSave(save)) {
+    const ownRules = table.rules.filter((r) => r.spec.includes(marker));
+    const ours = new Set<string>();
+    for (const rule of ownRules) if (rule.target?.startsWith('CNI-')) ours.add(rule.target);
+    if (options.kubeChains) for (const chain of table.chains) if (chain.startsWith('KUBE-')) ours.add(chain);
+    const existing = new Set(table.chains);
+    const chains = [...ours].filter((c) => existing.has(c)).sort();
+    // Rules in chains that stay: the marked ones, and jumps into a chain that goes.
+    const deletions = table.rules.filter(
+      (r) => !chains.includes(r.chain) && (r.spec.includes(marker) || (r.target !== undefined && chains.includes(r.target))),
+    );
+    if (chains.length === 0 && deletions.length === 0) continue;
+    const lines = [
+      `*${table.name}`,
+      ...deletions.map((r) => `-D ${r.chain} ${r.spec}`),
+      ...chains.map((c) => `-F ${c}`),
+      ...chains.map((c) => `-X ${c}`),
+      'COMMIT',
+    ];
+    scripts.push({ table: table.name, script: `${lines.join('\n')}\n` });
+  }
+  return scripts;
+}
+
+/**
+ * Kernel settings the kubelet sets at start when they differ
+ * (`protectKernelDefaults: false`, the only way it starts on a machine that
+ * has others), and the bridge plugin's IP forwarding. Their values before
+ * the first start are kept and put back by `down`.
+ */
+export const KERNEL_TUNABLES = [
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+  'net/ipv4/ip_forward',
+] as const;
+
+/**
+ * Whether every cgroup hierarchy in `/proc/self/mountinfo` is mounted
+ * read-only, as in an unprivileged container: the kubelet could make no
+ * cgroup for a pod there. False where none is mounted (the caller says so).
+ */
+export function cgroupsReadOnly(mountinfo: string): boolean {
+  const options = mountinfo
+    .split('\n')
+    .filter((line) => / - cgroup2? /.test(line))
+    .map((line) => (line.split(' ')[5] ?? '').split(','));
+  return options.length > 0 && options.every((o) => o.includes('ro'));
+}

@@ -1,0 +1,371 @@
+/**
+ * One real node beside the simulated ones: containerd, runc and the CNI
+ * plugins from the system's packages, the kubelet and kube-proxy of the
+ * control plane's own version (binaries.ts), pods on a bridge of the
+ * cluster's own. Labs that need a container to run (logs, exec, probes, an
+ * OOM kill) schedule onto it with a toleration for REAL_NODE_TAINT; every
+ * other pod keeps landing on kwok's nodes, and kwok leaves this node alone
+ * (it manages only nodes with its annotation).
+ *
+ * There is no service manager to lean on: the three processes are started
+ * detached with pid files beside kwokctl's (`pids/`), so `status` counts
+ * them like the control plane's and `up` restarts the node when one is gone.
+ * A restart is a clean stop and a fresh start: the kubelet runs every pod
+ * bound to the node again, and nothing half-dead from before can confuse it.
+ *
+ * It needs Linux and root: the kubelet makes cgroups and mounts, the CNI
+ * plugins make a bridge and iptables rules. What it changes on the host is
+ * in real-node-host.ts, with how `down` undoes each change; the files it
+ * writes are in real-node-config.ts.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { basename, join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { ClusterError } from '../errors.ts';
+import { formatDuration, processAlive, run, tail, which } from '../exec.ts';
+import { loadKubeConfig, nodeReady } from '../kube.ts';
+import { ensurePrograms, NODE_PROGRAMS } from '../system-packages.ts';
+import { ensureNodeBinaries } from './binaries.ts';
+import { pidFile } from './control-plane.ts';
+import { ensureImages } from './images.ts';
+import {
+  CRI_NAMESPACE,
+  clientKubeconfig,
+  cniConflist,
+  containerdConfig,
+  hostNames,
+  kubeletConfig,
+  kubeProxyConfig,
+  type NodeLayout,
+  type NodeSettings,
+  nodeIp,
+  nodeLayout,
+  REAL_NODE_LABEL,
+  REAL_NODE_NAME,
+  type RealNodeComponent,
+  type RealNodePlace,
+} from './real-node-config.ts';
+import {
+  cleanUpRealNode,
+  createBridge,
+  createCgroupRoot,
+  foreignNodeAgents,
+  hostRouteDestinations,
+  saveTunables,
+} from './real-node-host.ts';
+import { cgroupsReadOnly, chooseSubnet } from './real-node-host-state.ts';
+
+export { REAL_NODE_LABEL, REAL_NODE_NAME, REAL_NODE_TAINT, type RealNodePlace } from './real-node-config.ts';
+export { cleanUpRealNode } from './real-node-host.ts';
+
+type Log = (line: string) => void;
+
+/** What `up` decided about the real node, for `status` in a later process. */
+export const RealNodeRecordSchema = z.object({
+  /** Whether `up` started it. */
+  started: z.boolean(),
+  /** Why not, when it did not. */
+  reason: z.string().optional(),
+});
+export type RealNodeRecord = z.infer<typeof RealNodeRecordSchema>;
+
+function recordFile(place: RealNodePlace): string {
+  return join(place.stateDir, 'real-node.json');
+}
+
+export async function readRealNodeRecord(place: RealNodePlace): Promise<RealNodeRecord | undefined> {
+  const text = await readFile(recordFile(place), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return RealNodeRecordSchema.parse(JSON.parse(text));
+  } catch {
+    // A record cut short by a crash says nothing; status then says no node was started.
+    return undefined;
+  }
+}
+
+export async function writeRealNodeRecord(place: RealNodePlace, record: RealNodeRecord): Promise<void> {
+  await mkdir(place.stateDir, { recursive: true });
+  await writeFile(recordFile(place), `${JSON.stringify(record)}\n`);
+}
+
+/**
+ * Why this machine cannot run a real node, or undefined when it can as far
+ * as can be told without installing anything. Missing packages are a reason
+ * only where there is no apt-get: `startRealNode` installs them otherwise.
+ */
+export function cannotRunRealNode(place: Pick<RealNodePlace, 'stateDir'>): string | undefined {
+  if (process.platform !== 'linux') return `it needs Linux, and this is ${process.platform}`;
+  if (process.getuid?.() !== 0) return "it needs root (containerd, the kubelet and the pods' network change the host)";
+  if (!existsSync('/sys/fs/cgroup')) return 'this system mounts no cgroups at /sys/fs/cgroup';
+  if (cgroupsReadOnly(readFileSync('/proc/self/mountinfo', 'utf8'))) {
+    return 'its cgroups are mounted read-only here (an unprivileged container?), so the kubelet could not limit a pod';
+  }
+  const other = foreignNodeAgents(nodeLayout(place.stateDir).dir)[0];
+  if (other) {
+    const program = basename(other.argv[0] ?? 'kubelet');
+    // Another cluster of this project is named by its folder, `.cluster/<name>/node/`.
+    const cluster = other.argv.map((arg) => /\/\.cluster\/([^/]+)\/node\//.exec(arg)?.[1]).find(Boolean);
+    const whose = cluster ? `the real node of the cluster "${cluster}"` : 'a node of some other cluster';
+    return `${whose} runs on this machine (${program}, pid ${other.pid}), and there is one real node per machine: two kube-proxies would rewrite each other's iptables rules`;
+  }
+  const missing = NODE_PROGRAMS.filter((p) => !(p.file ? existsSync(p.file) : which(p.command))).map((p) => p.aptPackage);
+  if (missing.length > 0 && !which('apt-get')) {
+    return `it needs ${[...new Set(missing)].join(', ')}, and this system has no apt-get to install them`;
+  }
+  return undefined;
+}
+
+/** A TCP port nobody listens on now, on loopback. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const NodeSettingsSchema = z.object({
+  subnet: z.string(),
+  kubeletPort: z.number(),
+  kubeletHealthzPort: z.number(),
+  proxyMetricsPort: z.number(),
+  proxyHealthzPort: z.number(),
+});
+
+/** The subnet chosen before while no route has taken it since, else a free one; ports free now. */
+async function chooseSettings(place: RealNodePlace, layout: NodeLayout): Promise<NodeSettings> {
+  const before = NodeSettingsSchema.safeParse(JSON.parse((await readFile(layout.settings, 'utf8').catch(() => '')) || 'null')).data;
+  const { bridge } = hostNames(place.clusterName);
+  const subnet = chooseSubnet(await hostRouteDestinations(bridge), before?.subnet);
+  if (!subnet) {
+    throw new ClusterError(
+      'every /24 in 10.88.0.0/15 overlaps a route of this machine, so the pods have no subnet',
+      'Start with --no-real-node, or free one of those ranges.',
+    );
+  }
+  // Ports are picked afresh each start: a port free yesterday may be some other program's today.
+  const settings: NodeSettings = {
+    subnet,
+    kubeletPort: await freePort(),
+    kubeletHealthzPort: await freePort(),
+    proxyMetricsPort: await freePort(),
+    proxyHealthzPort: await freePort(),
+  };
+  await writeFile(layout.settings, `${JSON.stringify(settings, null, 2)}\n`);
+  return settings;
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const result = await run('openssl', args, { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new ClusterError(`openssl ${args[0]} failed: ${tail(result.stderr, 5)}`, 'Check that openssl works.');
+}
+
+/** A key and a certificate signed by the cluster's CA, with the subject and extensions given. */
+async function issue(pki: string, ca: { cert: string; key: string }, name: string, subject: string, extensions: string[]) {
+  const key = join(pki, `${name}.key`);
+  const cert = join(pki, `${name}.crt`);
+  const csr = join(pki, `${name}.csr`);
+  const ext = join(pki, `${name}.ext`);
+  await writeFile(ext, `${extensions.join('\n')}\n`);
+  await openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-subj',
+    subject,
+    '-out',
+    csr,
+  ]);
+  const serial = `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`;
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    serial,
+    '-days',
+    '365',
+    '-out',
+    cert,
+    '-extfile',
+    ext,
+  ]);
+  await rm(csr, { force: true });
+  await rm(ext, { force: true });
+  return { key, cert };
+}
+
+/** The API server's address, from the admin kubeconfig. */
+function apiServer(place: RealNodePlace): string {
+  const server = loadKubeConfig(place.kubeconfig).getCurrentCluster()?.server;
+  if (!server) throw new ClusterError(`${place.kubeconfig} names no API server`, 'Run `npm run cluster -- reset`.');
+  return server;
+}
+
+/** Starts one of the node's processes detached, its output in `logs/<name>.log`, its pid in `pids/<name>.pid`. */
+async function spawnComponent(place: RealNodePlace, name: RealNodeComponent, command: string, args: string[]): Promise<number> {
+  await mkdir(join(place.clusterDir, 'logs'), { recursive: true });
+  await mkdir(join(place.clusterDir, 'pids'), { recursive: true });
+  const logFile = join(place.clusterDir, 'logs', `${name}.log`);
+  const out = openSync(logFile, 'a');
+  try {
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', out, out],
+      // runc, iptables, mount and the CNI plugins are found on this PATH.
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' },
+    });
+    const pid = child.pid;
+    if (pid === undefined) throw new ClusterError(`could not start ${command}`, 'Check that the file exists and is executable.');
+    child.unref();
+    await writeFile(pidFile(place.clusterDir, name), `${pid}\n`);
+    return pid;
+  } finally {
+    closeSync(out);
+  }
+}
+
+async function logTail(place: RealNodePlace, name: RealNodeComponent, lines = 8): Promise<string> {
+  return tail(await readFile(join(place.clusterDir, 'logs', `${name}.log`), 'utf8').catch(() => ''), lines);
+}
+
+/** Waits for `probe`, failing at once with the component's log if its process exits meanwhile. */
+async function waitWhileAlive(
+  place: RealNodePlace,
+  name: RealNodeComponent,
+  pid: number,
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    if (!processAlive(pid)) {
+      throw new ClusterError(
+        `${name} exited while waiting for ${what}:\n${await logTail(place, name)}`,
+        `Its whole log is ${join(place.clusterDir, 'logs', `${name}.log`)}.`,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new ClusterError(
+        `timed out after ${formatDuration(timeoutMs)} waiting for ${what}; ${name} says:\n${await logTail(place, name)}`,
+        `Its whole log is ${join(place.clusterDir, 'logs', `${name}.log`)}.`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Starts the real node, from whatever an earlier run left (everything of
+ * it is cleaned up first), and waits until it is Ready. Throws a
+ * ClusterError with the reason when it cannot.
+ */
+export async function startRealNode(place: RealNodePlace, log: Log): Promise<void> {
+  const started = Date.now();
+  const reason = cannotRunRealNode(place);
+  if (reason) throw new ClusterError(`The real node cannot run: ${reason}.`, 'Start with --no-real-node (or CDL_REAL_NODE=off).');
+  ensurePrograms(NODE_PROGRAMS, log);
+  const binaries = await ensureNodeBinaries({ log, env: place.env });
+  const images = await ensureImages({ log, env: place.env });
+  const layout = nodeLayout(place.stateDir);
+  const names = hostNames(place.clusterName);
+  await cleanUpRealNode(place, () => {});
+
+  log(`Starting the real node ${REAL_NODE_NAME} (containerd, kubelet, kube-proxy)…`);
+  for (const folder of [layout.pki, layout.containerd.root, layout.containerd.state, layout.cni.confDir, layout.cni.dataDir]) {
+    await mkdir(folder, { recursive: true });
+  }
+  for (const folder of [layout.kubelet.root, layout.kubelet.podLogs, join(layout.kubeProxy.config, '..')])
+    await mkdir(folder, { recursive: true });
+  const settings = await chooseSettings(place, layout);
+  const address = nodeIp(settings.subnet);
+  await saveTunables(join(layout.dir, 'kernel-settings.json'));
+  await createCgroupRoot(names.cgroupRoot);
+  await createBridge(names.bridge, `${address}/${settings.subnet.split('/')[1]}`);
+
+  const ca = { cert: join(place.clusterDir, 'pki', 'ca.crt'), key: join(place.clusterDir, 'pki', 'ca.key') };
+  const client = ['keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'];
+  const nodeCert = await issue(layout.pki, ca, 'kubelet-client', `/O=system:nodes/CN=system:node:${REAL_NODE_NAME}`, client);
+  const serving = await issue(layout.pki, ca, 'kubelet-serving', `/O=system:nodes/CN=system:node:${REAL_NODE_NAME}`, [
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    `subjectAltName=IP:${address},DNS:${REAL_NODE_NAME}`,
+  ]);
+  const proxyCert = await issue(layout.pki, ca, 'kube-proxy', '/CN=system:kube-proxy', client);
+
+  const server = apiServer(place);
+  await writeFile(layout.containerd.config, containerdConfig(layout));
+  await writeFile(join(layout.cni.confDir, '10-cdl.conflist'), cniConflist(place.clusterName, layout, settings.subnet));
+  const kubeletInput = {
+    clusterName: place.clusterName,
+    layout,
+    settings,
+    clientCaFile: ca.cert,
+    tlsCertFile: serving.cert,
+    tlsPrivateKeyFile: serving.key,
+  };
+  await writeFile(layout.kubelet.config, kubeletConfig(kubeletInput));
+  const kubelet = { server, caFile: ca.cert, certFile: nodeCert.cert, keyFile: nodeCert.key, user: `system:node:${REAL_NODE_NAME}` };
+  await writeFile(layout.kubelet.kubeconfig, clientKubeconfig(kubelet));
+  const proxy = { server, caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, user: 'system:kube-proxy' };
+  await writeFile(layout.kubeProxy.kubeconfig, clientKubeconfig(proxy));
+  await writeFile(layout.kubeProxy.config, kubeProxyConfig(layout, settings));
+
+  const containerd = which('containerd') ?? 'containerd';
+  const containerdPid = await spawnComponent(place, 'containerd', containerd, ['--config', layout.containerd.config]);
+  const ctr = (args: string[]) => run('ctr', ['--address', layout.containerd.socket, '-n', CRI_NAMESPACE, ...args], { timeoutMs: 60_000 });
+  await waitWhileAlive(place, 'containerd', containerdPid, 'containerd to answer', async () => (await ctr(['version'])).code === 0, 30_000);
+  for (const image of images) {
+    const imported = await ctr(['images', 'import', '--snapshotter', 'overlayfs', image.archive]);
+    if (imported.code !== 0) {
+      throw new ClusterError(`containerd could not import ${image.ref}: ${tail(imported.stderr, 5)}`, `Look at ${image.archive}.`);
+    }
+  }
+
+  // The Node object may still say Ready from a kubelet killed moments ago (cleanUpRealNode stopped it before
+  // containerd started): only a heartbeat of the new one counts. Heartbeats are kept to the second.
+  const since = Date.now() - 1000;
+  const kubeletPid = await spawnComponent(place, 'kubelet', binaries.kubelet, [
+    `--config=${layout.kubelet.config}`,
+    `--kubeconfig=${layout.kubelet.kubeconfig}`,
+    `--root-dir=${layout.kubelet.root}`,
+    `--hostname-override=${REAL_NODE_NAME}`,
+    `--node-ip=${address}`,
+    `--node-labels=${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value}`,
+  ]);
+  const proxyPid = await spawnComponent(place, 'kube-proxy', binaries.kubeProxy, [`--config=${layout.kubeProxy.config}`]);
+
+  const api = loadKubeConfig(place.kubeconfig).makeApiClient(CoreV1Api);
+  const ready = async () => {
+    const node = await api.readNode({ name: REAL_NODE_NAME });
+    const condition = node.status?.conditions?.find((c) => c.type === 'Ready');
+    const beat = condition?.lastHeartbeatTime ? new Date(condition.lastHeartbeatTime).getTime() : 0;
+    return nodeReady(node) && beat >= since;
+  };
+  await waitWhileAlive(place, 'kubelet', kubeletPid, `the node ${REAL_NODE_NAME} to be Ready`, ready, 120_000);
+  if (!processAlive(proxyPid)) {
+    throw new ClusterError(`kube-proxy exited:\n${await logTail(place, 'kube-proxy')}`, `Look at ${join(place.clusterDir, 'logs')}.`);
+  }
+  log(`The real node ${REAL_NODE_NAME} is Ready (${address}, pods on ${settings.subnet}) in ${formatDuration(Date.now() - started)}.`);
+}
