@@ -4,6 +4,7 @@
  * only its types reach the page, not its schemas.
  */
 import type { ErrorBody, SessionView } from '../../../contract/api.ts';
+import { inlineCode } from './inline-code.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -93,7 +94,7 @@ async function join(): Promise<Session> {
       dialog.close();
       return joined;
     } catch (error) {
-      problem.textContent = error instanceof ApiError ? error.message : String(error);
+      problem.replaceChildren(...inlineCode(error instanceof ApiError ? error.message : String(error)));
     }
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Answer, ProgressView } from '../../../contract/api.ts';
 import { ApiError, api } from './api.ts';
+import { inlineCode } from './inline-code.ts';
 
 const KEY = 'cdl-admin-token';
 const form = document.querySelector('#token-form') as HTMLFormElement;
@@ -36,7 +37,7 @@ function button(label: string, action: () => Promise<unknown>): HTMLButtonElemen
       await action();
       await refresh();
     } catch (error) {
-      status.textContent = (error as Error).message;
+      status.replaceChildren(...inlineCode((error as Error).message));
     } finally {
       b.disabled = false;
     }
@@ -97,7 +98,7 @@ async function refresh(): Promise<void> {
       window.clearInterval(timer);
       board.hidden = true;
     }
-    status.textContent = (error as Error).message;
+    status.replaceChildren(...inlineCode((error as Error).message));
   }
 }
 
@@ -116,9 +117,28 @@ document.querySelector('[data-everyone="reset"]')?.addEventListener('click', asy
     const { reset } = await admin<Answer<'resetEveryone', 200>>('POST', `/labs/${choice.value}/reset`);
     status.textContent = `Reset for ${reset} learners.`;
   } catch (error) {
-    status.textContent = (error as Error).message;
+    status.replaceChildren(...inlineCode((error as Error).message));
   }
 });
+
+/** The records come with the admin token in a header, so the page fetches them and hands the file to the browser. */
+for (const button of document.querySelectorAll<HTMLButtonElement>('[data-records]')) {
+  button.addEventListener('click', async () => {
+    const csv = button.dataset.records === 'csv';
+    try {
+      const response = await fetch(`/api/admin/progress/records${csv ? '.csv' : ''}`, { headers: { authorization: `Bearer ${token()}` } });
+      if (!response.ok) throw new Error(`The records could not be fetched (${response.status}).`);
+      const file = await response.blob();
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(file);
+      link.download = `progress-${new Date().toISOString().slice(0, 10)}.${csv ? 'csv' : 'json'}`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (error) {
+      status.replaceChildren(...inlineCode((error as Error).message));
+    }
+  });
+}
 
 if (token()) {
   void refresh();

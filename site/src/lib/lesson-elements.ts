@@ -5,6 +5,7 @@
  */
 import type { CheckResult, CriterionResult } from '../../../contract/check.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
+import { inlineCode } from './inline-code.ts';
 
 function labOf(element: Element): string {
   return element.closest<HTMLElement>('[data-lab]')?.dataset.lab ?? '';
@@ -15,6 +16,19 @@ function text(tag: string, content: string, className?: string): HTMLElement {
   element.textContent = content;
   if (className) element.className = className;
   return element;
+}
+
+/** An element whose text is the server's, its `code spans` as <code>. */
+function prose(tag: string, content: string, className?: string): HTMLElement {
+  const element = text(tag, '', className);
+  element.append(...inlineCode(content));
+  return element;
+}
+
+/** What went wrong, with what to do about it when the server says. */
+function problem(error: unknown): Array<string | HTMLElement> {
+  if (!(error instanceof ApiError)) return [(error as Error).message];
+  return inlineCode(error.hint ? `${error.message} ${error.hint}` : error.message);
 }
 
 function show(value: unknown): string {
@@ -52,8 +66,9 @@ class CdlCheck extends HTMLElement {
         result.replaceChildren(this.render(outcome.passed, outcome.criteria));
         window.dispatchEvent(new CustomEvent(EVENTS.labChanged));
       } catch (error) {
-        const message = error instanceof ApiError && error.code === 'lab_not_started' ? 'Start the lab first.' : (error as Error).message;
-        result.replaceChildren(text('p', message, 'problem'));
+        const message = text('p', '', 'problem');
+        message.append(...(error instanceof ApiError && error.code === 'lab_not_started' ? ['Start the lab first.'] : problem(error)));
+        result.replaceChildren(message);
       } finally {
         button.disabled = false;
       }
@@ -69,8 +84,8 @@ class CdlCheck extends HTMLElement {
       const item = document.createElement('li');
       item.className = c.passed ? 'pass' : 'fail';
       item.dataset.criterion = c.id;
-      item.append(text('span', c.passed ? '✔' : '✖', 'mark'), text('span', c.message));
-      if (!c.passed && c.hint) item.append(text('p', `Hint: ${c.hint}`, 'hint'));
+      item.append(text('span', c.passed ? '✔' : '✖', 'mark'), prose('span', c.message));
+      if (!c.passed && c.hint) item.append(prose('p', `Hint: ${c.hint}`, 'hint'));
       if (!c.passed && c.diff?.length) {
         const table = document.createElement('table');
         table.className = 'diff';
@@ -106,7 +121,7 @@ class CdlLabControls extends HTMLElement {
           status.textContent = { start: 'Ready.', reset: 'Back at the start.', solve: 'Solved: run the checks.' }[action ?? ''] ?? '';
           window.dispatchEvent(new CustomEvent(EVENTS.labChanged));
         } catch (error) {
-          status.textContent = (error as Error).message;
+          status.replaceChildren(...problem(error));
         } finally {
           for (const b of this.querySelectorAll('button')) b.disabled = false;
         }
@@ -114,6 +129,38 @@ class CdlLabControls extends HTMLElement {
     }
   }
 }
+
+/**
+ * Hints opened count in the learner's record (the instructor's training
+ * records say how many hints each step took). A lesson's hints belong to
+ * the step of the next check after them; as one opens, the page tells the
+ * server how many of that step's hints are open now (the server keeps the
+ * most). Best effort: a learner without a started lab has nothing to record.
+ */
+function recordHints(): void {
+  const marks = [...document.querySelectorAll<HTMLElement>('details.hint, cdl-check[data-step]')];
+  const stepOf = new Map<HTMLElement, string>();
+  let pending: HTMLElement[] = [];
+  for (const mark of marks) {
+    if (mark.tagName === 'CDL-CHECK') {
+      for (const hint of pending) stepOf.set(hint, mark.dataset.step ?? '');
+      pending = [];
+    } else {
+      pending.push(mark);
+    }
+  }
+  for (const [hint, step] of stepOf) {
+    hint.addEventListener('toggle', () => {
+      const lab = labOf(hint);
+      if (!(hint as HTMLDetailsElement).open || !lab || !step) return;
+      const shown = [...stepOf].filter(([other, s]) => s === step && (other as HTMLDetailsElement).open).length;
+      api('POST', `/api/labs/${encodeURIComponent(lab)}/steps/${encodeURIComponent(step)}/hints`, { shown }).catch(() => undefined);
+    });
+  }
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', recordHints);
+else recordHints();
 
 customElements.define('cdl-run', CdlRun);
 customElements.define('cdl-check', CdlCheck);

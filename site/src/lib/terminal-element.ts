@@ -11,6 +11,7 @@ import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import type { Answer } from '../../../contract/api.ts';
+import { inlineCode } from './inline-code.ts';
 import '@xterm/xterm/css/xterm.css';
 import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
@@ -138,7 +139,8 @@ class CdlTerminal extends HTMLElement {
 
   private setState(state: State, detail?: string): void {
     this.dataset.state = state;
-    this.status.textContent = detail ?? LABELS[state];
+    // The server's words may hold `code spans` (a command to run): shown as code, never as markup.
+    this.status.replaceChildren(...inlineCode(detail ?? LABELS[state]));
   }
 
   private send(frame: Uint8Array<ArrayBuffer>): void {
