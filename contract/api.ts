@@ -116,6 +116,35 @@ export const StartedSchema = z.object({ lab: z.string(), namespaces: SandboxName
 export const ResetSchema = z.object({ lab: z.string(), namespaces: SandboxNamespacesSchema });
 export const SolvedSchema = z.object({ lab: z.string(), solved: z.literal(true) });
 
+/** At most this much YAML is validated at once (the API reads bodies of 16 KiB at most). */
+export const VALIDATE_MAX_BYTES = 12 * 1024;
+
+export const ValidateRequestSchema = z
+  .object({
+    yaml: z.string().min(1).max(VALIDATE_MAX_BYTES).meta({ description: 'One or more YAML documents, as the learner wrote them.' }),
+  })
+  .meta({ id: 'ValidateRequest' });
+
+export const ValidationResultSchema = z
+  .object({
+    index: z.int().min(0).meta({ description: 'The document, counted from 0.' }),
+    line: z.int().min(1).meta({ description: 'The line the document starts on.' }),
+    kind: z.string().optional(),
+    name: z.string().optional(),
+    ok: z.boolean(),
+    status: z.int().optional().meta({ description: "The API server's answer, when it refused the object." }),
+    message: z.string().optional(),
+    fields: z
+      .array(z.object({ field: z.string(), line: z.int().min(1) }))
+      .optional()
+      .meta({ description: "The fields the API server's message names, and their lines in the YAML." }),
+    warnings: z.array(z.string()).optional(),
+  })
+  .meta({ id: 'ValidationResult' });
+export type ValidationResult = z.infer<typeof ValidationResultSchema>;
+
+export const ValidationSchema = z.object({ lab: z.string(), results: z.array(ValidationResultSchema) }).meta({ id: 'Validation' });
+
 export const HintsShownSchema = z
   .object({
     shown: z.int().min(1).max(50).meta({ description: "How many of the step's hints are open now (the page sends it as each opens)." }),
@@ -391,6 +420,19 @@ export const ROUTES = {
     params: StepParams,
     answers: { 200: json('The result, criterion by criterion.', CheckResultSchema) },
     errors: { 404: 'No such lab or step.', ...notStarted },
+  },
+  validate: {
+    method: 'post',
+    path: '/api/labs/{lab}/validate',
+    summary:
+      'Validate YAML on the cluster: a server-side dry run of each document in your identity, with strict field validation; nothing is stored',
+    description:
+      "RBAC, Pod Security, quotas, admission policies and the schema all answer, as if you applied it. Each result carries its document's line and, where the answer names fields, their lines.",
+    security: session,
+    params: LabParams,
+    body: ValidateRequestSchema,
+    answers: { 200: json('One result per document.', ValidationSchema) },
+    errors: { 404: 'No such lab.', ...notStarted },
   },
   hints: {
     method: 'post',

@@ -163,6 +163,13 @@ export function learnerApi(deps: LearnerApiDeps): Router {
     res.json(body);
   });
 
+  router.post('/labs/:lab/validate', auth, async (req, res) => {
+    const { lab } = ROUTES.validate.params.parse(req.params);
+    const { yaml } = ROUTES.validate.body.parse(req.body ?? {});
+    const body: Answer<'validate', 200> = { lab, results: await deps.labs.validate(currentSession(res), lab, yaml) };
+    res.json(body);
+  });
+
   router.post('/labs/:lab/steps/:step/hints', auth, async (req, res) => {
     const { lab, step } = ROUTES.hints.params.parse(req.params);
     const { shown } = ROUTES.hints.body.parse(req.body ?? {});

@@ -14,8 +14,9 @@
  * replica's live build is `LabBusy`, saying to try again.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { isStatus, withDefaultNamespace } from '../../../cluster/src/kube.ts';
+import { isStatus, kubeConfigFromString, withDefaultNamespace } from '../../../cluster/src/kube.ts';
 import type { Capabilities } from '../../../cluster/src/provider.ts';
+import type { ValidationResult } from '../../../contract/api.ts';
 import type { LabCatalog, LabDefinition } from '../../../contract/catalog.ts';
 import type { CheckResult } from '../../../contract/check.ts';
 import { defaultNamespace, realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
@@ -28,6 +29,7 @@ import { LabBusy, LabNotFound, LabNotStarted, LabUnavailable, SessionConflict } 
 import type { KarpenterAddOn } from './karpenter.ts';
 import { PerSessionLimit } from './per-session-limit.ts';
 import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
+import { validateManifests } from './validate.ts';
 
 export interface LabServiceDeps {
   kc: KubeConfig;
@@ -447,6 +449,14 @@ export class LabService {
     await this.deps.store.patchStatus(session.metadata.name, (current) =>
       current.status?.labs?.[lab.id]?.solvedAt ? undefined : { labs: { [lab.id]: { solvedAt: new Date().toISOString() } } },
     );
+  }
+
+  /** Dry-runs the learner's YAML in their own identity (validate.ts). */
+  async validate(session: LabSession, labId: string, yaml: string): Promise<ValidationResult[]> {
+    const lab = this.lab(labId);
+    const namespaces = await this.sandboxOf(session, lab);
+    const learner = kubeConfigFromString(await this.kubeconfigFor(session, labId, namespaces, true));
+    return validateManifests(yaml, { admin: this.deps.kc, learner, namespace: defaultNamespace(namespaces) ?? 'default' });
   }
 
   /** Records that `shown` of a step's hints are open in a started lab; the most ever open is kept. Returns it (0 before the start). */

@@ -94,5 +94,5 @@ export function closeReason(text: string): string {
   const bytes = Buffer.from(text);
   if (bytes.length <= 123) return text;
   // Cut on a character boundary: the decoder drops a partial one at the end.
-  return new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, '') + '…';
+  return `${new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, '')}…`;
 }
