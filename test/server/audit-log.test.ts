@@ -92,7 +92,9 @@ describe('the audit log in a workshop terminal', () => {
           },
         )
         .toMatch(/get/);
-      expect(await term.run('echo forged >> "$AUDIT_LOG" 2>&1; echo status=$?')).toMatch(/(Read-only file system|Permission denied)[\s\S]*status=1/);
+      expect(await term.run('echo forged >> "$AUDIT_LOG" 2>&1; echo status=$?')).toMatch(
+        /(Read-only file system|Permission denied)[\s\S]*status=1/,
+      );
       expect(await term.run('rm -f "$AUDIT_LOG" 2>&1; test -f "$AUDIT_LOG" && echo still-there')).toMatch(/still-there/);
     } finally {
       await term.close();
