@@ -26,6 +26,7 @@ export const SANDBOX_PROGRAMS: SystemProgram[] = [
   { command: 'bwrap', aptPackage: 'bubblewrap', why: 'sandboxes workshop terminals' },
   { command: 'socat', aptPackage: 'socat', why: "relays a sandboxed terminal's kubectl to the API server" },
   { command: 'setpriv', aptPackage: 'util-linux', why: "drops a workshop terminal's launcher to the learner's own uid" },
+  { command: 'jq', aptPackage: 'jq', why: "reads JSON in a learner's shell (the audit log lab queries its log with it)" },
 ];
 
 /**
