@@ -20,6 +20,14 @@ export interface Capabilities {
 
 export type ClusterState = 'running' | 'stopped' | 'degraded';
 
+/** The nodes that run real containers among simulated ones: how to select them and the taint to tolerate. */
+export interface ContainerNodes {
+  /** The node's name: a pod bound there by name bypasses the scheduler (and its taints). */
+  nodeName: string;
+  label: { key: string; value: string };
+  taint: { key: string; value: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' };
+}
+
 /** One process of a control plane that the platform runs itself (the local provider's). */
 export interface ComponentStatus {
   /** The component's name, e.g. `kube-scheduler`. */
@@ -73,6 +81,13 @@ export interface ClusterProvider {
   readonly capabilities: Capabilities;
   /** The kubeconfig file for this cluster (it exists once `up` has run). */
   readonly kubeconfig: string;
+  /**
+   * Where pods that must run real containers go, when only some nodes run
+   * them (the local provider's real node): the node's label and taint. A lab
+   * that needs containers gets its namespaces bound there. Absent where every
+   * node runs containers (kind, EKS).
+   */
+  readonly containerNodes?: ContainerNodes;
   /** The API server's audit log on this machine (JSON lines), where `capabilities.auditLog` says there is one. */
   readonly auditLog?: string;
   /** Creates the cluster, confirms a running one, or repairs a degraded one where it can; safe to call again. */

@@ -118,7 +118,8 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const { config, cluster, catalog, logger } = options;
   const kc = loadKubeConfig(cluster.kubeconfig);
   await ensureCrd(kc);
-  const sandboxes = new Sandboxes(kc);
+  // Where only some nodes run containers (the local provider's real node), a lab that needs them is bound there.
+  const sandboxes = new Sandboxes(kc, undefined, cluster.containerNodes);
   await sandboxes.ensureSystemNamespace();
   const secrets = await platformSecrets(kc, { adminToken: config.CDL_ADMIN_TOKEN, accessCode: config.CDL_ACCESS_CODE });
 

@@ -27,7 +27,7 @@ import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail } from '../exec.ts';
 import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
-import type { Capabilities, ClusterProvider, ClusterStatus, ComponentStatus, Log, UpProgress } from '../provider.ts';
+import type { Capabilities, ClusterProvider, ClusterStatus, ComponentStatus, ContainerNodes, Log, UpProgress } from '../provider.ts';
 import { ensureBinaries, ensureKarpenter, type LocalBinaries, VERSIONS } from './binaries.ts';
 import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
 import { installKarpenterApis, KARPENTER, spawnKarpenter } from './karpenter.ts';
@@ -40,7 +40,7 @@ import {
   startRealNode,
   writeRealNodeRecord,
 } from './real-node.ts';
-import { isRealNodeComponent, nodeLayout, REAL_NODE_NAME } from './real-node-config.ts';
+import { isRealNodeComponent, nodeLayout, REAL_NODE_LABEL, REAL_NODE_NAME, REAL_NODE_TAINT } from './real-node-config.ts';
 import { mountsUnder } from './real-node-host-state.ts';
 
 export interface LocalProviderOptions {
@@ -121,6 +121,9 @@ export function kwokctlConfig(binaries: LocalBinaries, audit?: AuditFiles, kubel
         // The real node's kubelet is reached at its InternalIP (the pods'
         // bridge), never by its name, which nothing resolves; logs and exec go there.
         { key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' },
+        // A lab that runs containers has its namespaces bound to the real node by their
+        // annotations: a default node selector and toleration (labs-server/src/sandbox/provision.ts).
+        { key: 'enable-admission-plugins', value: 'PodNodeSelector,PodTolerationRestriction' },
         ...(kubeletClient
           ? [
               { key: 'kubelet-client-certificate', value: kubeletClient.cert },
@@ -164,6 +167,7 @@ export class LocalProvider implements ClusterProvider {
   /** `runsContainers` follows the real node: `status()` updates it in place, so whoever holds this object sees the change. */
   readonly capabilities: Capabilities = { runsContainers: false, enforcesNetworkPolicy: false, ownedByPlatform: true, auditLog: true };
   readonly kubeconfig: string;
+  readonly containerNodes: ContainerNodes = { nodeName: REAL_NODE_NAME, label: REAL_NODE_LABEL, taint: REAL_NODE_TAINT };
   readonly auditLog: string;
   readonly clusterName: string;
   private readonly dir: string;

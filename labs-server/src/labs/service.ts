@@ -308,7 +308,7 @@ export class LabService {
       this.forget(sessionName, everything);
       await this.teardown(lab, everything);
       await this.deps.sandboxes.remove(everything);
-      await this.deps.sandboxes.provision(claimed, lab.id, lab.namespaces);
+      await this.deps.sandboxes.provision(claimed, lab.id, lab.namespaces, { containers: lab.needsContainers });
       await this.deps.catalog.setup(this.deps.kc, lab, namespaces);
       await this.deps.store.patchStatus(sessionName, (current) => {
         const progress = current.status?.labs?.[lab.id];

@@ -42,6 +42,7 @@ import type {
   V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
 import { applyObjects } from '../../../cluster/src/kube.ts';
+import type { ContainerNodes } from '../../../cluster/src/provider.ts';
 import { LABELS, MANAGER } from '../../../contract/session.ts';
 import { COUNTED_KINDS, UNSTORED_KINDS } from './quota.ts';
 
@@ -102,7 +103,58 @@ export const POLICY_NAMES = {
   externalIPs: 'cdl-sandbox-no-external-ips',
   subjects: 'cdl-sandbox-binding-subjects',
   kinds: 'cdl-sandbox-kinds',
+  containerNodes: 'cdl-sandbox-container-nodes',
 } as const;
+
+/** The label of a sandbox namespace bound to the nodes that run containers (provision.ts). */
+export const CONTAINERS_LABEL = 'containerdaylabs.dev/runs-containers';
+
+/**
+ * Pods stay where their lab puts them, whoever creates them (the learner, or
+ * a controller for the learner's Deployment or Job): in a namespace of a lab
+ * that runs containers, a pod may not name another node (`nodeName`
+ * bypasses the scheduler, and with it the namespace's node selector); in
+ * any other sandbox namespace, a pod may neither tolerate the real node's
+ * taint (nor every taint at once, an `Exists` without a key) nor name the
+ * real node. The namespace's annotations, which a learner cannot change,
+ * do the rest (PodNodeSelector and PodTolerationRestriction).
+ */
+export function containerNodesPolicy(nodes: ContainerNodes): KubernetesObject[] {
+  const name = POLICY_NAMES.containerNodes;
+  const bound = `has(namespaceObject.metadata.labels) && ${cel(CONTAINERS_LABEL)} in namespaceObject.metadata.labels && namespaceObject.metadata.labels[${cel(CONTAINERS_LABEL)}] == 'true'`;
+  const named = "has(object.spec.nodeName) && object.spec.nodeName != ''";
+  const tolerates = `has(object.spec.tolerations) && object.spec.tolerations.exists(t, (has(t.key) && t.key == ${cel(nodes.taint.key)}) || ((!has(t.key) || t.key == '') && has(t.operator) && t.operator == 'Exists'))`;
+  const policy: V1ValidatingAdmissionPolicy = {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+      },
+      variables: [{ name: 'bound', expression: bound }],
+      validations: [
+        {
+          expression: `!variables.bound || !(${named}) || object.spec.nodeName == ${cel(nodes.nodeName)}`,
+          reason: 'Forbidden',
+          message: `This lab's pods run real containers on ${nodes.nodeName}; a pod may not name another node (spec.nodeName).`,
+        },
+        {
+          expression: `variables.bound || !(${named}) || object.spec.nodeName != ${cel(nodes.nodeName)}`,
+          reason: 'Forbidden',
+          message: `${nodes.nodeName} runs the pods of the labs that need real containers; this lab's pods stay on the simulated nodes.`,
+        },
+        {
+          expression: `variables.bound || !(${tolerates})`,
+          reason: 'Forbidden',
+          message: `This lab's pods stay on the simulated nodes: a pod here may not tolerate the taint ${nodes.taint.key} of the node that runs real containers (nor every taint, with an Exists toleration without a key).`,
+        },
+      ],
+    },
+  };
+  return [policy, binding(name)];
+}
 
 /** The policies and their bindings, for learners whose ServiceAccounts live in `systemNamespace`. */
 export function sandboxPolicies(systemNamespace: string): KubernetesObject[] {
@@ -169,7 +221,11 @@ export function sandboxPolicies(systemNamespace: string): KubernetesObject[] {
   return [externalIPs, subjects, kinds].flatMap((p) => [p, binding(p.metadata?.name ?? '')]);
 }
 
-/** Applies the sandbox policies (server-side apply, so a newer server updates them in place). */
-export async function ensureSandboxPolicies(kc: KubeConfig, systemNamespace: string): Promise<void> {
-  await applyObjects(kc, sandboxPolicies(systemNamespace));
+/**
+ * Applies the sandbox policies (server-side apply, so a newer server updates
+ * them in place), and where only some nodes run containers, the policy that
+ * keeps pods where their lab puts them.
+ */
+export async function ensureSandboxPolicies(kc: KubeConfig, systemNamespace: string, nodes?: ContainerNodes): Promise<void> {
+  await applyObjects(kc, [...sandboxPolicies(systemNamespace), ...(nodes ? containerNodesPolicy(nodes) : [])]);
 }

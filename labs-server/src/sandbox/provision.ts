@@ -40,11 +40,12 @@ import {
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { applyObjects, ignoreStatus, waitFor } from '../../../cluster/src/kube.ts';
+import type { ContainerNodes } from '../../../cluster/src/provider.ts';
 import type { LogicalNamespace } from '../../../contract/content.ts';
 import { realNamespaces, type SandboxNamespaces } from '../../../contract/sandbox.ts';
 import { API_VERSION, KIND, LABELS, type LabSession, MANAGER } from '../../../contract/session.ts';
 import { CLUSTER_READ_ROLE, clusterReadBindingName, ensureClusterReadRole } from './cluster-read.ts';
-import { ensureSandboxPolicies } from './policies.ts';
+import { CONTAINERS_LABEL, ensureSandboxPolicies } from './policies.ts';
 import { type ComputeLimits, sandboxQuotas } from './quota.ts';
 
 export const SYSTEM_NAMESPACE = 'cdl-system';
@@ -84,10 +85,13 @@ export class Sandboxes {
   private readonly authn: AuthenticationV1Api;
   private readonly kc: KubeConfig;
   private readonly limits: SandboxLimits;
+  /** Where only some nodes run containers: where the namespaces of a lab that needs them are bound. */
+  private readonly containerNodes: ContainerNodes | undefined;
 
-  constructor(kc: KubeConfig, limits: SandboxLimits = DEFAULT_LIMITS) {
+  constructor(kc: KubeConfig, limits: SandboxLimits = DEFAULT_LIMITS, containerNodes?: ContainerNodes) {
     this.kc = kc;
     this.limits = limits;
+    this.containerNodes = containerNodes;
     this.core = kc.makeApiClient(CoreV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     this.authn = kc.makeApiClient(AuthenticationV1Api);
@@ -103,7 +107,7 @@ export class Sandboxes {
     await this.core
       .createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } } } })
       .catch(ignoreStatus(409));
-    await Promise.all([ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE), ensureClusterReadRole(this.kc)]);
+    await Promise.all([ensureSandboxPolicies(this.kc, SYSTEM_NAMESPACE, this.containerNodes), ensureClusterReadRole(this.kc)]);
   }
 
   /**
@@ -135,21 +139,51 @@ export class Sandboxes {
     ]);
   }
 
-  /** Creates the lab's namespaces for this learner, ready to use; returns their names. */
-  async provision(session: LabSession, labId: string, namespaces: readonly LogicalNamespace[]): Promise<SandboxNamespaces> {
+  /**
+   * Creates the lab's namespaces for this learner, ready to use; returns
+   * their names. A lab that runs containers (`containers`) has them bound to
+   * the nodes that do, where only some nodes do (containerNodes).
+   */
+  async provision(
+    session: LabSession,
+    labId: string,
+    namespaces: readonly LogicalNamespace[],
+    options: { containers?: boolean } = {},
+  ): Promise<SandboxNamespaces> {
     const sandbox = sandboxNamespaces(session, labId, namespaces);
+    const bind = options.containers ? this.containerNodes : undefined;
     await Promise.all([
       this.ensureIdentity(session),
-      ...namespaces.map((ns, i) => this.provisionNamespace(session, labId, ns, sandbox[i]?.namespace ?? '')),
+      ...namespaces.map((ns, i) => this.provisionNamespace(session, labId, ns, sandbox[i]?.namespace ?? '', bind)),
     ]);
     return sandbox;
   }
 
-  private async provisionNamespace(session: LabSession, labId: string, logical: LogicalNamespace, name: string): Promise<void> {
+  private async provisionNamespace(
+    session: LabSession,
+    labId: string,
+    logical: LogicalNamespace,
+    name: string,
+    nodes?: ContainerNodes,
+  ): Promise<void> {
     const body: V1Namespace = {
       metadata: {
         name,
+        // Bound to the nodes that run containers: every pod gets their selector and tolerates their
+        // taint (PodNodeSelector, PodTolerationRestriction); a learner, whose role cannot change the
+        // namespace, cannot undo it. The label is what the platform's policy reads (policies.ts).
+        ...(nodes
+          ? {
+              annotations: {
+                'scheduler.alpha.kubernetes.io/node-selector': `${nodes.label.key}=${nodes.label.value}`,
+                'scheduler.alpha.kubernetes.io/defaultTolerations': JSON.stringify([
+                  { key: nodes.taint.key, operator: 'Equal', value: nodes.taint.value, effect: nodes.taint.effect },
+                ]),
+              },
+            }
+          : {}),
         labels: {
+          ...(nodes ? { [CONTAINERS_LABEL]: 'true' } : {}),
           'pod-security.kubernetes.io/enforce': 'baseline',
           'pod-security.kubernetes.io/warn': 'restricted',
           ...logical.labels,
