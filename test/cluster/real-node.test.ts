@@ -3,7 +3,8 @@
  * suite's shared one), forced on so that a machine that cannot run it fails
  * here with the reason instead of skipping: real containers run and log,
  * exec reaches them through the API server, a memory limit ends in
- * OOMKilled; a second cluster on `auto` starts without one and says why;
+ * OOMKilled, a learner's pod of a lab that needs containers lands there by
+ * its namespace alone; a second cluster on `auto` starts without one and says why;
  * after kill -9 of every process, `up` brings it back; and
  * `down` leaves the host as it found it: no process, mount, link, iptables
  * rule or cgroup of the node's.
@@ -18,7 +19,7 @@ import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cluster/src/cli.ts';
-import { loadKubeConfig, waitFor } from '../../cluster/src/kube.ts';
+import { kubeConfigFromString, loadKubeConfig, waitFor } from '../../cluster/src/kube.ts';
 import { ensureBinaries } from '../../cluster/src/local/binaries.ts';
 import { IMAGE_REFS } from '../../cluster/src/local/images.ts';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
@@ -28,6 +29,9 @@ import { cgroupMounts, nodeProcesses, STRAY_FOLDERS } from '../../cluster/src/lo
 import { KERNEL_TUNABLES, mountsUnder, parseIptablesSave } from '../../cluster/src/local/real-node-host-state.ts';
 import { stateDir } from '../../cluster/src/paths.ts';
 import { createApp } from '../../labs-server/src/app.ts';
+import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
+import { ensureCrd } from '../../labs-server/src/sessions/crd.ts';
+import { SessionStore } from '../../labs-server/src/sessions/store.ts';
 
 const run = promisify(execFile);
 const NAME = 'rn-real-node';
@@ -196,6 +200,50 @@ describe('the real node', () => {
       .filter((file) => existsSync(file))
       .map((file) => readFileSync(file, 'utf8').trim());
     expect(limits).toEqual(['1024']);
+  });
+
+  it("runs a learner's pod of a lab that needs containers there, placed by its namespace, in the learner's identity", async () => {
+    const admin = kc();
+    await ensureCrd(admin);
+    const sandboxes = new Sandboxes(admin, undefined, provider.containerNodes);
+    await sandboxes.ensureSystemNamespace();
+    const store = new SessionStore(admin, { ttlMs: 600_000 });
+    const { session } = await store.create('real node learner');
+    const [ns] = await sandboxes.provision(session, 'real-containers', [{ name: 'app' }], { containers: true });
+    const { token } = await sandboxes.issueToken(session, 600);
+    const learner = kubeConfigFromString(sandboxes.learnerKubeconfig(token, ns?.namespace ?? '')).makeApiClient(CoreV1Api);
+    const namespace = ns?.namespace ?? '';
+    // No selector, no toleration, a limit of memory as the sandbox's LimitRange asks: the namespace does the rest.
+    await learner.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'mine' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'app',
+              image: IMAGE_REFS.busybox,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', 'echo ran on a real node; sleep 600'],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor(
+      'the learner pod to run',
+      async () => (await learner.readNamespacedPod({ name: 'mine', namespace })).status?.phase === 'Running',
+      60_000,
+    );
+    const placed = await learner.readNamespacedPod({ name: 'mine', namespace });
+    expect(placed.spec?.nodeName).toBe(REAL_NODE_NAME);
+    await waitFor(
+      'its log',
+      async () => (await learner.readNamespacedPodLog({ name: 'mine', namespace })).includes('ran on a real node'),
+      10_000,
+    );
+    await store.end(session.metadata.name);
   });
 
   it('enforces a memory limit: the container is OOMKilled', async () => {
