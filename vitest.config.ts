@@ -17,9 +17,20 @@ export default defineConfig({
           name: 'cluster',
           include: ['test/cluster/**/*.test.ts', 'test/labs/**/*.test.ts', 'test/server/**/*.test.ts'],
           globalSetup: ['test/support/cluster-setup.ts'],
-          // A machine runs one real node at most, and these files run side by
-          // side: a cluster a test starts has none unless it asks for one
-          // (test/cluster/real-node.test.ts does).
+          // A machine runs one real node at most: the shared cluster has it
+          // (cluster-setup.ts), and a cluster a test starts beside it has none.
+          env: { CDL_REAL_NODE: 'off' },
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // Tests that need the machine to themselves (the real node's own
+        // lifecycle: kill -9 of everything, down leaving the host as it was),
+        // run after the others (scripts/test.ts), with no shared cluster.
+        test: {
+          name: 'machine',
+          include: ['test/machine/**/*.test.ts'],
           env: { CDL_REAL_NODE: 'off' },
           testTimeout: 60_000,
           hookTimeout: 120_000,

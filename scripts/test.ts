@@ -3,8 +3,9 @@
  * the linter (Biome, over the `.astro` files too), the site's build, the
  * site's type check (its `.ts` files with TypeScript 7, then its `.astro`
  * files with scripts/astro-check.ts, Astro's checker on TypeScript 6), Vitest (unit
- * tests, and the tests on a real local cluster that its global setup starts),
- * then the browser tests (Playwright in the system's Chromium, against the
+ * tests, and the tests on a real local cluster with a real node beside the
+ * simulated ones, which its global setup starts; then the tests that need
+ * the machine to themselves, test/machine/), then the browser tests (Playwright in the system's Chromium, against the
  * real server and cluster).
  * Arguments go to Vitest, e.g. `npm test -- --project unit`, and leave the
  * browser tests out (`npm run test:browser` runs them alone).
@@ -34,7 +35,13 @@ const steps: Array<{ name: string; args: string[] }> = [
   { name: 'site type check', args: ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'site'] },
   // The components and pages, which tsc does not read (`astro check` cannot run on TypeScript 7: scripts/astro-check.ts says why).
   { name: 'astro check', args: ['scripts/astro-check.ts'] },
-  { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs] },
+  // The unit tests and those on the shared cluster; then those that need the machine to themselves.
+  ...(vitestArgs.length > 0
+    ? [{ name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', ...vitestArgs] }]
+    : [
+        { name: 'tests', args: ['node_modules/vitest/vitest.mjs', 'run', '--project', 'unit', '--project', 'cluster'] },
+        { name: 'tests that own the machine', args: ['node_modules/vitest/vitest.mjs', 'run', '--project', 'machine'] },
+      ]),
 ];
 if (browserTests) {
   steps.push({ name: 'browser tests', args: ['node_modules/@playwright/test/cli.js', 'test'] });

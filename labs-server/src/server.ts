@@ -117,7 +117,8 @@ export function serverUrl(config: Pick<ServerConfig, 'HOST' | 'PORT'>): string {
 export async function startLabServer(options: LabServerOptions): Promise<LabServer> {
   const { config, cluster, catalog, logger } = options;
   const kc = loadKubeConfig(cluster.kubeconfig);
-  await ensureCrd(kc);
+  // What the cluster can do is read from it (a real node that runs, for one): the labs' availability follows it.
+  await Promise.all([ensureCrd(kc), cluster.status()]);
   // Where only some nodes run containers (the local provider's real node), a lab that needs them is bound there.
   const sandboxes = new Sandboxes(kc, undefined, cluster.containerNodes);
   await sandboxes.ensureSystemNamespace();

@@ -13,7 +13,7 @@ import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { projectRoot, stateDir } from '../../cluster/src/paths.ts';
 
 const NAME = 'cdl-lifecycle';
-// The control plane's lifecycle, without the real node (`--no-real-node` on every up): real-node.test.ts proves that one's.
+// The control plane's lifecycle, without the real node (`--no-real-node` on every up): test/machine/real-node.test.ts proves that one's.
 const env = { ...process.env, CDL_PROVIDER: 'local', CDL_CLUSTER_NAME: NAME };
 const provider = new LocalProvider({ clusterName: NAME, realNode: 'off' });
 

@@ -61,11 +61,17 @@ describe('in single-user mode', () => {
     const { body } = await learner.get('/api/labs');
     const byId = Object.fromEntries(body.labs.map((lab: { id: string }) => [lab.id, lab]));
     expect(byId.palette.available).toBe(true);
-    expect(byId['real-containers'].available).toBe(false);
-    expect(byId['real-containers'].unavailableReason).toMatch(/real containers/);
+    // The test cluster has its real node: a lab that needs containers runs, its namespace bound to that node.
+    expect(byId['real-containers'].available).toBe(true);
+    expect(byId['real-containers'].unavailableReason).toBeUndefined();
     // A cluster of the learner's own: cluster-scope labs run in single-user mode.
     expect(byId['whole-cluster'].available).toBe(true);
-    expect((await learner.post('/api/labs/real-containers/start')).status).toBe(409);
+    const started = await learner.post('/api/labs/real-containers/start');
+    expect(started.status).toBe(201);
+    const namespace = await kc.makeApiClient(CoreV1Api).readNamespace({ name: started.body.namespaces[0].namespace });
+    expect(namespace.metadata?.annotations?.['scheduler.alpha.kubernetes.io/node-selector']).toBe(
+      'labs.containerdaylabs.dev/real-node=true',
+    );
   });
 
   it('answers bad input with a clear status and message', async () => {
@@ -110,7 +116,8 @@ describe('in single-user mode', () => {
 
     const metrics = await learner.get('/metrics');
     expect(metrics.body).toMatch(/cdl_checks_total\{lab="palette",outcome="pass"\} 1/);
-    expect(metrics.body).toMatch(/cdl_sandbox_provision_seconds_count 1/);
+    // Two sandboxes built so far: real-containers (listed and started above) and palette.
+    expect(metrics.body).toMatch(/cdl_sandbox_provision_seconds_count 2/);
   });
 
   it('gives the learner a kubeconfig with their own short-lived token, not the server credentials', async () => {

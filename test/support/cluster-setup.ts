@@ -3,7 +3,9 @@
  * developer runs as `cdl`) once for every test file, and removes it at the
  * end. If it cannot start, this throws and the whole suite fails with the
  * reason: the cluster tests never skip and never fall back to a mock.
- * Karpenter runs beside it, as it does for a learner who starts its lab.
+ * It has its real node beside the seven simulated ones (the labs that need
+ * containers run there), and Karpenter runs beside it, as it does for a
+ * learner who starts its lab.
  */
 import type { TestProject } from 'vitest/node';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
@@ -21,8 +23,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  // Without the real node for now: only one runs per machine, and real-node.test.ts starts its own.
-  const provider = new LocalProvider({ clusterName: TEST_CLUSTER, realNode: 'off' });
+  // With its real node, forced on: a machine that cannot run it fails the suite here, with the reason.
+  const provider = new LocalProvider({ clusterName: TEST_CLUSTER, realNode: 'on' });
   const log = (line: string) => process.stderr.write(`[test cluster] ${line}\n`);
   const status = await provider.up(log);
   if (status.state !== 'running') {

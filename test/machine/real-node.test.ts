@@ -1,6 +1,7 @@
 /**
- * The local cluster's real node, on a cluster of its own (beside the
- * suite's shared one), forced on so that a machine that cannot run it fails
+ * The local cluster's real node, on a cluster of its own that has the
+ * machine to itself (it runs after the suite's shared cluster is gone: one
+ * real node per machine, scripts/test.ts), forced on so that a machine that cannot run it fails
  * here with the reason instead of skipping: real containers run and log,
  * exec reaches them through the API server, a memory limit ends in
  * OOMKilled, a learner's pod of a lab that needs containers lands there by
