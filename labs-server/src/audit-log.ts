@@ -58,9 +58,22 @@ export function eventNamespace(event: AuditEvent): string | undefined {
   return ref.resource === 'namespaces' ? ref.name : undefined;
 }
 
+/**
+ * The namespace a line of the log names, read without parsing it: the log
+ * is large and most lines are about other learners' namespaces. The API
+ * server writes an object reference as one flat object, the namespace
+ * (or, for a namespace itself, its name) before anything nested.
+ */
+export function namespaceOf(line: string): string | undefined {
+  const ref = /"objectRef":\{([^{}]*)\}/.exec(line)?.[1];
+  if (ref === undefined) return undefined;
+  const namespace = /"namespace":"([^"\\]+)"/.exec(ref)?.[1];
+  if (namespace) return namespace;
+  return /"resource":"namespaces"/.test(ref) ? /"name":"([^"\\]+)"/.exec(ref)?.[1] : undefined;
+}
+
 /** The event as a line for a learner, or undefined for a line that is not one whole event. */
 export function routedLine(line: string): { namespace: string; text: string } | undefined {
-  // Most lines are about other namespaces or none: parsed only when they name one at all.
   if (!line.includes('"objectRef"')) return undefined;
   let event: unknown;
   try {
@@ -189,6 +202,9 @@ export class AuditLog {
   }
 
   private route(line: string, followers: readonly Follower[]): void {
+    // Parsed only when a follower wants it: the quick read decides, the parse confirms.
+    const named = namespaceOf(line);
+    if (named === undefined || !followers.some((f) => f.namespaces.has(named))) return;
     const routed = routedLine(line);
     if (!routed) return;
     for (const f of followers) if (!f.stopped && f.namespaces.has(routed.namespace)) f.pending.push(routed.text);

@@ -8,7 +8,7 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, eventNamespace, routedLine } from '../../labs-server/src/audit-log.ts';
+import { AuditLog, eventNamespace, namespaceOf, routedLine } from '../../labs-server/src/audit-log.ts';
 
 function event(namespace: string, name: string, extra: Record<string, unknown> = {}): string {
   return `${JSON.stringify({ kind: 'Event', verb: 'get', user: { username: 'u' }, objectRef: { resource: 'secrets', namespace, name }, ...extra })}\n`;
@@ -58,6 +58,12 @@ describe('the audit log router', () => {
     expect(eventNamespace({ objectRef: { resource: 'nodes', name: 'n1' } })).toBeUndefined();
     expect(eventNamespace({})).toBeUndefined();
     expect(routedLine('{not json "objectRef"')).toBeUndefined();
+    // The quick read of a line agrees with the parse, and a string cannot fake an object reference.
+    const line = event('ada-ns', 'x', { userAgent: 'x","objectRef":{"namespace":"bob-ns"}' }).trim();
+    expect(namespaceOf(line)).toBe('ada-ns');
+    expect(routedLine(line)?.namespace).toBe('ada-ns');
+    expect(namespaceOf('{"objectRef":{"resource":"namespaces","name":"ada-ns"}}')).toBe('ada-ns');
+    expect(namespaceOf('{"objectRef":{"resource":"nodes","name":"n1"}}')).toBeUndefined();
     expect(routedLine('[1, "objectRef"]')).toBeUndefined();
   });
 

@@ -54,13 +54,16 @@ describe('the local provider', () => {
     expect(patched('kube-scheduler')).toEqual([{ key: 'leader-elect', value: 'false' }]);
   });
 
-  it("has the API server reach a real node's kubelet by address, with a client certificate, audit or not", () => {
+  it("has the API server reach a real node's kubelet by address, with a client certificate, bind labs to it, audit or not", () => {
     const apiserver = (text: string) =>
       JSON.parse(text).componentsPatches.find((p: { name: string }) => p.name === 'kube-apiserver')?.extraArgs as Array<{
         key: string;
         value: string;
       }>;
-    expect(apiserver(kwokctlConfig(bins))).toEqual([{ key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' }]);
+    expect(apiserver(kwokctlConfig(bins))).toEqual([
+      { key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' },
+      { key: 'enable-admission-plugins', value: 'PodNodeSelector,PodTolerationRestriction' },
+    ]);
     const full = apiserver(kwokctlConfig(bins, { policy: '/p', log: '/l' }, { cert: '/admin.crt', key: '/admin.key' }));
     expect(full).toContainEqual({ key: 'kubelet-client-certificate', value: '/admin.crt' });
     expect(full).toContainEqual({ key: 'kubelet-client-key', value: '/admin.key' });

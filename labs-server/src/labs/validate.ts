@@ -11,7 +11,7 @@
  * names a field (`unknown field "spec.replica"`, `spec.replicas: Invalid
  * value`), the line of that field in the learner's text.
  */
-import { request } from 'node:https';
+import { type RequestOptions, request } from 'node:https';
 import { type KubeConfig, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { type Document, isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import type { ValidationResult } from '../../../contract/api.ts';
@@ -36,22 +36,26 @@ interface Answer {
   warnings: string[];
 }
 
-/** A dry run in the learner's identity: a server-side apply (PATCH), or a create (POST) to the object's collection. */
-function send(kc: KubeConfig, method: 'PATCH' | 'POST', path: string, body: string): Promise<Answer> {
+/**
+ * A dry run in the kubeconfig's identity (the learner's token, or for a lab
+ * of a cluster of the learner's own, its admin's certificate): a server-side
+ * apply (PATCH), or a create (POST) to the object's collection.
+ */
+async function send(kc: KubeConfig, method: 'PATCH' | 'POST', path: string, body: string): Promise<Answer> {
   const cluster = kc.getCurrentCluster();
-  const token = kc.getCurrentUser()?.token;
-  if (!cluster || !token) throw new Error("the learner's kubeconfig has no cluster or token");
+  if (!cluster) throw new Error('the kubeconfig has no cluster');
   const query = method === 'PATCH' ? '&force=true' : '';
   const url = new URL(`${path}?dryRun=All&fieldManager=kubectl&fieldValidation=Strict${query}`, cluster.server);
-  const ca = cluster.caData ? Buffer.from(cluster.caData, 'base64') : undefined;
+  const credentials: RequestOptions = {};
+  await kc.applyToHTTPSOptions(credentials);
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
+        ...credentials,
         method,
-        ca,
         headers: {
-          authorization: `Bearer ${token}`,
+          ...(credentials.headers as Record<string, string> | undefined),
           'content-type': method === 'PATCH' ? 'application/apply-patch+yaml' : 'application/json',
           accept: 'application/json',
         },
