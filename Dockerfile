@@ -18,15 +18,18 @@ RUN node cluster/src/local/prebuild.ts && rm -rf /opt/container-day-labs/build /
 
 FROM node:24-bookworm-slim AS app
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap socat ca-certificates python3 make g++ \
+ && apt-get install -y --no-install-recommends bubblewrap socat jq ca-certificates python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
 COPY --from=binaries /opt/container-day-labs /opt/container-day-labs
+# No real node in here: an unprivileged container cannot run a kubelet (its cgroups are
+# read-only), so the labs that need real containers say so; run those with `npm start` on Linux.
 ENV CDL_CACHE_DIR=/opt/container-day-labs \
     CDL_PROVIDER=local \
+    CDL_REAL_NODE=off \
     HOST=0.0.0.0 \
     PORT=4321
 EXPOSE 4321

@@ -98,7 +98,7 @@ export class LabService {
   /** Why a lab cannot run here, or undefined when it can. */
   unavailable(lab: LabDefinition): string | undefined {
     if (lab.needsContainers && !this.deps.capabilities.runsContainers) {
-      return 'This lab needs real containers, and this cluster simulates its nodes. Run it with the kind provider (`npm start` where Docker and kind are installed).';
+      return 'This lab needs real containers, and no node of this cluster runs them. On Linux as root, the local cluster runs a real node beside the simulated ones (`npm run cluster -- up --real-node` says why it cannot, if it cannot); with Docker, the kind provider runs containers too.';
     }
     if (lab.scope === 'cluster' && this.deps.mode === 'workshop') {
       return 'This lab needs a cluster of your own (it changes cluster-wide objects), and this workshop shares one cluster. Run it on your own machine in single-user mode.';
