@@ -139,6 +139,8 @@ test("the instructor's dashboard shows that learner's progress", async ({ browse
   await dashboard.getByLabel('Admin token').fill(env.adminToken);
   await dashboard.getByRole('button', { name: 'Show progress' }).click();
   const grid = dashboard.locator('#grid');
+  // The grid is drawn once the progress has come back: wait for it before reading its columns.
+  await expect(grid.locator('thead th', { hasText: 'First deployment' })).toHaveCount(1);
   const header = await grid.locator('thead th').allTextContents();
   const column = header.indexOf('First deployment');
   expect(column).toBeGreaterThan(0);
