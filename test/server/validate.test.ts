@@ -109,6 +109,12 @@ describe('validating YAML on the cluster', () => {
     expect(answer.body.results[0].warnings.join('\n')).toMatch(/restricted/);
   });
 
+  it('sends a cluster-scope object without a namespace, and the learner is refused it as they would be', async () => {
+    const answer = await validate('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: mine\nrules: []\n');
+    expect(answer.body.results[0]).toMatchObject({ kind: 'ClusterRole', ok: false, status: 403 });
+    expect(answer.body.results[0].message).toMatch(/clusterroles.*forbidden|forbidden.*clusterroles/i);
+  });
+
   it('says what is wrong with what is not a Kubernetes object, and refuses what is too large', async () => {
     const answer = await validate(
       'a: [unclosed\n---\n- just\n- a list\n---\napiVersion: v9\nkind: Nothing\nmetadata:\n  name: n\n---\napiVersion: v1\nkind: ConfigMap\n',

@@ -25,6 +25,11 @@ class ObjectPaths extends KubernetesObjectApi {
   collection(object: KubernetesObject): Promise<string> {
     return this.specUriPath(object, 'create');
   }
+
+  /** Whether the cluster serves the kind in namespaces; undefined when it does not serve it at all. */
+  async namespaced(object: KubernetesObject): Promise<boolean | undefined> {
+    return (await this.resource(object.apiVersion ?? '', object.kind ?? ''))?.namespaced;
+  }
 }
 
 /** Server-side apply names only the first field it does not know, as a 500: a create's strict decoding names all of them. */
@@ -165,16 +170,16 @@ export async function validateManifests(text: string, options: ValidateOptions):
       results.push({ index, line, ...named, ok: false, message: 'It has no metadata.name: apply needs a name for every object.' });
       continue;
     }
-    const sent = { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace } };
-    let path: string;
-    try {
-      path = await paths.path(sent);
-    } catch {
+    const namespaced = await paths.namespaced(object).catch(() => undefined);
+    if (namespaced === undefined) {
       results.push({ index, line, ...named, ok: false, message: `This cluster serves no kind ${object.kind} in ${object.apiVersion}.` });
       continue;
     }
-    // A cluster-scope kind has no namespace: the path says so, and the object goes without it.
-    const body = path.includes('/namespaces/') ? sent : object;
+    // A namespaced object without one goes to the lab's first namespace; a cluster-scope one goes as it is.
+    const body = namespaced
+      ? { ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? options.namespace } }
+      : object;
+    const path = await paths.path(body);
     let answer = await send(options.learner, 'PATCH', path, JSON.stringify(body));
     if (answer.status >= 200 && answer.status < 300) {
       results.push({ index, line, ...named, ok: true, ...(answer.warnings.length ? { warnings: answer.warnings } : {}) });
