@@ -34,6 +34,13 @@ export interface AuditLogOptions {
   pollMs?: number;
   /** A learner's file is emptied and starts again when it would grow past this. Default 8 MiB. */
   maxFileBytes?: number;
+  /**
+   * How far back a new terminal is given what the log already holds. Default
+   * 16 MiB: a lab's story is told at its setup, moments before, and a learner
+   * who opens terminals again and again cannot make the server read the whole
+   * log (100 MB) each time.
+   */
+  backfillBytes?: number;
 }
 
 interface Follower {
@@ -91,6 +98,7 @@ export class AuditLog {
   private readonly followers = new Set<Follower>();
   private readonly pollMs: number;
   private readonly maxFileBytes: number;
+  private readonly backfillBytes: number;
   private readonly logger: Logger | undefined;
   /** Where the reader is: the file's identity, how far it has read, and a line cut off at the end. */
   private inode = -1;
@@ -104,6 +112,7 @@ export class AuditLog {
     this.logger = logger;
     this.pollMs = options.pollMs ?? 250;
     this.maxFileBytes = options.maxFileBytes ?? 8 * 1024 * 1024;
+    this.backfillBytes = options.backfillBytes ?? 16 * 1024 * 1024;
   }
 
   /** Whether the API server writes the log (a cluster started before it was turned on does not). */
@@ -167,7 +176,8 @@ export class AuditLog {
     if (newcomers.length > 0) {
       // What the log held before the reader got to it, for the new followers only.
       for (const f of newcomers) f.backfill = false;
-      await this.read(0, this.offset, newcomers);
+      // A read that starts inside a line drops that line: it does not parse.
+      await this.read(Math.max(0, this.offset - this.backfillBytes), this.offset, newcomers);
     }
     if (end > this.offset) {
       const live = [...this.followers];

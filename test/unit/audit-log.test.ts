@@ -122,6 +122,22 @@ describe('the audit log router', () => {
     stop();
   });
 
+  it('gives a new terminal only the end of a long log, so opening terminals again and again costs little', async () => {
+    for (let i = 0; i < 50; i++) appendFileSync(source, event('ada-ns', `old${i}`));
+    appendFileSync(source, event('ada-ns', 'recent'));
+    const short = new AuditLog(source, undefined, { pollMs: 20, backfillBytes: 1000 });
+    // The reader has been through the log before this terminal opens.
+    const first = share('first.log');
+    (await short.follow(['bob-ns'], first))();
+    const ada = share('ada.log');
+    const stop = await short.follow(['ada-ns'], ada);
+    expect(names(ada)).toContain('recent');
+    expect(names(ada)).not.toContain('old0');
+    expect(readFileSync(ada).length).toBeLessThanOrEqual(1000);
+    stop();
+    short.close();
+  });
+
   it("keeps a learner's file under its bound, dropping the oldest events", async () => {
     const bounded = new AuditLog(source, undefined, { pollMs: 20, maxFileBytes: 2000 });
     const ada = share('ada.log');

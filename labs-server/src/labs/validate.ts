@@ -32,6 +32,21 @@ class ObjectPaths extends KubernetesObjectApi {
   }
 }
 
+/** At most this many objects are dry-run in one request: each costs the API server a request or two. */
+export const MAX_DOCUMENTS = 20;
+
+/** Discovery is kept per admin kubeconfig, so a validation asks the API server only the dry runs. */
+const pathFinders = new WeakMap<KubeConfig, ObjectPaths>();
+
+function pathsFor(admin: KubeConfig): ObjectPaths {
+  let paths = pathFinders.get(admin);
+  if (!paths) {
+    paths = admin.makeApiClient(ObjectPaths);
+    pathFinders.set(admin, paths);
+  }
+  return paths;
+}
+
 /** Server-side apply names only the first field it does not know, as a 500: a create's strict decoding names all of them. */
 const UNDECLARED = /field not declared in schema/;
 
@@ -143,7 +158,8 @@ export interface ValidateOptions {
 export async function validateManifests(text: string, options: ValidateOptions): Promise<ValidationResult[]> {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines });
-  const paths = options.admin.makeApiClient(ObjectPaths);
+  const paths = pathsFor(options.admin);
+  let sent = 0;
   const results: ValidationResult[] = [];
   for (const [index, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
     // The document's first line of content (a `---` before it is not part of it).
@@ -166,6 +182,10 @@ export async function validateManifests(text: string, options: ValidateOptions):
       continue;
     }
     const named = { kind: object.kind, ...(object.metadata?.name ? { name: object.metadata.name } : {}) };
+    if (++sent > MAX_DOCUMENTS) {
+      results.push({ index, line, ...named, ok: false, message: `Not checked: at most ${MAX_DOCUMENTS} objects are validated at once.` });
+      continue;
+    }
     if (!object.metadata?.name) {
       results.push({ index, line, ...named, ok: false, message: 'It has no metadata.name: apply needs a name for every object.' });
       continue;
