@@ -8,9 +8,9 @@ export type ProviderName = 'local' | 'kind' | 'external';
 
 /** What a cluster can do, so a lab that needs more can say why it is unavailable. */
 export interface Capabilities {
-  /** Pods run real containers (logs, exec, real networking). */
+  /** Pods run real containers (logs, exec, real networking); on the local provider, those of a namespace bound to its real node. */
   runsContainers: boolean;
-  /** NetworkPolicy objects are enforced, not just stored. */
+  /** NetworkPolicy objects are enforced, not just stored (on the local provider: between the real node's pods). */
   enforcesNetworkPolicy: boolean;
   /** The platform created this cluster and may give a learner all of it (`cluster`-scope labs). */
   ownedByPlatform: boolean;

@@ -48,6 +48,7 @@ export const NODE_PROGRAMS: SystemProgram[] = [
   { command: 'runc', aptPackage: 'runc', why: "starts the real node's containers" },
   { command: 'bridge', file: '/usr/lib/cni/bridge', aptPackage: 'containernetworking-plugins', why: "connects the real node's pods" },
   { command: 'iptables', aptPackage: 'iptables', why: "routes the real node's Service traffic" },
+  { command: 'ipset', aptPackage: 'ipset', why: "keeps the sets of pods the real node's NetworkPolicy rules match" },
   { command: 'ip', aptPackage: 'iproute2', why: "makes the real node's bridge" },
   { command: 'openssl', aptPackage: 'openssl', why: "signs the real node's certificates" },
 ];

@@ -16,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cluster/src/cli.ts';
@@ -63,7 +63,8 @@ async function hostSnapshot() {
   const processes = nodeProcesses(layout.dir, names.cgroupRoot).map((p) => p.pid);
   const kernel = KERNEL_TUNABLES.map((key) => `${key}=${readFileSync(join('/proc/sys', key), 'utf8').trim()}`);
   const folders = STRAY_FOLDERS.filter((folder) => existsSync(folder));
-  return { rules: rules.sort(), links, mounts, cgroups, processes, kernel, folders };
+  const ipsets = (await run('ipset', ['list', '-n']).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean).sort();
+  return { rules: rules.sort(), links, mounts, cgroups, processes, kernel, folders, ipsets };
 }
 
 let before: Awaited<ReturnType<typeof hostSnapshot>>;
@@ -136,7 +137,9 @@ afterAll(async () => {
 describe('the real node', () => {
   it('runs beside the seven simulated nodes, tainted, and status says containers run', async () => {
     const status = await provider.status();
-    expect(status.detail).toMatch(/8\/8 nodes Ready; running: 8 of 8 processes \(.*containerd, kubelet, kube-proxy\)/);
+    expect(status.detail).toMatch(
+      /8\/8 nodes Ready; running: 10 of 10 processes \(.*containerd, kubelet, kube-proxy, coredns, kube-router\)/,
+    );
     expect(status.runsContainers).toBe(true);
     expect(status.realNode).toBeUndefined();
     expect(provider.capabilities.runsContainers).toBe(true);
@@ -269,16 +272,16 @@ describe('the real node', () => {
     const degraded = await provider.status();
     expect(degraded.state).toBe('degraded');
     expect(degraded.runsContainers).toBe(false);
-    expect(degraded.detail).toMatch(/^etcd, .*containerd, kubelet and kube-proxy not running; /);
-    expect(degraded.realNode).toBe('the real node is down (containerd, kubelet and kube-proxy not running)');
+    expect(degraded.detail).toMatch(/^etcd, .*containerd, kubelet, kube-proxy, coredns and kube-router not running; /);
+    expect(degraded.realNode).toBe('the real node is down (containerd, kubelet, kube-proxy, coredns and kube-router not running)');
 
     // Through the CLI, whose flag outranks CDL_REAL_NODE=off of the test run (vitest.config.ts).
     expect(process.env.CDL_REAL_NODE).toBe('off');
     const { code, stdout, stderr } = await cli('up', '--real-node');
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/^running: .*8\/8 nodes Ready; running: 8 of 8 processes/);
+    expect(stdout).toMatch(/^running: .*8\/8 nodes Ready; running: 10 of 10 processes/);
     expect(stderr).toContain(
-      'Restarting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller, containerd, kubelet, kube-proxy…',
+      'Restarting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller, containerd, kubelet, kube-proxy, coredns, kube-router…',
     );
     expect((await provider.status()).runsContainers).toBe(true);
     // The new kubelet starts the pod bound to it again, in a new sandbox.
@@ -295,9 +298,20 @@ describe('the real node', () => {
     );
   });
 
-  it('down leaves nothing behind: processes, mounts, links, iptables rules, cgroups, kernel settings, folders', {
+  it('down leaves nothing behind: processes, mounts, links, iptables rules, ipsets, cgroups, kernel settings, folders', {
     timeout: 120_000,
   }, async () => {
+    // A policy, so that the NetworkPolicy firewall has sets of pods to clean up.
+    const policy = {
+      metadata: { name: 'web-from-clients' },
+      spec: {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ _from: [{ podSelector: { matchLabels: { role: 'client' } } }] }],
+      },
+    };
+    await kc().makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({ namespace: 'default', body: policy });
+    await waitFor('the firewall to make its sets', async () => (await hostSnapshot()).ipsets.length > before.ipsets.length, 30_000);
     const during = await hostSnapshot();
     expect(during.processes.length).toBeGreaterThan(3);
     expect(during.mounts.length).toBeGreaterThan(0);
@@ -312,6 +326,7 @@ describe('the real node', () => {
     expect(after.mounts).toEqual([]);
     expect(after.links).toEqual(before.links);
     expect(after.rules).toEqual(before.rules);
+    expect(after.ipsets).toEqual(before.ipsets);
     expect(after.cgroups).toEqual([]);
     expect(after.kernel, 'the kernel settings the kubelet changed are put back').toEqual(before.kernel);
     // Folders outside the cluster's that its programs made: none is left that was not there before (an empty one may go).

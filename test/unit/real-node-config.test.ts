@@ -9,10 +9,12 @@ import { describe, expect, it } from 'vitest';
 import {
   cniConflist,
   containerdConfig,
+  corefile,
   hostNames,
   isRealNodeComponent,
   kubeletConfig,
   kubeProxyConfig,
+  NODE_ADD_ON_USERS,
   nodeIp,
   nodeLayout,
   REAL_NODE_TAINT,
@@ -20,8 +22,10 @@ import {
 import {
   cgroupsReadOnly,
   chooseSubnet,
+  firewallSets,
   iptablesCleanup,
   mountsUnder,
+  podFirewallScript,
   routeDestinations,
   shimSocketPath,
 } from '../../cluster/src/local/real-node-host-state.ts';
@@ -134,6 +138,7 @@ describe("the kubelet's configuration", () => {
       clientCaFile: '/ca.crt',
       tlsCertFile: '/serving.crt',
       tlsPrivateKeyFile: '/serving.key',
+      clusterDns: '10.0.0.10',
     }),
   );
 
@@ -165,6 +170,28 @@ describe("the kubelet's configuration", () => {
       volumePluginDir: '/repo/.cluster/rn/node/kubelet/root/volume-plugins',
     });
     expect(Object.values(config.evictionHard)).toEqual(['1%', '1%', '1%', '1%']);
+  });
+
+  it("gives pods the cluster DNS Service as their nameserver, in the cluster's domain", () => {
+    expect(config).toMatchObject({ clusterDNS: ['10.0.0.10'], clusterDomain: 'cluster.local' });
+  });
+});
+
+describe("CoreDNS's Corefile", () => {
+  const text = corefile(layout, settings.subnet);
+
+  it("answers for the cluster's names on the bridge address only, from the API server in its own identity", () => {
+    expect(text).toContain('bind 10.88.3.1\n');
+    expect(text).toMatch(
+      /kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{\n\s+kubeconfig \/repo\/\.cluster\/rn\/node\/coredns\/kubeconfig cdl\n/,
+    );
+    expect(NODE_ADD_ON_USERS.coredns.rules.flatMap((r) => r.verbs)).not.toContain('get');
+  });
+
+  it('opens no other listener and sends nothing outside the cluster', () => {
+    for (const plugin of ['forward', 'health', 'ready', 'prometheus', 'pprof', 'debug']) {
+      expect(text, plugin).not.toMatch(new RegExp(`^\\s*${plugin}\\b`, 'm'));
+    }
   });
 });
 
@@ -283,6 +310,49 @@ describe("the node's iptables rules", () => {
       .map((s) => s.script)
       .join('');
     expect(all).not.toMatch(/DOCKER|podman|CNI-bbb/);
+  });
+
+  it("keeps pods inside the cluster, and goes with the node's other rules", () => {
+    const script = podFirewallScript({ network: 'cdl-rn', bridge: 'cdl1234abcd', nodeIp: '10.88.3.1' });
+    const lines = script.trim().split('\n');
+    expect(lines[0]).toBe('*mangle');
+    // To the machine: DNS on the node, answers, nothing else.
+    const toHost = lines.filter((l) => l.startsWith('-A CDL-IN-cdl1234abcd '));
+    expect(toHost.map((l) => l.replace('-A CDL-IN-cdl1234abcd ', ''))).toEqual([
+      '-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN',
+      '-d 10.88.3.1/32 -p udp -m udp --dport 53 -j RETURN',
+      '-d 10.88.3.1/32 -p tcp -m tcp --dport 53 -j RETURN',
+      '-j DROP',
+    ]);
+    // Through the machine: only back onto the bridge.
+    expect(lines.filter((l) => l.startsWith('-A CDL-FWD-cdl1234abcd ')).at(-1)).toBe('-A CDL-FWD-cdl1234abcd -j DROP');
+    expect(lines).toContain('-A CDL-FWD-cdl1234abcd -o cdl1234abcd -j RETURN');
+    // As iptables-save shows it once applied: the cleanup removes both jumps and both chains.
+    const saved = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ...lines.slice(1)].join('\n');
+    const [cleanup] = iptablesCleanup(saved, { network: 'cdl-rn', kubeChains: false });
+    expect(cleanup?.script.split('\n')).toEqual([
+      '*mangle',
+      expect.stringMatching(/^-D INPUT -i cdl1234abcd -m comment --comment "name: \\"cdl-rn\\" .*" -j CDL-IN-cdl1234abcd$/),
+      expect.stringMatching(/^-D FORWARD -i cdl1234abcd -m comment --comment "name: \\"cdl-rn\\" .*" -j CDL-FWD-cdl1234abcd$/),
+      '-F CDL-FWD-cdl1234abcd',
+      '-F CDL-IN-cdl1234abcd',
+      '-X CDL-FWD-cdl1234abcd',
+      '-X CDL-IN-cdl1234abcd',
+      'COMMIT',
+      '',
+    ]);
+    expect(iptablesCleanup(saved, { network: 'cdl-other', kubeChains: true })).toEqual([]);
+  });
+
+  it("destroys the firewall's sets of pods, and no one else's", () => {
+    const sets = [
+      'KUBE-SRC-ABCDEF2345GHIJKL',
+      'inet6:KUBE-DST-ABCDEF2345GHIJKL',
+      'KUBE-CLUSTER-IP',
+      'cali40all-ipam-pools',
+      'KUBE-SRC-x y',
+    ];
+    expect(firewallSets(sets.join('\n'))).toEqual(['KUBE-SRC-ABCDEF2345GHIJKL', 'inet6:KUBE-DST-ABCDEF2345GHIJKL']);
   });
 
   it('has nothing to do on clean tables', () => {

@@ -54,6 +54,34 @@ describe('where the binaries are published', () => {
     ]);
   });
 
+  it("takes the real node's CoreDNS and kube-router out of their archives, each checked as its project publishes", () => {
+    expect(releaseFiles({ id: 'coredns', version: 'v1.15.0', files: ['coredns'] }, { os: 'linux', arch: 'arm64' })).toEqual([
+      {
+        file: 'coredns',
+        url: 'https://github.com/coredns/coredns/releases/download/v1.15.0/coredns_1.15.0_linux_arm64.tgz',
+        member: 'coredns',
+        checksum: {
+          kind: 'file',
+          url: 'https://github.com/coredns/coredns/releases/download/v1.15.0/coredns_1.15.0_linux_arm64.tgz.sha256',
+        },
+      },
+    ]);
+    const router = { id: 'kube-router', version: 'v2.1.0', files: ['kube-router'] } as const;
+    expect(releaseFiles(router, { os: 'linux', arch: 'amd64' })).toEqual([
+      {
+        file: 'kube-router',
+        url: 'https://github.com/cloudnativelabs/kube-router/releases/download/v2.1.0/kube-router_2.1.0_linux_amd64.tar.gz',
+        member: 'kube-router',
+        checksum: {
+          kind: 'sums',
+          url: 'https://github.com/cloudnativelabs/kube-router/releases/download/v2.1.0/kube-router_2.1.0_checksums.txt',
+          name: 'kube-router_2.1.0_linux_amd64.tar.gz',
+        },
+      },
+    ]);
+    expect(releaseFiles(router, { os: 'darwin', arch: 'arm64' })).toBe('kube-router publishes Linux binaries only');
+  });
+
   it('finds an official URL in a mirror under its host and path', () => {
     const url = 'https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubectl';
     expect(mirrored(url, undefined)).toBe(url);

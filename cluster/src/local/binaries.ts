@@ -36,6 +36,8 @@ export const VERSIONS = {
   etcd: 'v3.6.16',
   kwok: 'v0.8.0',
   karpenter: 'v1.15.0',
+  coredns: 'v1.15.0',
+  kubeRouter: 'v2.1.0',
 } as const;
 
 /**
@@ -208,6 +210,43 @@ const kubernetesNode: Bundle = {
   },
 };
 
+/** Cluster DNS for the real node's pods: CoreDNS, with its default plugins. */
+const coredns: Bundle = {
+  id: 'coredns',
+  version: VERSIONS.coredns,
+  files: ['coredns'],
+  coldEstimate: 'about 3 minutes alone',
+  async build(ctx) {
+    await go(
+      ctx,
+      ['install', '-v', '-trimpath', '-ldflags', '-s -w', `github.com/coredns/coredns@${VERSIONS.coredns}`],
+      `compiling CoreDNS ${VERSIONS.coredns}`,
+      { GOBIN: ctx.outDir },
+    );
+  },
+};
+
+/** The real node's NetworkPolicy firewall: kube-router, of which only the firewall runs (real-node.ts). */
+const kubeRouter: Bundle = {
+  id: 'kube-router',
+  version: VERSIONS.kubeRouter,
+  files: ['kube-router'],
+  coldEstimate: 'about 4 minutes alone',
+  async build(ctx) {
+    const pkg = 'github.com/cloudnativelabs/kube-router/v2';
+    const stamp = `-X ${pkg}/pkg/version.Version=${VERSIONS.kubeRouter}`;
+    await go(
+      ctx,
+      ['install', '-v', '-trimpath', '-ldflags', `-s -w ${stamp}`, `${pkg}/cmd/kube-router@${VERSIONS.kubeRouter}`],
+      `compiling kube-router ${VERSIONS.kubeRouter}`,
+      { GOBIN: ctx.outDir },
+    );
+  },
+};
+
+/** What the real node runs beside containerd, downloaded or built like the control plane (ensureNodeBinaries). */
+export const NODE_BUNDLES: readonly Bundle[] = [kubernetesNode, coredns, kubeRouter];
+
 const etcd: Bundle = {
   id: 'etcd',
   version: VERSIONS.etcd,
@@ -294,7 +333,7 @@ export interface KarpenterBinaries {
   crds: string;
 }
 
-function bundleDir(bundle: Bundle, root: string): string {
+function bundleDir(bundle: BundleRef, root: string): string {
   return join(root, 'bin', `${bundle.id}-${bundle.version}`);
 }
 
@@ -531,38 +570,17 @@ function ensureBundle(bundle: Bundle, root: string, env: NodeJS.ProcessEnv, opti
 export interface NodeBinaries {
   kubelet: string;
   kubeProxy: string;
+  coredns: string;
+  kubeRouter: string;
 }
 
-/** One bundle outside BUNDLES, made unless the cache has it; returns its folder. */
-async function ensureExtra(bundle: Bundle, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<string> {
-  const root = cacheDir(env);
-  await mkdir(join(root, 'locks'), { recursive: true });
-  await ensureBundle(bundle, root, env, options);
-  return bundleDir(bundle, root);
-}
-
-/** A real node's kubelet and kube-proxy, of the control plane's version: downloaded or built as CDL_BINARIES says. */
-export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
-  const dir = await ensureExtra(kubernetesNode, options.env ?? process.env, options);
-  return { kubelet: join(dir, 'kubelet'), kubeProxy: join(dir, 'kube-proxy') };
-}
-
-/** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
-export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
-  const dir = await ensureExtra(karpenter, { ...(options.env ?? process.env), CDL_BINARIES: 'build' }, options);
-  return { karpenter: join(dir, 'karpenter'), crds: join(dir, 'crds.yaml') };
-}
-
-/** Returns the paths of every binary, downloading or building what the cache lacks. */
-export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinaries> {
-  const env = options.env ?? process.env;
+/** Makes every bundle of `bundles` the cache lacks: side by side where there is memory (or nothing to build), else one by one. */
+async function ensureAll(bundles: readonly Bundle[], root: string, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<void> {
   const { CDL_BINARIES: how } = clusterSettings(env);
-  const root = cacheDir(env);
   await mkdir(join(root, 'locks'), { recursive: true });
   const missing: Bundle[] = [];
-  for (const bundle of BUNDLES) if ((await inspectBundle(bundleDir(bundle, root), bundle)) !== undefined) missing.push(bundle);
+  for (const bundle of bundles) if ((await inspectBundle(bundleDir(bundle, root), bundle)) !== undefined) missing.push(bundle);
   const ensure = (bundle: Bundle) => ensureBundle(bundle, root, env, options);
-  // Downloads go side by side; so do builds, where there is memory for each.
   const sideBySide = how === 'download' || totalmem() >= BUILD_MEMORY_BYTES * missing.length;
   if (sideBySide) {
     // Every bundle finishes (or fails) before this returns: none is left writing into the cache.
@@ -571,6 +589,35 @@ export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinar
   } else {
     for (const bundle of missing) await ensure(bundle);
   }
+}
+
+/** A real node's programs (kubelet, kube-proxy, CoreDNS, kube-router): downloaded or built as CDL_BINARIES says. */
+export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
+  const env = options.env ?? process.env;
+  const root = cacheDir(env);
+  await ensureAll(NODE_BUNDLES, root, env, options);
+  const path = (bundle: Bundle, file: string) => join(bundleDir(bundle, root), file);
+  return {
+    kubelet: path(kubernetesNode, 'kubelet'),
+    kubeProxy: path(kubernetesNode, 'kube-proxy'),
+    coredns: path(coredns, 'coredns'),
+    kubeRouter: path(kubeRouter, 'kube-router'),
+  };
+}
+
+/** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
+export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
+  const env = { ...(options.env ?? process.env), CDL_BINARIES: 'build' };
+  await ensureAll([karpenter], cacheDir(env), env, options);
+  const dir = bundleDir(karpenter, cacheDir(env));
+  return { karpenter: join(dir, 'karpenter'), crds: join(dir, 'crds.yaml') };
+}
+
+/** Returns the paths of every binary, downloading or building what the cache lacks. */
+export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinaries> {
+  const env = options.env ?? process.env;
+  const root = cacheDir(env);
+  await ensureAll(BUNDLES, root, env, options);
   const path = (bundle: Bundle, file: string) => join(bundleDir(bundle, root), file);
   return {
     kubeApiserver: path(kubernetes, 'kube-apiserver'),
@@ -581,4 +628,9 @@ export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinar
     kwok: path(kwok, 'kwok'),
     kwokctl: path(kwok, 'kwokctl'),
   };
+}
+
+/** Where a cached bundle's file is (for the mirror). */
+export function cachedFile(bundle: BundleRef, file: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(bundleDir(bundle, cacheDir(env)), file);
 }

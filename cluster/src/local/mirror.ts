@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { ClusterError } from '../errors.ts';
 import { run, tail } from '../exec.ts';
 import type { Log } from '../provider.ts';
-import { BUNDLES, ensureBinaries } from './binaries.ts';
+import { BUNDLES, cachedFile, ensureBinaries, ensureNodeBinaries, NODE_BUNDLES } from './binaries.ts';
 import { type Platform, releaseFiles } from './releases.ts';
 
 /** Where an official URL's file goes in the mirror folder. */
@@ -43,26 +43,13 @@ async function place(from: string, to: string): Promise<void> {
  * cache (made first if it lacks something). Returns the files written.
  */
 export async function stageMirror(root: string, platform: Platform, options: { log: Log; env?: NodeJS.ProcessEnv }): Promise<number> {
-  const binaries = await ensureBinaries(options);
+  await ensureBinaries(options);
+  await ensureNodeBinaries(options);
   await mkdir(root, { recursive: true });
-  const cached = (file: string) => {
-    const paths: Record<string, string> = {
-      'kube-apiserver': binaries.kubeApiserver,
-      'kube-controller-manager': binaries.kubeControllerManager,
-      'kube-scheduler': binaries.kubeScheduler,
-      kubectl: binaries.kubectl,
-      etcd: binaries.etcd,
-      kwok: binaries.kwok,
-      kwokctl: binaries.kwokctl,
-    };
-    const path = paths[file];
-    if (!path) throw new Error(`no cached binary called ${file}`);
-    return path;
-  };
   let written = 0;
   const sums = new Map<string, string[]>();
   const github = new Map<string, Array<{ name: string; digest: string }>>();
-  for (const bundle of BUNDLES) {
+  for (const bundle of [...BUNDLES, ...NODE_BUNDLES]) {
     const files = releaseFiles(bundle, platform);
     if (typeof files === 'string') throw new ClusterError(`cannot mirror ${bundle.id}: ${files}`, 'Mirror for linux/amd64 or linux/arm64.');
     // Archives (etcd's) hold their files in a folder named after the archive.
@@ -73,7 +60,7 @@ export async function stageMirror(root: string, platform: Platform, options: { l
     for (const [url, members] of archives) {
       const staging = await mkdtemp(join(root, '.staging-'));
       try {
-        for (const item of members) await place(cached(item.file), join(staging, item.member as string));
+        for (const item of members) await place(cachedFile(bundle, item.file, options.env), join(staging, item.member as string));
         const target = pathIn(root, url);
         await mkdir(dirname(target), { recursive: true });
         const result = await run('tar', ['-czf', target, '-C', staging, ...members.map((m) => m.member as string)]);
@@ -85,7 +72,7 @@ export async function stageMirror(root: string, platform: Platform, options: { l
     }
     for (const item of files) {
       if (!item.member) {
-        await place(cached(item.file), pathIn(root, item.url));
+        await place(cachedFile(bundle, item.file, options.env), pathIn(root, item.url));
         written += 1;
       }
       const digest = await sha256(pathIn(root, item.url));

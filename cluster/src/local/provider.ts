@@ -164,7 +164,11 @@ const REAL_NODE_OFF = 'the real node is off (CDL_REAL_NODE=off or --no-real-node
 
 export class LocalProvider implements ClusterProvider {
   readonly name = 'local' as const;
-  /** `runsContainers` follows the real node: `status()` updates it in place, so whoever holds this object sees the change. */
+  /**
+   * `runsContainers` and `enforcesNetworkPolicy` follow the real node (its
+   * firewall, kube-router, is one of its processes): `status()` updates them
+   * in place, so whoever holds this object sees the change.
+   */
   readonly capabilities: Capabilities = { runsContainers: false, enforcesNetworkPolicy: false, ownedByPlatform: true, auditLog: true };
   readonly kubeconfig: string;
   readonly containerNodes: ContainerNodes = { nodeName: REAL_NODE_NAME, label: REAL_NODE_LABEL, taint: REAL_NODE_TAINT };
@@ -213,11 +217,13 @@ export class LocalProvider implements ClusterProvider {
     const components = await inspectControlPlane(this.clusterDir);
     if (!existsSync(this.clusterDir)) {
       this.capabilities.runsContainers = false;
+      this.capabilities.enforcesNetworkPolicy = false;
       const base = { provider: this.name, kubeconfig: this.kubeconfig, runsContainers: false, realNode: 'no cluster' } as const;
       return { ...base, state: 'stopped', detail: 'no local cluster; start one with `npm run cluster -- up`', components };
     }
     const { note, ...node } = await this.realNodeState(components);
     this.capabilities.runsContainers = node.runsContainers;
+    this.capabilities.enforcesNetworkPolicy = node.runsContainers;
     const base = { provider: this.name, kubeconfig: this.kubeconfig, ...node } as const;
     // Said last, so the detail still starts with what is wrong and reads well in /healthz.
     const withNode = (detail: string) => (note ? `${detail}; containers do not run: ${note}` : detail);

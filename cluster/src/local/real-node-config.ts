@@ -28,8 +28,12 @@ export const REAL_NODE_TAINT = { key: 'labs.containerdaylabs.dev/real-node', val
 /** The label the real node carries, for a pod's nodeSelector. */
 export const REAL_NODE_LABEL = { key: 'labs.containerdaylabs.dev/real-node', value: 'true' } as const;
 
-/** Its processes, by the name of their pid files and binaries, in the order they start. */
-export const REAL_NODE_COMPONENTS = ['containerd', 'kubelet', 'kube-proxy'] as const;
+/**
+ * Its processes, by the name of their pid files and binaries, in the order
+ * they start: the container runtime, the node agent, Services, cluster DNS
+ * and the NetworkPolicy firewall.
+ */
+export const REAL_NODE_COMPONENTS = ['containerd', 'kubelet', 'kube-proxy', 'coredns', 'kube-router'] as const;
 export type RealNodeComponent = (typeof REAL_NODE_COMPONENTS)[number];
 
 /** The containerd namespace the CRI plugin keeps the kubelet's images and containers in. */
@@ -60,6 +64,8 @@ export interface NodeLayout {
   cni: { confDir: string; dataDir: string };
   kubelet: { config: string; kubeconfig: string; root: string; podLogs: string };
   kubeProxy: { config: string; kubeconfig: string };
+  coredns: { corefile: string; kubeconfig: string };
+  kubeRouter: { kubeconfig: string };
 }
 
 /** The layout under the cluster's state folder (`.cluster/<name>/`). */
@@ -85,6 +91,8 @@ export function nodeLayout(stateDir: string): NodeLayout {
       podLogs: join(dir, 'kubelet', 'pod-logs'),
     },
     kubeProxy: { config: join(dir, 'kube-proxy', 'config.json'), kubeconfig: join(dir, 'kube-proxy', 'kubeconfig') },
+    coredns: { corefile: join(dir, 'coredns', 'Corefile'), kubeconfig: join(dir, 'coredns', 'kubeconfig') },
+    kubeRouter: { kubeconfig: join(dir, 'kube-router', 'kubeconfig') },
   };
 }
 
@@ -215,6 +223,8 @@ export interface KubeletConfigInput {
   clientCaFile: string;
   tlsCertFile: string;
   tlsPrivateKeyFile: string;
+  /** The cluster DNS Service's address (kube-system/kube-dns), which pods are given as their nameserver. */
+  clusterDns: string;
 }
 
 /**
@@ -266,7 +276,7 @@ export function kubeletConfig(input: KubeletConfigInput): string {
     imageGCLowThresholdPercent: 99,
     serializeImagePulls: false,
     clusterDomain: 'cluster.local',
-    clusterDNS: [],
+    clusterDNS: [input.clusterDns],
     containerLogMaxSize: '10Mi',
     containerLogMaxFiles: 2,
     shutdownGracePeriod: '0s',
@@ -297,6 +307,54 @@ export function kubeProxyConfig(layout: NodeLayout, settings: NodeSettings): str
     conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
   };
   return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** The cluster DNS Service, in kube-system as everywhere: its address goes into every pod's resolv.conf. */
+export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
+
+/** The cluster's DNS domain. */
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+/** The user CoreDNS and kube-router sign in as (client certificates of the cluster's CA), and what each may read. */
+export const NODE_ADD_ON_USERS = {
+  coredns: {
+    user: 'system:cdl:coredns',
+    rules: [
+      { apiGroups: [''], resources: ['services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+    ],
+  },
+  'kube-router': {
+    user: 'system:cdl:kube-router',
+    rules: [
+      { apiGroups: [''], resources: ['namespaces', 'pods', 'services', 'nodes', 'endpoints'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+    ],
+  },
+} as const;
+
+/**
+ * CoreDNS's Corefile: the cluster's names from the API server, answered on
+ * the node's bridge address only (the kube-dns Service leads there), and
+ * nothing else: no forwarding (a workshop's pods have no business on the
+ * internet, and an offline event has none), no health, metrics or debug
+ * listener. A name outside the cluster gets an error answer at once.
+ */
+export function corefile(layout: NodeLayout, subnet: string): string {
+  return `${[
+    '.:53 {',
+    `    bind ${nodeIp(subnet)}`,
+    '    errors',
+    `    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {`,
+    `        kubeconfig ${layout.coredns.kubeconfig} cdl`,
+    '        pods insecure',
+    '        ttl 5',
+    '    }',
+    '    cache 5',
+    '    loadbalance',
+    '}',
+  ].join('\n')}\n`;
 }
 
 /** A kubeconfig with a client certificate, for the kubelet and kube-proxy. */

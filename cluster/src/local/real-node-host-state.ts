@@ -140,7 +140,7 @@ export function iptablesCleanup(save: string, options: IptablesCleanupOptions): 
   for (const table of parseIptablesSave(save)) {
     const ownRules = table.rules.filter((r) => r.spec.includes(marker));
     const ours = new Set<string>();
-    for (const rule of ownRules) if (rule.target?.startsWith('CNI-')) ours.add(rule.target);
+    for (const rule of ownRules) if (rule.target?.startsWith('CNI-') || rule.target?.startsWith('CDL-')) ours.add(rule.target);
     if (options.kubeChains) for (const chain of table.chains) if (chain.startsWith('KUBE-')) ours.add(chain);
     const existing = new Set(table.chains);
     const chains = [...ours].filter((c) => existing.has(c)).sort();
@@ -161,11 +161,72 @@ export function iptablesCleanup(save: string, options: IptablesCleanupOptions): 
   return scripts;
 }
 
+export interface PodFirewallInput {
+  /** The CNI network's name: the rules that lead to the chains are marked with it, as the bridge plugin marks its own. */
+  network: string;
+  /** The pods' bridge (at most 15 characters). */
+  bridge: string;
+  nodeIp: string;
+}
+
+/**
+ * The `iptables-restore --noflush` input that keeps the real node's pods
+ * inside the cluster. What a pod sends to the machine itself (the bridge
+ * address, or any of the host's) may only be a DNS question to CoreDNS or
+ * the answer on a connection the node opened (the kubelet's probes, `exec`);
+ * what the machine forwards for a pod may only go to another pod of the
+ * bridge (a Service's address is rewritten to a pod's before this) or answer
+ * a connection opened from there. So neither the host's own services nor
+ * the machine's network and beyond are reachable from a pod, whatever a
+ * Service or EndpointSlice points at. In the mangle table, which comes
+ * before the filter table's chains where the NetworkPolicy firewall
+ * (kube-router) accepts what the policies allow. Marked like the bridge
+ * plugin's rules, so `down` finds them.
+ */
+export function podFirewallScript(input: PodFirewallInput): string {
+  const { bridge, nodeIp } = input;
+  const mark = (what: string) => `-m comment --comment "name: \\"${input.network}\\" ${what}"`;
+  const toHost = `CDL-IN-${bridge}`;
+  const through = `CDL-FWD-${bridge}`;
+  const answers = '-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN';
+  return `${[
+    '*mangle',
+    `:${toHost} - [0:0]`,
+    `:${through} - [0:0]`,
+    `-A INPUT -i ${bridge} ${mark('pods reach the node for DNS only')} -j ${toHost}`,
+    `-A FORWARD -i ${bridge} ${mark('pods reach pods only')} -j ${through}`,
+    `-A ${toHost} ${answers}`,
+    `-A ${toHost} -d ${nodeIp}/32 -p udp -m udp --dport 53 -j RETURN`,
+    `-A ${toHost} -d ${nodeIp}/32 -p tcp -m tcp --dport 53 -j RETURN`,
+    `-A ${toHost} -j DROP`,
+    `-A ${through} -o ${bridge} -j RETURN`,
+    `-A ${through} ${answers}`,
+    `-A ${through} -j DROP`,
+    'COMMIT',
+  ].join('\n')}\n`;
+}
+
+/**
+ * The ipsets of the NetworkPolicy firewall (kube-router), from `ipset list
+ * -n`: the sets of pods and addresses its rules match (`KUBE-SRC-…`,
+ * `KUBE-DST-…`; IPv6 ones prefixed `inet6:`). kube-router has no working
+ * cleanup of its own for them, so `down` destroys these, after the rules
+ * that use them are gone.
+ */
+export function firewallSets(ipsetNames: string): string[] {
+  return ipsetNames
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((name) => /^(inet6:)?KUBE-(SRC|DST)-[A-Z0-9]+$/.test(name));
+}
+
 /**
  * Kernel settings the kubelet sets at start when they differ
  * (`protectKernelDefaults: false`, the only way it starts on a machine that
- * has others), and the bridge plugin's IP forwarding. Their values before
- * the first start are kept and put back by `down`.
+ * has others), the bridge plugin's IP forwarding, and bridged traffic
+ * through iptables (the NetworkPolicy firewall sees pod-to-pod packets on
+ * the bridge only so). Their values before the first start are kept and put
+ * back by `down`.
  */
 export const KERNEL_TUNABLES = [
   'vm/overcommit_memory',
@@ -175,6 +236,7 @@ export const KERNEL_TUNABLES = [
   'kernel/keys/root_maxkeys',
   'kernel/keys/root_maxbytes',
   'net/ipv4/ip_forward',
+  'net/bridge/bridge-nf-call-iptables',
 ] as const;
 
 /**

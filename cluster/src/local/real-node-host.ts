@@ -28,7 +28,16 @@ import {
   type RealNodeComponent,
   type RealNodePlace,
 } from './real-node-config.ts';
-import { iptablesCleanup, KERNEL_TUNABLES, mountsUnder, routeDestinations, shimSocketPath } from './real-node-host-state.ts';
+import {
+  firewallSets,
+  iptablesCleanup,
+  KERNEL_TUNABLES,
+  mountsUnder,
+  type PodFirewallInput,
+  podFirewallScript,
+  routeDestinations,
+  shimSocketPath,
+} from './real-node-host-state.ts';
 
 /** A process on the machine: its id, its arguments and its cgroup paths. */
 export interface HostProcess {
@@ -122,8 +131,16 @@ export async function createBridge(name: string, address: string): Promise<void>
     const set = await ip(['addr', 'add', address, 'dev', name]);
     if (set.code !== 0) throw new Error(`ip addr add ${address} dev ${name}: ${tail(set.stderr, 3)}`);
   }
+  // No IPv6 on the bridge: a pod could otherwise reach the host's services by its link-local address.
+  await writeFile(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1').catch(() => undefined);
   const up = await ip(['link', 'set', 'dev', name, 'up']);
   if (up.code !== 0) throw new Error(`ip link set ${name} up: ${tail(up.stderr, 3)}`);
+}
+
+/** Puts the pods' firewall in place (podFirewallScript); the node's cleanup removes it with the bridge plugin's rules. */
+export async function addPodFirewall(input: PodFirewallInput): Promise<void> {
+  const failed = await restore('iptables-restore', podFirewallScript(input));
+  if (failed !== undefined) throw new Error(`could not put the pods' firewall in place: ${failed}`);
 }
 
 /** Removes the veths left on the bridge (their pods' namespaces may be gone already), then the bridge. */
@@ -164,6 +181,19 @@ export async function cleanIptables(network: string, kubeChains: boolean): Promi
     }
   }
   return problems;
+}
+
+/** Destroys the NetworkPolicy firewall's ipsets (after its rules are gone); returns those that stay. */
+export async function destroyFirewallSets(): Promise<string[]> {
+  const listed = await run('ipset', ['list', '-n'], { timeoutMs: 10_000 }).catch(() => ({ code: 1, stdout: '' }));
+  // No ipset program (or no permission): there are no sets of ours either.
+  if (listed.code !== 0) return [];
+  const left: string[] = [];
+  for (const name of firewallSets(listed.stdout)) {
+    const destroyed = await run('ipset', ['destroy', name], { timeoutMs: 10_000 }).catch(() => ({ code: 1 }));
+    if (destroyed.code !== 0) left.push(name);
+  }
+  return left;
 }
 
 /** Feeds a script to an `*-restore --noflush`; resolves to why it failed, or undefined. */
@@ -361,6 +391,10 @@ export async function cleanUpRealNode(place: RealNodePlace, log: (line: string) 
   // The KUBE-* chains and kernel settings are every kubelet's: only this node's to undo when it ran here and no other runs.
   const alone = existsSync(layout.dir) && foreignNodeAgents(layout.dir).length === 0;
   problems.push(...(await cleanIptables(names.network, alone)).map((p) => `iptables: ${p}`));
+  if (alone) {
+    const sets = await destroyFirewallSets();
+    if (sets.length > 0) problems.push(`ipsets left: ${sets.slice(0, 3).join(', ')}`);
+  }
   const cgroups = await removeCgroupRoot(names.cgroupRoot);
   if (cgroups.length > 0) problems.push(`cgroups left: ${cgroups.slice(0, 3).join(', ')}`);
   await removeStrayFiles(names.network, [...ids], layout.kubelet.podLogs, alone);

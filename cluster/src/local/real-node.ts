@@ -19,27 +19,32 @@
  * writes are in real-node-config.ts.
  */
 import { spawn } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { basename, dirname, join } from 'node:path';
+import { CoreV1Api, type KubeConfig, type KubernetesObject, NetworkingV1Api } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail, which } from '../exec.ts';
-import { loadKubeConfig, nodeReady } from '../kube.ts';
+import { applyObjects, loadKubeConfig, nodeReady } from '../kube.ts';
 import { ensurePrograms, NODE_PROGRAMS } from '../system-packages.ts';
 import { ensureNodeBinaries } from './binaries.ts';
 import { pidFile } from './control-plane.ts';
 import { ensureImages } from './images.ts';
 import {
+  CLUSTER_DNS,
+  CLUSTER_DOMAIN,
   CRI_NAMESPACE,
   clientKubeconfig,
   cniConflist,
   containerdConfig,
+  corefile,
   hostNames,
   kubeletConfig,
   kubeProxyConfig,
+  NODE_ADD_ON_USERS,
   type NodeLayout,
   type NodeSettings,
   nodeIp,
@@ -50,6 +55,7 @@ import {
   type RealNodePlace,
 } from './real-node-config.ts';
 import {
+  addPodFirewall,
   cleanUpRealNode,
   createBridge,
   createCgroupRoot,
@@ -222,7 +228,13 @@ function apiServer(place: RealNodePlace): string {
 }
 
 /** Starts one of the node's processes detached, its output in `logs/<name>.log`, its pid in `pids/<name>.pid`. */
-async function spawnComponent(place: RealNodePlace, name: RealNodeComponent, command: string, args: string[]): Promise<number> {
+async function spawnComponent(
+  place: RealNodePlace,
+  name: RealNodeComponent,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<number> {
   await mkdir(join(place.clusterDir, 'logs'), { recursive: true });
   await mkdir(join(place.clusterDir, 'pids'), { recursive: true });
   const logFile = join(place.clusterDir, 'logs', `${name}.log`);
@@ -232,7 +244,7 @@ async function spawnComponent(place: RealNodePlace, name: RealNodeComponent, com
       detached: true,
       stdio: ['ignore', out, out],
       // runc, iptables, mount and the CNI plugins are found on this PATH.
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' },
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...env },
     });
     const pid = child.pid;
     if (pid === undefined) throw new ClusterError(`could not start ${command}`, 'Check that the file exists and is executable.');
@@ -277,6 +289,102 @@ async function waitWhileAlive(
 }
 
 /**
+ * What the node's add-ons need in the API: CoreDNS and kube-router may read
+ * what they serve and enforce (no more), and the kube-dns Service leads to
+ * CoreDNS on the node's bridge address (a selectorless Service and its
+ * EndpointSlice: CoreDNS runs beside the kubelet, not in a pod, so it needs
+ * no way from a pod's network to the API server). Returns the Service's
+ * address, the pods' nameserver.
+ */
+async function applyAddOnObjects(kc: KubeConfig, address: string): Promise<string> {
+  const objects: KubernetesObject[] = [];
+  for (const [name, { user, rules }] of Object.entries(NODE_ADD_ON_USERS)) {
+    const role = `containerdaylabs:${name}`;
+    objects.push(
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: role }, rules } as KubernetesObject,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: role },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      } as KubernetesObject,
+    );
+  }
+  const ports = [
+    { name: 'dns', port: 53, protocol: 'UDP' },
+    { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+  ];
+  const labels = { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' };
+  objects.push(
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { ...CLUSTER_DNS, labels },
+      spec: { ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+    } as KubernetesObject,
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        namespace: CLUSTER_DNS.namespace,
+        name: `${CLUSTER_DNS.name}-coredns`,
+        labels: {
+          ...labels,
+          'kubernetes.io/service-name': CLUSTER_DNS.name,
+          'endpointslice.kubernetes.io/managed-by': 'containerdaylabs.dev',
+        },
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [address], conditions: { ready: true }, nodeName: REAL_NODE_NAME }],
+      ports,
+    } as KubernetesObject,
+  );
+  await applyObjects(kc, objects);
+  const service = await kc.makeApiClient(CoreV1Api).readNamespacedService(CLUSTER_DNS);
+  const ip = service.spec?.clusterIP;
+  if (!ip)
+    throw new ClusterError(`the Service ${CLUSTER_DNS.namespace}/${CLUSTER_DNS.name} has no address`, 'Run `npm run cluster -- reset`.');
+  return ip;
+}
+
+/** The cluster's Service address ranges, as the API server allocates them (kube-router must not filter them). */
+async function serviceRanges(kc: KubeConfig): Promise<string> {
+  const cidr = await kc.makeApiClient(NetworkingV1Api).readServiceCIDR({ name: 'kubernetes' });
+  const ranges = cidr.spec?.cidrs?.filter((c) => c.includes('.')) ?? [];
+  if (ranges.length === 0) throw new ClusterError('the API server names no IPv4 Service range', 'Run `npm run cluster -- reset`.');
+  return ranges.join(',');
+}
+
+/**
+ * Lets iptables see traffic between two pods of the bridge (br_netfilter),
+ * without which no NetworkPolicy could drop it. The value before is kept
+ * with the other kernel settings and put back by `down`.
+ */
+async function bridgedTrafficThroughIptables(): Promise<void> {
+  const file = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+  if (!existsSync(file)) await run('modprobe', ['br_netfilter'], { timeoutMs: 10_000 }).catch(() => undefined);
+  const done = await writeFile(file, '1').then(
+    () => true,
+    () => false,
+  );
+  if (!done) {
+    throw new ClusterError(
+      'this kernel does not pass bridged traffic through iptables (no br_netfilter), so NetworkPolicy could not be enforced between pods',
+      'Load the br_netfilter module (modprobe br_netfilter), or start with --no-real-node.',
+    );
+  }
+}
+
+/** Whether CoreDNS answers for the cluster's names at `address`. */
+async function dnsAnswers(address: string): Promise<boolean> {
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
+  resolver.setServers([address]);
+  const found = await resolver.resolve4(`kubernetes.default.svc.${CLUSTER_DOMAIN}`).catch(() => []);
+  return found.length > 0;
+}
+
+/**
  * Starts the real node, from whatever an earlier run left (everything of
  * it is cleaned up first), and waits until it is Ready. Throws a
  * ClusterError with the reason when it cannot.
@@ -292,17 +400,21 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const names = hostNames(place.clusterName);
   await cleanUpRealNode(place, () => {});
 
-  log(`Starting the real node ${REAL_NODE_NAME} (containerd, kubelet, kube-proxy)…`);
+  log(`Starting the real node ${REAL_NODE_NAME} (containerd, kubelet, kube-proxy, CoreDNS, kube-router)…`);
   for (const folder of [layout.pki, layout.containerd.root, layout.containerd.state, layout.cni.confDir, layout.cni.dataDir]) {
     await mkdir(folder, { recursive: true });
   }
-  for (const folder of [layout.kubelet.root, layout.kubelet.podLogs, join(layout.kubeProxy.config, '..')])
-    await mkdir(folder, { recursive: true });
+  for (const file of [layout.kubeProxy.config, layout.coredns.corefile, layout.kubeRouter.kubeconfig]) {
+    await mkdir(dirname(file), { recursive: true });
+  }
+  for (const folder of [layout.kubelet.root, layout.kubelet.podLogs]) await mkdir(folder, { recursive: true });
   const settings = await chooseSettings(place, layout);
   const address = nodeIp(settings.subnet);
   await saveTunables(join(layout.dir, 'kernel-settings.json'));
+  await bridgedTrafficThroughIptables();
   await createCgroupRoot(names.cgroupRoot);
   await createBridge(names.bridge, `${address}/${settings.subnet.split('/')[1]}`);
+  await addPodFirewall({ network: names.network, bridge: names.bridge, nodeIp: address });
 
   const ca = { cert: join(place.clusterDir, 'pki', 'ca.crt'), key: join(place.clusterDir, 'pki', 'ca.key') };
   const client = ['keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'];
@@ -313,6 +425,11 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
     `subjectAltName=IP:${address},DNS:${REAL_NODE_NAME}`,
   ]);
   const proxyCert = await issue(layout.pki, ca, 'kube-proxy', '/CN=system:kube-proxy', client);
+  const dnsCert = await issue(layout.pki, ca, 'coredns', `/CN=${NODE_ADD_ON_USERS.coredns.user}`, client);
+  const routerCert = await issue(layout.pki, ca, 'kube-router', `/CN=${NODE_ADD_ON_USERS['kube-router'].user}`, client);
+  const admin = loadKubeConfig(place.kubeconfig);
+  const clusterDns = await applyAddOnObjects(admin, address);
+  const ranges = await serviceRanges(admin);
 
   const server = apiServer(place);
   await writeFile(layout.containerd.config, containerdConfig(layout));
@@ -324,6 +441,7 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
     clientCaFile: ca.cert,
     tlsCertFile: serving.cert,
     tlsPrivateKeyFile: serving.key,
+    clusterDns,
   };
   await writeFile(layout.kubelet.config, kubeletConfig(kubeletInput));
   const kubelet = { server, caFile: ca.cert, certFile: nodeCert.cert, keyFile: nodeCert.key, user: `system:node:${REAL_NODE_NAME}` };
@@ -331,6 +449,13 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const proxy = { server, caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, user: 'system:kube-proxy' };
   await writeFile(layout.kubeProxy.kubeconfig, clientKubeconfig(proxy));
   await writeFile(layout.kubeProxy.config, kubeProxyConfig(layout, settings));
+  for (const [file, cert, user] of [
+    [layout.coredns.kubeconfig, dnsCert, NODE_ADD_ON_USERS.coredns.user],
+    [layout.kubeRouter.kubeconfig, routerCert, NODE_ADD_ON_USERS['kube-router'].user],
+  ] as const) {
+    await writeFile(file, clientKubeconfig({ server, caFile: ca.cert, certFile: cert.cert, keyFile: cert.key, user }));
+  }
+  await writeFile(layout.coredns.corefile, corefile(layout, settings.subnet));
 
   const containerd = which('containerd') ?? 'containerd';
   const containerdPid = await spawnComponent(place, 'containerd', containerd, ['--config', layout.containerd.config]);
@@ -356,7 +481,7 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   ]);
   const proxyPid = await spawnComponent(place, 'kube-proxy', binaries.kubeProxy, [`--config=${layout.kubeProxy.config}`]);
 
-  const api = loadKubeConfig(place.kubeconfig).makeApiClient(CoreV1Api);
+  const api = admin.makeApiClient(CoreV1Api);
   const ready = async () => {
     const node = await api.readNode({ name: REAL_NODE_NAME });
     const condition = node.status?.conditions?.find((c) => c.type === 'Ready');
@@ -367,5 +492,32 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   if (!processAlive(proxyPid)) {
     throw new ClusterError(`kube-proxy exited:\n${await logTail(place, 'kube-proxy')}`, `Look at ${join(place.clusterDir, 'logs')}.`);
   }
+  const dnsPid = await spawnComponent(place, 'coredns', binaries.coredns, ['-conf', layout.coredns.corefile]);
+  await waitWhileAlive(place, 'coredns', dnsPid, "CoreDNS to answer for the cluster's names", () => dnsAnswers(address), 30_000);
+  // Only its firewall runs: no routing, no Service proxy (kube-proxy's), no health or metrics
+  // listener (v2.1's would serve on every interface). It finds its node by NODE_NAME first.
+  const routerPid = await spawnComponent(
+    place,
+    'kube-router',
+    binaries.kubeRouter,
+    [
+      '--run-firewall=true',
+      '--run-router=false',
+      '--run-service-proxy=false',
+      '--run-loadbalancer=false',
+      '--enable-cni=false',
+      '--enable-ipv4=true',
+      '--enable-ipv6=false',
+      `--kubeconfig=${layout.kubeRouter.kubeconfig}`,
+      `--hostname-override=${REAL_NODE_NAME}`,
+      `--service-cluster-ip-range=${ranges}`,
+      '--health-port=0',
+      '--metrics-port=0',
+      '--iptables-sync-period=1m',
+    ],
+    { NODE_NAME: REAL_NODE_NAME },
+  );
+  const firewallChain = async () => (await run('iptables', ['-S', 'KUBE-ROUTER-FORWARD'], { timeoutMs: 5000 })).code === 0;
+  await waitWhileAlive(place, 'kube-router', routerPid, 'the NetworkPolicy firewall to be in place', firewallChain, 60_000);
   log(`The real node ${REAL_NODE_NAME} is Ready (${address}, pods on ${settings.subnet}) in ${formatDuration(Date.now() - started)}.`);
 }

@@ -8,6 +8,8 @@
  * | Kubernetes | `dl.k8s.io/release/<v>/bin/<os>/<arch>/<name>` | `<name>.sha256` beside it |
  * | etcd | `github.com/etcd-io/etcd/releases/download/<v>/etcd-<v>-<os>-<arch>.tar.gz` (linux) or `.zip` | `SHA256SUMS` beside it |
  * | kwok | `github.com/kubernetes-sigs/kwok/releases/download/<v>/<name>-<os>-<arch>` | GitHub's digest of the asset, from `api.github.com/repos/kubernetes-sigs/kwok/releases/tags/<v>` (kwok publishes no checksum file) |
+ * | CoreDNS | `github.com/coredns/coredns/releases/download/<v>/coredns_<v without v>_<os>_<arch>.tgz` | `<archive>.sha256` beside it |
+ * | kube-router (Linux only) | `github.com/cloudnativelabs/kube-router/releases/download/<v>/kube-router_<v without v>_linux_<arch>.tar.gz` | `kube-router_<v without v>_checksums.txt` beside it |
  *
  * A mirror (CDL_BINARY_MIRROR) holds the same files under its base URL,
  * each official URL's host and path kept: `<mirror>/dl.k8s.io/release/…`.
@@ -47,7 +49,7 @@ export interface ReleaseFile {
 }
 
 export interface BundleRef {
-  id: 'kubernetes' | 'kubernetes-node' | 'etcd' | 'kwok' | 'karpenter';
+  id: 'kubernetes' | 'kubernetes-node' | 'etcd' | 'kwok' | 'karpenter' | 'coredns' | 'kube-router';
   version: string;
   files: readonly string[];
 }
@@ -86,6 +88,23 @@ export function releaseFiles(bundle: BundleRef, platform: Platform | undefined):
     }
     case 'karpenter':
       return 'Karpenter publishes its kwok provider as source only';
+    case 'coredns': {
+      const archive = `coredns_${v.replace(/^v/, '')}_${os}_${arch}.tgz`;
+      const url = `https://github.com/coredns/coredns/releases/download/${v}/${archive}`;
+      return bundle.files.map((file) => ({ file, url, member: file, checksum: { kind: 'file', url: `${url}.sha256` } }));
+    }
+    case 'kube-router': {
+      if (os !== 'linux') return 'kube-router publishes Linux binaries only';
+      const base = `https://github.com/cloudnativelabs/kube-router/releases/download/${v}`;
+      const archive = `kube-router_${v.replace(/^v/, '')}_${os}_${arch}.tar.gz`;
+      const sums = `${base}/kube-router_${v.replace(/^v/, '')}_checksums.txt`;
+      return bundle.files.map((file) => ({
+        file,
+        url: `${base}/${archive}`,
+        member: file,
+        checksum: { kind: 'sums', url: sums, name: archive },
+      }));
+    }
     case 'kwok': {
       const api = `https://api.github.com/repos/kubernetes-sigs/kwok/releases/tags/${v}`;
       return bundle.files.map((file) => {

@@ -1,0 +1,134 @@
+/**
+ * The real node's network with real packets: a Service resolves by name
+ * (CoreDNS) and answers (kube-proxy), a NetworkPolicy drops traffic and an
+ * allow rule lets it through (kube-router), and a pod reaches neither the
+ * machine's own services nor anything beyond the cluster. Every answer is
+ * measured from a pod of the real node (checks/lib/reachability.ts).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { AppsV1Api, CoreV1Api, NetworkingV1Api, type V1NetworkPolicy } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ProbeClient, probe } from '../../checks/lib/reachability.ts';
+import { loadKubeConfig, rolledOut, waitFor } from '../../cluster/src/kube.ts';
+import { IMAGE_REFS } from '../../cluster/src/local/images.ts';
+import { REAL_NODE_LABEL, REAL_NODE_NAME, REAL_NODE_TAINT } from '../../cluster/src/local/real-node-config.ts';
+
+const kc = loadKubeConfig(inject('kubeconfig'));
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const net = kc.makeApiClient(NetworkingV1Api);
+const NAMESPACE = `real-network-${process.pid}`;
+const placement = {
+  nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
+  tolerations: [{ key: REAL_NODE_TAINT.key, operator: 'Exists', effect: REAL_NODE_TAINT.effect }],
+};
+const client = (role: string): ProbeClient => ({ namespace: NAMESPACE, labels: { role }, ...placement });
+const WEB = `http://web.${NAMESPACE}.svc.cluster.local/`;
+
+let host: Server;
+
+beforeAll(async () => {
+  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  await apps.createNamespacedDeployment({
+    namespace: NAMESPACE,
+    body: {
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: {
+            ...placement,
+            containers: [
+              {
+                name: 'app',
+                image: IMAGE_REFS.demoApp,
+                imagePullPolicy: 'IfNotPresent',
+                readinessProbe: { httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await core.createNamespacedService({
+    namespace: NAMESPACE,
+    body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } },
+  });
+  await waitFor(
+    'web to be ready',
+    async () => rolledOut(await apps.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE })),
+    60_000,
+  );
+  // A service of the machine's own, on every interface: no pod may reach it.
+  host = createServer((_req, res) => res.end('the host\n'));
+  await new Promise<void>((resolve) => host.listen(0, '0.0.0.0', resolve));
+}, 90_000);
+
+afterAll(async () => {
+  host?.close();
+  await core.deleteNamespace({ name: NAMESPACE, gracePeriodSeconds: 0 }).catch(() => undefined);
+});
+
+async function policy(body: V1NetworkPolicy): Promise<void> {
+  await net.createNamespacedNetworkPolicy({ namespace: NAMESPACE, body });
+}
+
+describe("the real node's network", () => {
+  it('resolves a Service by its names and answers through it', async () => {
+    const answers = await probe(core, client('client'), [WEB, 'http://web/', 'http://nothing-here/']);
+    expect([...answers]).toEqual([
+      [WEB, true],
+      ['http://web/', true],
+      ['http://nothing-here/', false],
+    ]);
+  });
+
+  it('drops what a default-deny policy denies, and lets through what an allow rule allows, with real packets', async () => {
+    await policy({
+      metadata: { name: 'default-deny' },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] },
+    });
+    // kube-router applies a change within a second or two: wait until the packets say so.
+    await waitFor(
+      'the default deny to drop traffic',
+      async () => (await probe(core, client('client'), [WEB])).get(WEB) === false,
+      30_000,
+      500,
+    );
+
+    await policy({
+      metadata: { name: 'allow-clients' },
+      spec: {
+        podSelector: { matchLabels: { app: 'web' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ _from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 8080 }] }],
+      },
+    });
+    await waitFor(
+      'the allow rule to let clients in',
+      async () => (await probe(core, client('client'), [WEB])).get(WEB) === true,
+      30_000,
+      500,
+    );
+    expect((await probe(core, client('stranger'), [WEB])).get(WEB), 'a pod the rule does not name').toBe(false);
+  }, 90_000);
+
+  it("reaches neither the machine's own services nor its network", async () => {
+    const node = await core.readNode({ name: REAL_NODE_NAME });
+    const nodeIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const machineIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal && a.address !== nodeIp)?.address;
+    const { port } = host.address() as AddressInfo;
+    const urls = [`http://${nodeIp}:${port}/`, ...(machineIp ? [`http://${machineIp}:${port}/`] : [])];
+    // The machine itself reaches it: the server is up, so a "no" below is the firewall's.
+    for (const url of urls) expect(await (await fetch(url)).text()).toBe('the host\n');
+    const answers = await probe(core, client('client'), urls);
+    for (const url of urls) expect(answers.get(url), url).toBe(false);
+  });
+});
