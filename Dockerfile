@@ -14,7 +14,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY cluster ./cluster
 COPY contract ./contract
-RUN node cluster/src/local/prebuild.ts && rm -rf /opt/container-day-labs/build /root/.cache/go-build /go/pkg/mod
+RUN CDL_REAL_NODE=off node cluster/src/local/prebuild.ts && rm -rf /opt/container-day-labs/build /root/.cache/go-build /go/pkg/mod
 
 FROM node:24-bookworm-slim AS app
 RUN apt-get update \

@@ -7,7 +7,7 @@
  * and one that goes quiet (nothing left that looks complete), and `auto`
  * falling back to a build when nothing can be downloaded.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cluster/src/cli.ts';
 import { ClusterError } from '../../cluster/src/errors.ts';
-import { ensureBinaries, inspectBundle, type LocalBinaries, VERSIONS } from '../../cluster/src/local/binaries.ts';
+import { poll } from '../../cluster/src/kube.ts';
+import {
+  ensureBinaries,
+  ensureNodeBinaries,
+  inspectBundle,
+  type LocalBinaries,
+  type NodeBinaries,
+  VERSIONS,
+} from '../../cluster/src/local/binaries.ts';
 import { DownloadError, downloadBinary } from '../../cluster/src/local/download.ts';
 import { hostPlatform, mirrored, type Platform, releaseFiles } from '../../cluster/src/local/releases.ts';
 import { type MirrorServer, startMirrorServer } from '../support/mirror-server.ts';
@@ -53,6 +61,22 @@ async function emptyCache(how = 'download', from?: string): Promise<NodeJS.Proce
 function leftovers(env: NodeJS.ProcessEnv, id: string): string[] {
   const bin = join(env.CDL_CACHE_DIR as string, 'bin');
   return existsSync(bin) ? readdirSync(bin).filter((name) => name.startsWith(id)) : [];
+}
+
+/** `python3 -m http.server` over `root` on a free port of 127.0.0.1, and what it logged. */
+async function pythonServer(root: string): Promise<{ url: string; log: () => string; close: () => void }> {
+  const child = spawn('python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', root, '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const port = await poll(async () => /port (\d+)/.exec(output)?.[1], { what: 'python3 -m http.server to listen', timeoutMs: 10_000 });
+  return { url: `http://127.0.0.1:${port}`, log: () => output, close: () => child.kill() };
 }
 
 beforeAll(async () => {
@@ -108,6 +132,28 @@ describe('downloading the binaries', () => {
         `/api.github.com/repos/kubernetes-sigs/kwok/releases/tags/${VERSIONS.kwok}`,
       ]),
     );
+  });
+
+  it("fills the real node's bundles too, from the simplest static server there is", { timeout: 120_000 }, async () => {
+    // python3 -m http.server ends each connection after its file, often while a download still
+    // waits for the disk: fetch's HTTP client crashed the whole process there (undici#5360).
+    const closing = await pythonServer(mirrorDir);
+    try {
+      const env = await emptyCache('download', closing.url);
+      const lines: string[] = [];
+      const [control, node] = await Promise.all([
+        ensureBinaries({ log: (line) => lines.push(line), env }),
+        ensureNodeBinaries({ log: (line) => lines.push(line), env }),
+      ]);
+      const own = await ensureNodeBinaries({ log: quiet });
+      for (const key of Object.keys(own) as Array<keyof NodeBinaries>) expect(sha256(node[key]), key).toBe(sha256(own[key]));
+      expect(sha256(control.kubeApiserver)).toBe(sha256(cached.kubeApiserver));
+      expect(lines.filter((line) => /checksums verified/.test(line))).toHaveLength(6);
+      expect(closing.log()).toMatch(/GET \/github\.com\/coredns\/coredns\/releases\/download\/\S+\.tgz\.sha256 HTTP/);
+      expect(closing.log()).toMatch(/GET \/github\.com\/cloudnativelabs\/kube-router\/releases\/download\/\S+_checksums\.txt HTTP/);
+    } finally {
+      closing.close();
+    }
   });
 
   it('refuses a binary that does not match its checksum, deletes it, and keeps nothing of its bundle', { timeout: 120_000 }, async () => {

@@ -9,6 +9,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
@@ -49,8 +51,30 @@ export interface DownloadOptions {
 const HINT = 'Check the network (or CDL_BINARY_MIRROR), or build the binaries instead with CDL_BINARIES=build.';
 const DEFAULT_IDLE_MS = 30_000;
 
-/** fetch, with its failures said as DownloadErrors and a timer that aborts it once nothing arrives for `idleMs`. */
-async function get(url: string, idleMs: number): Promise<{ response: Response; alive: () => void; done: () => void }> {
+/** Redirects followed at most (GitHub's release assets redirect once, to their storage). */
+const MAX_REDIRECTS = 5;
+
+/** One GET, answered with its response (any status); rejects when no answer comes. */
+function request(url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsGet : url.protocol === 'http:' ? httpGet : undefined;
+    if (!send) {
+      reject(new Error(`${url.protocol} is not a protocol to download from`));
+      return;
+    }
+    send(url, { signal, headers: { 'user-agent': 'container-day-labs' } }, resolve).on('error', reject);
+  });
+}
+
+/**
+ * A GET that answered 200, with its failures said as DownloadErrors and a
+ * timer that aborts it once nothing arrives for `idleMs`. Node's own HTTP
+ * client, not fetch: fetch's crashes the whole process (an uncatchable
+ * assertion in its HTTP/1 parser, undici#5360) when a server closes the
+ * connection while a body waits for a slow disk, which is what a plain
+ * static file server (`python3 -m http.server`) does with every file.
+ */
+async function get(url: string, idleMs: number): Promise<{ response: IncomingMessage; alive: () => void; done: () => void }> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), idleMs);
   const alive = () => {
@@ -58,28 +82,41 @@ async function get(url: string, idleMs: number): Promise<{ response: Response; a
     timer = setTimeout(() => controller.abort(), idleMs);
   };
   const done = () => clearTimeout(timer);
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: controller.signal, headers: { 'user-agent': 'container-day-labs' } });
-  } catch (error) {
-    done();
-    const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-    throw new DownloadError('unreachable', `could not reach ${url}: ${controller.signal.aborted ? 'no answer' : cause}`, HINT, {
-      cause: error,
-    });
+  let at = new URL(url);
+  for (let redirects = 0; ; redirects++) {
+    let response: IncomingMessage;
+    try {
+      response = await request(at, controller.signal);
+    } catch (error) {
+      done();
+      const reason = controller.signal.aborted ? 'no answer' : error instanceof Error ? error.message : String(error);
+      throw new DownloadError('unreachable', `could not reach ${at}: ${reason}`, HINT, { cause: error });
+    }
+    const status = response.statusCode ?? 0;
+    const location = response.headers.location;
+    if (status >= 300 && status < 400 && location && redirects < MAX_REDIRECTS) {
+      response.resume();
+      at = new URL(location, at);
+      continue;
+    }
+    if (status !== 200) {
+      done();
+      response.resume();
+      throw new DownloadError('refused', `${at} answered ${status} ${response.statusMessage ?? ''}`.trim(), HINT);
+    }
+    return { response, alive, done };
   }
-  if (response.status !== 200) {
-    done();
-    await response.body?.cancel();
-    throw new DownloadError('refused', `${url} answered ${response.status} ${response.statusText}`.trim(), HINT);
-  }
-  return { response, alive, done };
 }
 
 async function getText(url: string, idleMs: number): Promise<string> {
-  const { response, done } = await get(url, idleMs);
+  const { response, alive, done } = await get(url, idleMs);
   try {
-    return await response.text();
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) {
+      alive();
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   } catch (error) {
     throw new DownloadError('incomplete', `the download of ${url} broke off`, HINT, { cause: error });
   } finally {
@@ -118,7 +155,7 @@ export async function publishedDigest(source: ChecksumSource, options: DownloadO
 /** Streams `url` into `file`, hashing it; checks the length the server announced. */
 async function fetchToFile(url: string, file: string, options: DownloadOptions): Promise<{ size: number; sha256: string }> {
   const { response, alive, done } = await get(url, options.idleMs ?? DEFAULT_IDLE_MS);
-  const announced = Number(response.headers.get('content-length') ?? Number.NaN);
+  const announced = Number(response.headers['content-length'] ?? Number.NaN);
   const total = Number.isSafeInteger(announced) ? announced : undefined;
   const hash = createHash('sha256');
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
@@ -126,8 +163,7 @@ async function fetchToFile(url: string, file: string, options: DownloadOptions):
   out.on('error', () => undefined);
   let size = 0;
   try {
-    if (!response.body) throw new Error('no body');
-    for await (const chunk of response.body) {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
       alive();
       hash.update(chunk);
       size += chunk.length;
