@@ -5,11 +5,12 @@
  * as a plain process, checked by what it answers, logs and exits with.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureNodeBinaries } from '../../cluster/src/local/binaries.ts';
 import { ensureImages, type ImageName, isStaticElf, type LocalImage } from '../../cluster/src/local/images.ts';
 
 let dir = '';
@@ -64,6 +65,9 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cdl-images-'));
   const env = { ...process.env, CDL_CACHE_DIR: join(dir, 'cache') };
+  // The CoreDNS image is made from the binary cache's CoreDNS: the scratch cache gets a copy of that bundle.
+  const { coredns } = await ensureNodeBinaries({ log: () => undefined });
+  await cp(dirname(coredns), join(dir, 'cache', 'bin', basename(dirname(coredns))), { recursive: true });
   images = await ensureImages({ env, log: (line) => buildLog.push(line) });
 }, 180_000);
 
@@ -76,11 +80,12 @@ describe('the image cache', () => {
   it('builds each image once, then finds it', async () => {
     expect(images.map((i) => i.ref).sort()).toEqual([
       'localhost/cdl/busybox:1',
+      'localhost/cdl/coredns:1.15.0',
       'localhost/cdl/demo-app-root:1',
       'localhost/cdl/demo-app:1',
       'localhost/cdl/pause:1',
     ]);
-    expect(buildLog.filter((line) => line.startsWith('Built '))).toHaveLength(3);
+    expect(buildLog.filter((line) => line.startsWith('Built '))).toHaveLength(4);
     const again: string[] = [];
     const cached = await ensureImages({ env: { ...process.env, CDL_CACHE_DIR: join(dir, 'cache') }, log: (line) => again.push(line) });
     expect(again).toEqual([]);
@@ -191,5 +196,15 @@ describe('busybox', () => {
     app.child.kill('SIGTERM');
     expect(await app.exited).toBe(0);
     expect(execFileSync('stat', ['-c', '%a', join(rootfs, 'tmp')], { encoding: 'utf8' }).trim()).toBe('1777');
+  });
+});
+
+describe('coredns', () => {
+  it('is the cached CoreDNS alone, static, and says its version', async () => {
+    const { rootfs, config } = await unpack('coredns');
+    expect(config.config).toMatchObject({ User: '0:0', Entrypoint: ['/coredns'] });
+    const binary = join(rootfs, 'coredns');
+    expect(isStaticElf(await readFile(binary))).toBe(true);
+    expect(execFileSync(binary, ['-version'], { encoding: 'utf8' })).toContain('CoreDNS-1.15.0');
   });
 });

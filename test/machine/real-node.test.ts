@@ -138,7 +138,7 @@ describe('the real node', () => {
   it('runs beside the seven simulated nodes, tainted, and status says containers run', async () => {
     const status = await provider.status();
     expect(status.detail).toMatch(
-      /8\/8 nodes Ready; running: 10 of 10 processes \(.*containerd, kubelet, kube-proxy, coredns, kube-router\)/,
+      /8\/8 nodes Ready; running: 9 of 9 processes \(.*containerd, kubelet, kube-proxy, kube-router\)/,
     );
     expect(status.runsContainers).toBe(true);
     expect(status.realNode).toBeUndefined();
@@ -272,16 +272,16 @@ describe('the real node', () => {
     const degraded = await provider.status();
     expect(degraded.state).toBe('degraded');
     expect(degraded.runsContainers).toBe(false);
-    expect(degraded.detail).toMatch(/^etcd, .*containerd, kubelet, kube-proxy, coredns and kube-router not running; /);
-    expect(degraded.realNode).toBe('the real node is down (containerd, kubelet, kube-proxy, coredns and kube-router not running)');
+    expect(degraded.detail).toMatch(/^etcd, .*containerd, kubelet, kube-proxy and kube-router not running; /);
+    expect(degraded.realNode).toBe('the real node is down (containerd, kubelet, kube-proxy and kube-router not running)');
 
     // Through the CLI, whose flag outranks CDL_REAL_NODE=off of the test run (vitest.config.ts).
     expect(process.env.CDL_REAL_NODE).toBe('off');
     const { code, stdout, stderr } = await cli('up', '--real-node');
     expect(code, stderr).toBe(0);
-    expect(stdout).toMatch(/^running: .*8\/8 nodes Ready; running: 10 of 10 processes/);
+    expect(stdout).toMatch(/^running: .*8\/8 nodes Ready; running: 9 of 9 processes/);
     expect(stderr).toContain(
-      'Restarting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller, containerd, kubelet, kube-proxy, coredns, kube-router…',
+      'Restarting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok-controller, containerd, kubelet, kube-proxy, kube-router…',
     );
     expect((await provider.status()).runsContainers).toBe(true);
     // The new kubelet starts the pod bound to it again, in a new sandbox.

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cniConflist,
   containerdConfig,
+  corednsPod,
   corefile,
   hostNames,
   isRealNodeComponent,
@@ -177,19 +178,27 @@ describe("the kubelet's configuration", () => {
   });
 });
 
-describe("CoreDNS's Corefile", () => {
-  const text = corefile(layout, settings.subnet);
+describe("CoreDNS's Corefile and pod", () => {
+  const text = corefile();
+  const pod = JSON.parse(corednsPod(layout));
 
-  it("answers for the cluster's names on the bridge address only, from the API server in its own identity", () => {
-    expect(text).toContain('bind 10.88.3.1\n');
-    expect(text).toMatch(
-      /kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{\n\s+kubeconfig \/repo\/\.cluster\/rn\/node\/coredns\/kubeconfig cdl\n/,
-    );
+  it("answers for the cluster's names from the API server, in its own identity, from a pod selected as kube-dns", () => {
+    expect(text).toMatch(/kubernetes cluster\.local in-addr\.arpa ip6\.arpa \{\n\s+kubeconfig \/etc\/coredns\/kubeconfig cdl\n/);
     expect(NODE_ADD_ON_USERS.coredns.rules.flatMap((r) => r.verbs)).not.toContain('get');
+    expect(pod.metadata).toEqual({ name: 'coredns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } });
+    expect(pod.spec.volumes).toEqual([{ name: 'config', hostPath: { path: '/repo/.cluster/rn/node/coredns', type: 'Directory' } }]);
+    expect(pod.spec.containers[0].volumeMounts).toEqual([{ name: 'config', mountPath: '/etc/coredns', readOnly: true }]);
+    expect(pod.spec.containers[0].securityContext).toMatchObject({
+      capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+      readOnlyRootFilesystem: true,
+    });
   });
 
-  it('opens no other listener and sends nothing outside the cluster', () => {
-    for (const plugin of ['forward', 'health', 'ready', 'prometheus', 'pprof', 'debug']) {
+  it('serves DNS and readiness in its own pod only, and sends nothing outside the cluster', () => {
+    expect(text).toMatch(/^\.:53 \{/);
+    expect(text).toContain('ready :8181');
+    expect(pod.spec.hostNetwork).toBeUndefined();
+    for (const plugin of ['forward', 'health', 'prometheus', 'pprof', 'debug']) {
       expect(text, plugin).not.toMatch(new RegExp(`^\\s*${plugin}\\b`, 'm'));
     }
   });
@@ -313,16 +322,23 @@ describe("the node's iptables rules", () => {
   });
 
   it("keeps pods inside the cluster, and goes with the node's other rules", () => {
-    const script = podFirewallScript({ network: 'cdl-rn', bridge: 'cdl1234abcd', nodeIp: '10.88.3.1' });
-    const lines = script.trim().split('\n');
+    const script = podFirewallScript({ network: 'cdl-rn', bridge: 'cdl1234abcd', nodeIp: '10.88.3.1', apiServerPort: 32764 });
+    const all = script.trim().split('\n');
+    const lines = all.slice(0, all.indexOf('*nat'));
     expect(lines[0]).toBe('*mangle');
-    // To the machine: DNS on the node, answers, nothing else.
+    // To the machine: the API server (led to 127.0.0.1), answers, nothing else.
     const toHost = lines.filter((l) => l.startsWith('-A CDL-IN-cdl1234abcd '));
     expect(toHost.map((l) => l.replace('-A CDL-IN-cdl1234abcd ', ''))).toEqual([
       '-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN',
-      '-d 10.88.3.1/32 -p udp -m udp --dport 53 -j RETURN',
-      '-d 10.88.3.1/32 -p tcp -m tcp --dport 53 -j RETURN',
+      '-d 127.0.0.1/32 -p tcp -m tcp --dport 32764 -j RETURN',
       '-j DROP',
+    ]);
+    expect(all.slice(all.indexOf('*nat'))).toEqual([
+      '*nat',
+      expect.stringMatching(
+        /^-A PREROUTING -i cdl1234abcd -d 10\.88\.3\.1\/32 -p tcp -m tcp --dport 32764 -m comment --comment "name: \\"cdl-rn\\" [^"]*" -j DNAT --to-destination 127\.0\.0\.1:32764$/,
+      ),
+      'COMMIT',
     ]);
     // Through the machine: only back onto the bridge.
     expect(lines.filter((l) => l.startsWith('-A CDL-FWD-cdl1234abcd ')).at(-1)).toBe('-A CDL-FWD-cdl1234abcd -j DROP');

@@ -605,6 +605,14 @@ export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBi
   };
 }
 
+/** CoreDNS alone (its image is made from it), downloaded or built as CDL_BINARIES says. */
+export async function ensureCoredns(options: EnsureOptions): Promise<string> {
+  const env = options.env ?? process.env;
+  const root = cacheDir(env);
+  await ensureAll([coredns], root, env, options);
+  return join(bundleDir(coredns, root), 'coredns');
+}
+
 /** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
 export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
   const env = { ...(options.env ?? process.env), CDL_BINARIES: 'build' };

@@ -29,7 +29,7 @@ import { ClusterError } from '../errors.ts';
 import { formatDuration, run, tail, which } from '../exec.ts';
 import { cacheDir, projectRoot } from '../paths.ts';
 import { ensurePrograms, IMAGE_PROGRAMS } from '../system-packages.ts';
-import { type EnsureOptions, withLock } from './binaries.ts';
+import { type EnsureOptions, ensureCoredns, VERSIONS, withLock } from './binaries.ts';
 import { hostPlatform } from './releases.ts';
 import { type TarEntry, tarArchive } from './tar.ts';
 
@@ -43,6 +43,8 @@ export const IMAGE_REFS = {
   /** The CRI config's `sandbox_image`. */
   pause: `localhost/cdl/pause:${IMAGE_TAG}`,
   busybox: `localhost/cdl/busybox:${IMAGE_TAG}`,
+  /** The real node's cluster DNS, from the cached CoreDNS binary, tagged with its version. */
+  coredns: `localhost/cdl/coredns:${VERSIONS.coredns.replace(/^v/, '')}`,
 } as const;
 export type ImageName = keyof typeof IMAGE_REFS;
 
@@ -89,7 +91,7 @@ interface SourceContext {
   workDir: string;
 }
 
-export type ImageSourceId = 'demo-app' | 'pause' | 'busybox';
+export type ImageSourceId = 'demo-app' | 'pause' | 'busybox' | 'coredns';
 
 /** One thing that is built, and the images made from its single layer. */
 interface ImageSource {
@@ -257,7 +259,28 @@ const busybox: ImageSource = {
   },
 };
 
-const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox];
+/** The CoreDNS binary of the cache (downloaded or built like the kubelet), checked to need no loader. */
+async function corednsBinary(ctx: SourceContext): Promise<Buffer> {
+  const coredns = await ensureCoredns({ log: ctx.log, env: ctx.env });
+  const binary = await readFile(coredns);
+  if (!isStaticElf(binary))
+    throw new ClusterError(`${coredns} is dynamically linked.`, 'Remove it from the cache and run the command again.');
+  return binary;
+}
+
+/** CoreDNS alone at the root of its layer, run as root without capabilities (the pod says so) to read its key. */
+const coredns: ImageSource = {
+  id: 'coredns',
+  images: [{ name: 'coredns', config: { User: '0:0', Entrypoint: ['/coredns'], Env: [PATH_ENV] } }],
+  async inputs(ctx) {
+    return { coredns: sha256(await corednsBinary(ctx)) };
+  },
+  async layer(ctx) {
+    return [{ type: 'file', path: 'coredns', mode: 0o755, content: await corednsBinary(ctx) }];
+  },
+};
+
+const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox, coredns];
 
 export interface ImageArchive {
   archive: Buffer;

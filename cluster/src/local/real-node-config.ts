@@ -30,10 +30,10 @@ export const REAL_NODE_LABEL = { key: 'labs.containerdaylabs.dev/real-node', val
 
 /**
  * Its processes, by the name of their pid files and binaries, in the order
- * they start: the container runtime, the node agent, Services, cluster DNS
- * and the NetworkPolicy firewall.
+ * they start: the container runtime, the node agent, Services and the
+ * NetworkPolicy firewall. (Cluster DNS is a pod: a static pod of the kubelet.)
  */
-export const REAL_NODE_COMPONENTS = ['containerd', 'kubelet', 'kube-proxy', 'coredns', 'kube-router'] as const;
+export const REAL_NODE_COMPONENTS = ['containerd', 'kubelet', 'kube-proxy', 'kube-router'] as const;
 export type RealNodeComponent = (typeof REAL_NODE_COMPONENTS)[number];
 
 /** The containerd namespace the CRI plugin keeps the kubelet's images and containers in. */
@@ -62,9 +62,10 @@ export interface NodeLayout {
   pki: string;
   containerd: { config: string; root: string; state: string; socket: string; runcRoot: string };
   cni: { confDir: string; dataDir: string };
-  kubelet: { config: string; kubeconfig: string; root: string; podLogs: string };
+  kubelet: { config: string; kubeconfig: string; root: string; podLogs: string; manifests: string };
   kubeProxy: { config: string; kubeconfig: string };
-  coredns: { corefile: string; kubeconfig: string };
+  /** CoreDNS's files, the folder its static pod mounts read-only at /etc/coredns. */
+  coredns: { dir: string; corefile: string; kubeconfig: string };
   kubeRouter: { kubeconfig: string };
 }
 
@@ -89,9 +90,10 @@ export function nodeLayout(stateDir: string): NodeLayout {
       kubeconfig: join(dir, 'kubelet', 'kubeconfig'),
       root: join(dir, 'kubelet', 'root'),
       podLogs: join(dir, 'kubelet', 'pod-logs'),
+      manifests: join(dir, 'kubelet', 'manifests'),
     },
     kubeProxy: { config: join(dir, 'kube-proxy', 'config.json'), kubeconfig: join(dir, 'kube-proxy', 'kubeconfig') },
-    coredns: { corefile: join(dir, 'coredns', 'Corefile'), kubeconfig: join(dir, 'coredns', 'kubeconfig') },
+    coredns: { dir: join(dir, 'coredns'), corefile: join(dir, 'coredns', 'Corefile'), kubeconfig: join(dir, 'coredns', 'kubeconfig') },
     kubeRouter: { kubeconfig: join(dir, 'kube-router', 'kubeconfig') },
   };
 }
@@ -268,7 +270,8 @@ export function kubeletConfig(input: KubeletConfigInput): string {
     registerWithTaints: [{ ...REAL_NODE_TAINT }],
     podLogsDir: layout.kubelet.podLogs,
     volumePluginDir: join(layout.kubelet.root, 'volume-plugins'),
-    staticPodPath: '',
+    // CoreDNS only (corednsPod): nothing else is ever written there.
+    staticPodPath: layout.kubelet.manifests,
     maxPods: 30,
     podPidsLimit: 1024,
     evictionHard: { 'memory.available': '1%', 'nodefs.available': '1%', 'nodefs.inodesFree': '1%', 'imagefs.available': '1%' },
@@ -335,19 +338,27 @@ export const NODE_ADD_ON_USERS = {
 } as const;
 
 /**
- * CoreDNS's Corefile: the cluster's names from the API server, answered on
- * the node's bridge address only (the kube-dns Service leads there), and
- * nothing else: no forwarding (a workshop's pods have no business on the
- * internet, and an offline event has none), no health, metrics or debug
- * listener. A name outside the cluster gets an error answer at once.
+ * Where CoreDNS's folder is inside its pod, and the port it serves on
+ * there: 53, as in any cluster, because a NetworkPolicy names the pod's port
+ * (a rule that allows DNS on 53 must match it).
  */
-export function corefile(layout: NodeLayout, subnet: string): string {
+export const COREDNS_MOUNT = '/etc/coredns';
+export const COREDNS_PORT = 53;
+const COREDNS_READY_PORT = 8181;
+
+/**
+ * CoreDNS's Corefile: the cluster's names from the API server, and nothing
+ * else: no forwarding (a workshop's pods have no business on the internet,
+ * and an offline event has none). A name outside the cluster gets an error
+ * answer at once. It runs in its own pod, so its ports are the pod's.
+ */
+export function corefile(): string {
   return `${[
-    '.:53 {',
-    `    bind ${nodeIp(subnet)}`,
+    `.:${COREDNS_PORT} {`,
     '    errors',
+    `    ready :${COREDNS_READY_PORT}`,
     `    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {`,
-    `        kubeconfig ${layout.coredns.kubeconfig} cdl`,
+    `        kubeconfig ${COREDNS_MOUNT}/kubeconfig cdl`,
     '        pods insecure',
     '        ttl 5',
     '    }',
@@ -357,12 +368,72 @@ export function corefile(layout: NodeLayout, subnet: string): string {
   ].join('\n')}\n`;
 }
 
-/** A kubeconfig with a client certificate, for the kubelet and kube-proxy. */
-export function clientKubeconfig(input: { server: string; caFile: string; certFile: string; keyFile: string; user: string }): string {
+/**
+ * CoreDNS as a static pod of the real node, in kube-system and labelled
+ * `k8s-app: kube-dns` as in any cluster: a NetworkPolicy that lets pods
+ * reach the cluster DNS by that selector works here as on EKS. Its files
+ * (Corefile, kubeconfig, client certificate) come from the node's folder,
+ * read-only; it runs as root only to read its key, with a read-only root
+ * and no capability but binding port 53 (as CoreDNS's own manifests do).
+ */
+export function corednsPod(layout: NodeLayout): string {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'coredns', namespace: CLUSTER_DNS.namespace, labels: { 'k8s-app': 'kube-dns' } },
+    spec: {
+      priorityClassName: 'system-node-critical',
+      enableServiceLinks: false,
+      securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'coredns',
+          image: IMAGE_REFS.coredns,
+          imagePullPolicy: 'Never',
+          args: ['-conf', `${COREDNS_MOUNT}/Corefile`],
+          ports: [
+            { name: 'dns', containerPort: COREDNS_PORT, protocol: 'UDP' },
+            { name: 'dns-tcp', containerPort: COREDNS_PORT, protocol: 'TCP' },
+          ],
+          readinessProbe: { httpGet: { path: '/ready', port: COREDNS_READY_PORT }, periodSeconds: 2 },
+          resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+          securityContext: {
+            runAsUser: 0,
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+          },
+          volumeMounts: [{ name: 'config', mountPath: COREDNS_MOUNT, readOnly: true }],
+        },
+      ],
+      volumes: [{ name: 'config', hostPath: { path: layout.coredns.dir, type: 'Directory' } }],
+    },
+  };
+  return `${JSON.stringify(pod, null, 2)}\n`;
+}
+
+/**
+ * A kubeconfig with a client certificate, for the kubelet, kube-proxy,
+ * kube-router and CoreDNS. `tlsServerName` where the server is reached at
+ * an address its certificate does not name (CoreDNS's, from its pod).
+ */
+export function clientKubeconfig(input: {
+  server: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  user: string;
+  tlsServerName?: string;
+}): string {
+  const cluster = {
+    server: input.server,
+    'certificate-authority': input.caFile,
+    ...(input.tlsServerName ? { 'tls-server-name': input.tlsServerName } : {}),
+  };
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'cdl', cluster: { server: input.server, 'certificate-authority': input.caFile } }],
+    clusters: [{ name: 'cdl', cluster }],
     users: [{ name: input.user, user: { 'client-certificate': input.certFile, 'client-key': input.keyFile } }],
     contexts: [{ name: 'cdl', context: { cluster: 'cdl', user: input.user } }],
     'current-context': 'cdl',

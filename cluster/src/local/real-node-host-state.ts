@@ -167,13 +167,18 @@ export interface PodFirewallInput {
   /** The pods' bridge (at most 15 characters). */
   bridge: string;
   nodeIp: string;
+  /** The API server's port on 127.0.0.1, which pods reach at the node's address on the same port. */
+  apiServerPort: number;
 }
 
 /**
  * The `iptables-restore --noflush` input that keeps the real node's pods
  * inside the cluster. What a pod sends to the machine itself (the bridge
- * address, or any of the host's) may only be a DNS question to CoreDNS or
- * the answer on a connection the node opened (the kubelet's probes, `exec`);
+ * address, or any of the host's) may only be a request to the API server
+ * (at the node's address and the API server's port, led to 127.0.0.1 where
+ * it listens, as kube-proxy does for NodePorts on localhost: CoreDNS's pod
+ * reads the cluster's names there, and a pod may use the API as in any
+ * cluster) or the answer on a connection the node opened (the kubelet's probes, `exec`);
  * what the machine forwards for a pod may only go to another pod of the
  * bridge (a Service's address is rewritten to a pod's before this) or answer
  * a connection opened from there. So neither the host's own services nor
@@ -189,19 +194,22 @@ export function podFirewallScript(input: PodFirewallInput): string {
   const toHost = `CDL-IN-${bridge}`;
   const through = `CDL-FWD-${bridge}`;
   const answers = '-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN';
+  const api = `-p tcp -m tcp --dport ${input.apiServerPort}`;
   return `${[
     '*mangle',
     `:${toHost} - [0:0]`,
     `:${through} - [0:0]`,
-    `-A INPUT -i ${bridge} ${mark('pods reach the node for DNS only')} -j ${toHost}`,
+    `-A INPUT -i ${bridge} ${mark('pods reach the node for the API server only')} -j ${toHost}`,
     `-A FORWARD -i ${bridge} ${mark('pods reach pods only')} -j ${through}`,
     `-A ${toHost} ${answers}`,
-    `-A ${toHost} -d ${nodeIp}/32 -p udp -m udp --dport 53 -j RETURN`,
-    `-A ${toHost} -d ${nodeIp}/32 -p tcp -m tcp --dport 53 -j RETURN`,
+    `-A ${toHost} -d 127.0.0.1/32 ${api} -j RETURN`,
     `-A ${toHost} -j DROP`,
     `-A ${through} -o ${bridge} -j RETURN`,
     `-A ${through} ${answers}`,
     `-A ${through} -j DROP`,
+    'COMMIT',
+    '*nat',
+    `-A PREROUTING -i ${bridge} -d ${nodeIp}/32 ${api} ${mark('pods reach the API server')} -j DNAT --to-destination 127.0.0.1:${input.apiServerPort}`,
     'COMMIT',
   ].join('\n')}\n`;
 }

@@ -139,6 +139,8 @@ export async function createBridge(name: string, address: string): Promise<void>
 
 /** Puts the pods' firewall in place (podFirewallScript); the node's cleanup removes it with the bridge plugin's rules. */
 export async function addPodFirewall(input: PodFirewallInput): Promise<void> {
+  // Lets the API server's rule lead pods' requests to 127.0.0.1 (a setting of the bridge alone, gone with it).
+  await writeFile(`/proc/sys/net/ipv4/conf/${input.bridge}/route_localnet`, '1');
   const failed = await restore('iptables-restore', podFirewallScript(input));
   if (failed !== undefined) throw new Error(`could not put the pods' firewall in place: ${failed}`);
 }

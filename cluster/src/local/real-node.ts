@@ -21,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type KubernetesObject, NetworkingV1Api } from '@kubernetes/client-node';
@@ -36,10 +36,12 @@ import { ensureImages } from './images.ts';
 import {
   CLUSTER_DNS,
   CLUSTER_DOMAIN,
+  COREDNS_MOUNT,
   CRI_NAMESPACE,
   clientKubeconfig,
   cniConflist,
   containerdConfig,
+  corednsPod,
   corefile,
   hostNames,
   kubeletConfig,
@@ -291,12 +293,9 @@ async function waitWhileAlive(
 /**
  * What the node's add-ons need in the API: CoreDNS and kube-router may read
  * what they serve and enforce (no more), and the kube-dns Service leads to
- * CoreDNS on the node's bridge address (a selectorless Service and its
- * EndpointSlice: CoreDNS runs beside the kubelet, not in a pod, so it needs
- * no way from a pod's network to the API server). Returns the Service's
- * address, the pods' nameserver.
+ * CoreDNS's pod. Returns the Service's address, the pods' nameserver.
  */
-async function applyAddOnObjects(kc: KubeConfig, address: string): Promise<string> {
+async function applyAddOnObjects(kc: KubeConfig): Promise<string> {
   const objects: KubernetesObject[] = [];
   for (const [name, { user, rules }] of Object.entries(NODE_ADD_ON_USERS)) {
     const role = `containerdaylabs:${name}`;
@@ -311,35 +310,19 @@ async function applyAddOnObjects(kc: KubeConfig, address: string): Promise<strin
       } as KubernetesObject,
     );
   }
-  const ports = [
-    { name: 'dns', port: 53, protocol: 'UDP' },
-    { name: 'dns-tcp', port: 53, protocol: 'TCP' },
-  ];
   const labels = { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' };
-  objects.push(
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { ...CLUSTER_DNS, labels },
-      spec: { ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
-    } as KubernetesObject,
-    {
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: {
-        namespace: CLUSTER_DNS.namespace,
-        name: `${CLUSTER_DNS.name}-coredns`,
-        labels: {
-          ...labels,
-          'kubernetes.io/service-name': CLUSTER_DNS.name,
-          'endpointslice.kubernetes.io/managed-by': 'containerdaylabs.dev',
-        },
-      },
-      addressType: 'IPv4',
-      endpoints: [{ addresses: [address], conditions: { ready: true }, nodeName: REAL_NODE_NAME }],
-      ports,
-    } as KubernetesObject,
-  );
+  objects.push({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { ...CLUSTER_DNS, labels },
+    spec: {
+      selector: { 'k8s-app': 'kube-dns' },
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+      ],
+    },
+  } as KubernetesObject);
   await applyObjects(kc, objects);
   const service = await kc.makeApiClient(CoreV1Api).readNamespacedService(CLUSTER_DNS);
   const ip = service.spec?.clusterIP;
@@ -376,6 +359,23 @@ async function bridgedTrafficThroughIptables(): Promise<void> {
   }
 }
 
+/** What CoreDNS's pod says of itself: its phase and conditions, and the end of its log. */
+async function corednsState(kc: KubeConfig, layout: NodeLayout): Promise<string> {
+  const pod = await kc
+    .makeApiClient(CoreV1Api)
+    .readNamespacedPod({ name: `coredns-${REAL_NODE_NAME}`, namespace: CLUSTER_DNS.namespace })
+    .catch(() => undefined);
+  const state = pod
+    ? `CoreDNS's pod is ${pod.status?.phase ?? 'without a phase'} (${(pod.status?.conditions ?? []).map((c) => `${c.type}=${c.status}`).join(', ')})`
+    : "CoreDNS's pod is not in the API";
+  const folders = await readdir(layout.kubelet.podLogs).catch(() => [] as string[]);
+  const folder = folders.find((name) => name.startsWith(`${CLUSTER_DNS.namespace}_coredns-`));
+  const logs = folder ? join(layout.kubelet.podLogs, folder, 'coredns') : undefined;
+  const last = logs ? (await readdir(logs).catch(() => [] as string[])).sort().at(-1) : undefined;
+  const text = logs && last ? tail(await readFile(join(logs, last), 'utf8').catch(() => ''), 8) : '';
+  return text ? `${state}; its log ends:\n${text}` : `${state}; it has logged nothing.`;
+}
+
 /** Whether CoreDNS answers for the cluster's names at `address`. */
 async function dnsAnswers(address: string): Promise<boolean> {
   const resolver = new Resolver({ timeout: 1000, tries: 1 });
@@ -400,21 +400,23 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const names = hostNames(place.clusterName);
   await cleanUpRealNode(place, () => {});
 
-  log(`Starting the real node ${REAL_NODE_NAME} (containerd, kubelet, kube-proxy, CoreDNS, kube-router)…`);
+  log(`Starting the real node ${REAL_NODE_NAME} (containerd, kubelet, kube-proxy, kube-router, and CoreDNS in a pod)…`);
   for (const folder of [layout.pki, layout.containerd.root, layout.containerd.state, layout.cni.confDir, layout.cni.dataDir]) {
     await mkdir(folder, { recursive: true });
   }
   for (const file of [layout.kubeProxy.config, layout.coredns.corefile, layout.kubeRouter.kubeconfig]) {
     await mkdir(dirname(file), { recursive: true });
   }
-  for (const folder of [layout.kubelet.root, layout.kubelet.podLogs]) await mkdir(folder, { recursive: true });
+  for (const folder of [layout.kubelet.root, layout.kubelet.podLogs, layout.kubelet.manifests]) await mkdir(folder, { recursive: true });
   const settings = await chooseSettings(place, layout);
   const address = nodeIp(settings.subnet);
   await saveTunables(join(layout.dir, 'kernel-settings.json'));
   await bridgedTrafficThroughIptables();
   await createCgroupRoot(names.cgroupRoot);
   await createBridge(names.bridge, `${address}/${settings.subnet.split('/')[1]}`);
-  await addPodFirewall({ network: names.network, bridge: names.bridge, nodeIp: address });
+  const server = apiServer(place);
+  const apiServerPort = Number(new URL(server).port);
+  await addPodFirewall({ network: names.network, bridge: names.bridge, nodeIp: address, apiServerPort });
 
   const ca = { cert: join(place.clusterDir, 'pki', 'ca.crt'), key: join(place.clusterDir, 'pki', 'ca.key') };
   const client = ['keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'];
@@ -425,13 +427,14 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
     `subjectAltName=IP:${address},DNS:${REAL_NODE_NAME}`,
   ]);
   const proxyCert = await issue(layout.pki, ca, 'kube-proxy', '/CN=system:kube-proxy', client);
-  const dnsCert = await issue(layout.pki, ca, 'coredns', `/CN=${NODE_ADD_ON_USERS.coredns.user}`, client);
+  // CoreDNS's pod mounts its folder: its certificate, key and the CA go there, and nothing else.
+  const dnsCert = await issue(layout.coredns.dir, ca, 'coredns', `/CN=${NODE_ADD_ON_USERS.coredns.user}`, client);
+  await copyFile(ca.cert, join(layout.coredns.dir, 'ca.crt'));
   const routerCert = await issue(layout.pki, ca, 'kube-router', `/CN=${NODE_ADD_ON_USERS['kube-router'].user}`, client);
   const admin = loadKubeConfig(place.kubeconfig);
-  const clusterDns = await applyAddOnObjects(admin, address);
+  const clusterDns = await applyAddOnObjects(admin);
   const ranges = await serviceRanges(admin);
 
-  const server = apiServer(place);
   await writeFile(layout.containerd.config, containerdConfig(layout));
   await writeFile(join(layout.cni.confDir, '10-cdl.conflist'), cniConflist(place.clusterName, layout, settings.subnet));
   const kubeletInput = {
@@ -449,13 +452,22 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const proxy = { server, caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, user: 'system:kube-proxy' };
   await writeFile(layout.kubeProxy.kubeconfig, clientKubeconfig(proxy));
   await writeFile(layout.kubeProxy.config, kubeProxyConfig(layout, settings));
-  for (const [file, cert, user] of [
-    [layout.coredns.kubeconfig, dnsCert, NODE_ADD_ON_USERS.coredns.user],
-    [layout.kubeRouter.kubeconfig, routerCert, NODE_ADD_ON_USERS['kube-router'].user],
-  ] as const) {
-    await writeFile(file, clientKubeconfig({ server, caFile: ca.cert, certFile: cert.cert, keyFile: cert.key, user }));
-  }
-  await writeFile(layout.coredns.corefile, corefile(layout, settings.subnet));
+  const routerUser = NODE_ADD_ON_USERS['kube-router'].user;
+  const routerKubeconfig = { server, caFile: ca.cert, certFile: routerCert.cert, keyFile: routerCert.key, user: routerUser };
+  await writeFile(layout.kubeRouter.kubeconfig, clientKubeconfig(routerKubeconfig));
+  const inPod = (file: string) => `${COREDNS_MOUNT}/${basename(file)}`;
+  const dnsKubeconfig = {
+    // From its pod, the API server is at the node's address (podFirewallScript leads it to 127.0.0.1).
+    server: `https://${address}:${apiServerPort}`,
+    tlsServerName: 'kubernetes',
+    caFile: `${COREDNS_MOUNT}/ca.crt`,
+    certFile: inPod(dnsCert.cert),
+    keyFile: inPod(dnsCert.key),
+    user: NODE_ADD_ON_USERS.coredns.user,
+  };
+  await writeFile(layout.coredns.kubeconfig, clientKubeconfig(dnsKubeconfig));
+  await writeFile(layout.coredns.corefile, corefile());
+  await writeFile(join(layout.kubelet.manifests, 'coredns.json'), corednsPod(layout));
 
   const containerd = which('containerd') ?? 'containerd';
   const containerdPid = await spawnComponent(place, 'containerd', containerd, ['--config', layout.containerd.config]);
@@ -492,8 +504,6 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   if (!processAlive(proxyPid)) {
     throw new ClusterError(`kube-proxy exited:\n${await logTail(place, 'kube-proxy')}`, `Look at ${join(place.clusterDir, 'logs')}.`);
   }
-  const dnsPid = await spawnComponent(place, 'coredns', binaries.coredns, ['-conf', layout.coredns.corefile]);
-  await waitWhileAlive(place, 'coredns', dnsPid, "CoreDNS to answer for the cluster's names", () => dnsAnswers(address), 30_000);
   // Only its firewall runs: no routing, no Service proxy (kube-proxy's), no health or metrics
   // listener (v2.1's would serve on every interface). It finds its node by NODE_NAME first.
   const routerPid = await spawnComponent(
@@ -519,5 +529,20 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   );
   const firewallChain = async () => (await run('iptables', ['-S', 'KUBE-ROUTER-FORWARD'], { timeoutMs: 5000 })).code === 0;
   await waitWhileAlive(place, 'kube-router', routerPid, 'the NetworkPolicy firewall to be in place', firewallChain, 60_000);
+  // The kubelet runs CoreDNS's static pod as soon as it is up.
+  await waitWhileAlive(
+    place,
+    'kubelet',
+    kubeletPid,
+    "CoreDNS to answer for the cluster's names",
+    () => dnsAnswers(clusterDns),
+    90_000,
+  ).catch(async (error: unknown) => {
+    // The kubelet's log says little about a pod: CoreDNS's own and its pod's state say why.
+    throw new ClusterError(
+      `${error instanceof Error ? error.message : String(error)}\n${await corednsState(admin, layout)}`,
+      "Look at the cluster's logs/ folder.",
+    );
+  });
   log(`The real node ${REAL_NODE_NAME} is Ready (${address}, pods on ${settings.subnet}) in ${formatDuration(Date.now() - started)}.`);
 }
