@@ -20,6 +20,7 @@ import { abortableClients, isStatus, PollTimeout, poll, statusMessage } from '..
 import type { CriterionResult, Difference } from '../../contract/check.ts';
 import { realNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import { differences } from './compare.ts';
+import { probe, type Reachability } from './reachability.ts';
 
 export type Criterion = CriterionResult;
 
@@ -71,6 +72,16 @@ export class CheckContext {
     this.objects = clients.objects;
     this.authz = clients.api(AuthorizationV1Api);
     this.core = clients.api(CoreV1Api);
+  }
+
+  /**
+   * Reachability measured with real packets, from a probe pod of the
+   * check's own in `namespace` labelled `labels` (reachability.ts): which of
+   * `urls` answered. Only on a cluster whose pods in that namespace run
+   * containers (a lab marked needsContainers).
+   */
+  reach(namespace: string, labels: Record<string, string>, urls: readonly string[]): Promise<Reachability> {
+    return probe(this.core, { namespace, labels }, urls, { signal: this.signal });
   }
 
   /** The learner's real namespace for the lab's name of it (default: the lab's first). */

@@ -9,6 +9,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { withDefaultNamespace } from '../../cluster/src/kube.ts';
+import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import type { LabCatalog, LabDefinition } from '../../contract/catalog.ts';
 import { defaultNamespace, type SandboxNamespaces } from '../../contract/sandbox.ts';
 import { Sandboxes } from '../../labs-server/src/sandbox/provision.ts';
@@ -33,7 +34,8 @@ export class LabSandboxes {
   constructor(admin: KubeConfig, catalog: LabCatalog) {
     this.admin = admin;
     this.catalog = catalog;
-    this.sandboxes = new Sandboxes(admin);
+    // The suite's cluster is the local one, with its real node: a lab that needs containers is bound to it.
+    this.sandboxes = new Sandboxes(admin, undefined, new LocalProvider().containerNodes);
     this.store = new SessionStore(admin, { ttlMs: 3_600_000 });
   }
 
@@ -47,7 +49,7 @@ export class LabSandboxes {
   async fresh(lab: LabDefinition, purpose: string, tokenSeconds: number): Promise<LabSandbox> {
     const { session } = await this.store.create(`${purpose} ${lab.id}`);
     this.sessions.push(session.metadata.name);
-    const namespaces = await this.sandboxes.provision(session, lab.id, lab.namespaces);
+    const namespaces = await this.sandboxes.provision(session, lab.id, lab.namespaces, { containers: lab.needsContainers });
     await this.catalog.setup(this.admin, lab, namespaces);
     const namespace = defaultNamespace(namespaces) ?? 'default';
     const name = session.metadata.name;

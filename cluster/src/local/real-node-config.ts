@@ -272,7 +272,8 @@ export function kubeletConfig(input: KubeletConfigInput): string {
     volumePluginDir: join(layout.kubelet.root, 'volume-plugins'),
     // CoreDNS only (corednsPod): nothing else is ever written there.
     staticPodPath: layout.kubelet.manifests,
-    maxPods: 30,
+    // A room's learners share it: every attempt of every container lab of a suite, too.
+    maxPods: 110,
     podPidsLimit: 1024,
     evictionHard: { 'memory.available': '1%', 'nodefs.available': '1%', 'nodefs.inodesFree': '1%', 'imagefs.available': '1%' },
     imageGCHighThresholdPercent: 100,
