@@ -10,10 +10,10 @@
 import type { V1Container, V1Namespace, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { rolledOut } from '../cluster/src/kube.ts';
 import { type CheckContext, criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout } from './lib/workloads.ts';
+import { awaitRollout, whyNotRunning } from './lib/workloads.ts';
 
 const PSA = 'pod-security.kubernetes.io';
-const IMAGE = 'public.ecr.aws/docker/library/python:3.13-slim';
+const IMAGE = 'localhost/cdl/demo-app-root:1';
 /** How long Pod Security admission may take to see a namespace's new labels. */
 const LABELS_SEEN_MS = 3_000;
 
@@ -93,6 +93,8 @@ export default defineCheck({
       const templateRefused = template !== undefined && !template.allowed && template.reason.includes('PodSecurity');
 
       const look = '`kubectl get namespace <namespace> --show-labels`';
+      // Admitted is not running: the kubelet has the last word (runAsNonRoot against an image whose user is root).
+      const stuck = rolledOut(web) ? undefined : await whyNotRunning(ctx, web);
       return [
         criterion('enforced', enforced, {
           pass: `${name} enforces restricted, pinned to ${version}.`,
@@ -120,8 +122,12 @@ export default defineCheck({
         }),
         criterion('available', rolledOut(web), {
           pass: 'web is rolled out and available.',
-          fail: 'The Deployment web is not fully rolled out: under restricted, its new pods may be refused.',
-          hint: '`kubectl describe replicaset -l app=web` shows the refusals.',
+          fail: stuck
+            ? `The Deployment web is not available: admission let its pods in, and the kubelet does not start them (${stuck}).`
+            : 'The Deployment web is not fully rolled out: under restricted, its new pods may be refused.',
+          hint: stuck
+            ? '`kubectl describe pod -l app=web`: the image runs as root unless the pod says which user to run as.'
+            : '`kubectl describe replicaset -l app=web` shows the refusals.',
         }),
       ];
     },

@@ -17,7 +17,8 @@ export function deployment(ctx: CheckContext, name: string, namespace = ctx.ns()
 /**
  * Waits, bounded, for a rollout under way to finish; returns the
  * Deployment's last state, or undefined at once when there is none (nothing
- * waits for an object nobody created).
+ * waits for an object nobody created). It stops early when a pod's
+ * container is stuck (whyNotRunning): waiting longer would not change it.
  */
 export async function awaitRollout(
   ctx: CheckContext,
@@ -28,9 +29,39 @@ export async function awaitRollout(
   let last: V1Deployment | undefined;
   await ctx.waitFor(async () => {
     last = await deployment(ctx, name, namespace);
-    return last === undefined || rolledOut(last);
+    return last === undefined || rolledOut(last) || (await whyNotRunning(ctx, last)) !== undefined;
   }, timeoutMs);
   return last;
+}
+
+/** Waiting reasons the kubelet does not get out of by waiting: a setting, the image or the program is wrong. */
+const STUCK = new Set([
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+  'CrashLoopBackOff',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'ErrImageNeverPull',
+  'InvalidImageName',
+]);
+
+/**
+ * Why a Deployment's pods do not run, in the kubelet's words (a container
+ * stuck waiting, with how it last ended), or undefined while none is stuck.
+ * Only a real node says this: simulated ones never run a container.
+ */
+export async function whyNotRunning(ctx: CheckContext, d: V1Deployment): Promise<string | undefined> {
+  for (const pod of await livePods(ctx, d)) {
+    for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const waiting = status.state?.waiting;
+      if (!waiting?.reason || !STUCK.has(waiting.reason)) continue;
+      const ended = status.lastState?.terminated;
+      const before = ended ? `; it last exited with code ${ended.exitCode}${ended.reason ? ` (${ended.reason})` : ''}` : '';
+      return `${pod.metadata?.name}: the container ${status.name} is ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}${before}`;
+    }
+  }
+  return undefined;
 }
 
 function selector(d: V1Deployment): string {

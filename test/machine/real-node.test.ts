@@ -137,9 +137,7 @@ afterAll(async () => {
 describe('the real node', () => {
   it('runs beside the seven simulated nodes, tainted, and status says containers run', async () => {
     const status = await provider.status();
-    expect(status.detail).toMatch(
-      /8\/8 nodes Ready; running: 9 of 9 processes \(.*containerd, kubelet, kube-proxy, kube-router\)/,
-    );
+    expect(status.detail).toMatch(/8\/8 nodes Ready; running: 9 of 9 processes \(.*containerd, kubelet, kube-proxy, kube-router\)/);
     expect(status.runsContainers).toBe(true);
     expect(status.realNode).toBeUndefined();
     expect(provider.capabilities.runsContainers).toBe(true);
