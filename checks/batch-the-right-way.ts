@@ -5,13 +5,20 @@
  * on exit code 42 while leaving other crashes to the shard's retries. The
  * policy is judged by what it does, the way the Job controller reads it:
  * rules in order, the first that matches a failed pod decides, whether it
- * matches by In or NotIn, with or without a containerName.
+ * matches by In or NotIn, with or without a containerName. Then it is
+ * proven for real: etl-bad, the same Job on input whose shard 3 makes the
+ * program exit with code 42, runs on the real node, and must fail at once
+ * by its policy (the Job's conditions), shard 3 tried once (its pods).
  */
-import type { V1Job, V1PodFailurePolicy, V1PodFailurePolicyOnExitCodesRequirement } from '@kubernetes/client-node';
+import type { V1Job, V1Pod, V1PodFailurePolicy, V1PodFailurePolicyOnExitCodesRequirement } from '@kubernetes/client-node';
 import { hasCondition } from '../cluster/src/kube.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
 
-const JOB_WAIT_MS = 15_000;
+const JOB_WAIT_MS = 12_000;
+/** How long after shard 3 exited with 42 a Job that goes on counts as not failing at once. */
+const AT_ONCE_MS = 3000;
+/** The shard whose input is bad in etl-bad. */
+const BAD_SHARD = '3';
 
 /** Whether an onExitCodes requirement matches a container that exited with `code`. */
 function exitMatches(req: V1PodFailurePolicyOnExitCodesRequirement, container: string, code: number): boolean {
@@ -40,6 +47,22 @@ function complete(job: V1Job | undefined): boolean {
 function failedCondition(job: V1Job | undefined): string | undefined {
   const condition = job?.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
   return condition ? `${condition.reason ?? 'Failed'}: ${condition.message ?? ''}`.trim() : undefined;
+}
+
+/** Why the Job failed or is failing, when its pod failure policy did it (or any other reason). */
+function failedBy(job: V1Job | undefined): string | undefined {
+  const conditions = job?.status?.conditions ?? [];
+  return conditions.find((c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True')?.reason ?? undefined;
+}
+
+/** When each pod's program ended with exit code 42 (ms since the epoch). */
+function exited42(pods: readonly V1Pod[]): number[] {
+  return pods.flatMap((pod) =>
+    (pod.status?.containerStatuses ?? [])
+      .map((s) => s.state?.terminated)
+      .filter((t) => t?.exitCode === 42)
+      .map((t) => new Date(t?.finishedAt ?? Date.now()).getTime()),
+  );
 }
 
 export default defineCheck({
@@ -127,6 +150,49 @@ export default defineCheck({
             ? `Job etl failed (${failedCondition(job)}).`
             : `Job etl has not completed: ${succeeded} of 8 shards succeeded so far.`,
           hint: '`kubectl describe job etl` and `kubectl get pods -l job-name=etl`.',
+        }),
+      ];
+    },
+
+    async 'bad-input'(ctx) {
+      const namespace = ctx.ns();
+      const read = () => ctx.get<V1Job>('batch/v1', 'Job', 'etl-bad', namespace);
+      const shard = () => ctx.list<V1Pod>('v1', 'Pod', namespace, `job-name=etl-bad,batch.kubernetes.io/job-completion-index=${BAD_SHARD}`);
+      let job = await read();
+      if (!job)
+        return [missing('failed-at-once', 'The Job etl-bad', 'Create it from your etl, renamed, with BAD_SHARD=3 on its etl container.')];
+      let pods: V1Pod[] = [];
+      // Until it has finished, or shard 3 exited with 42 a while ago and the Job goes on regardless.
+      await ctx.waitFor(async () => {
+        [job, pods] = await Promise.all([read(), shard()]);
+        if (complete(job) || failedBy(job)) return true;
+        const ended = Math.min(...exited42(pods));
+        return Date.now() - ended > AT_ONCE_MS ? true : undefined;
+      }, JOB_WAIT_MS);
+      const tries = pods.length;
+      const saw42 = exited42(pods).length > 0;
+      const reason = failedBy(job);
+      const atOnce = reason === 'PodFailurePolicy' && tries === 1;
+      const look = `\`kubectl get pods -l job-name=etl-bad\` and \`kubectl describe job etl-bad\`.`;
+      return [
+        criterion('exit-42', saw42, {
+          pass: `Shard ${BAD_SHARD} of etl-bad exited with code 42, as bad input makes it.`,
+          fail:
+            tries === 0
+              ? `No pod of shard ${BAD_SHARD} of etl-bad has run yet.`
+              : `Shard ${BAD_SHARD} of etl-bad ran and did not exit with code 42: is BAD_SHARD=3 set on its etl container?`,
+          hint: look,
+        }),
+        criterion('failed-at-once', atOnce, {
+          pass: `etl-bad failed at once by its pod failure policy; shard ${BAD_SHARD} was tried once.`,
+          fail: complete(job)
+            ? `etl-bad completed: every shard succeeded, so none saw bad input. Set BAD_SHARD=3 on its etl container.`
+            : saw42 && reason !== 'PodFailurePolicy'
+              ? `Shard ${BAD_SHARD} exited with code 42 and the Job did not fail by its policy: it is retried (${tries} ${tries === 1 ? 'pod' : 'pods'} of shard ${BAD_SHARD} so far${reason ? `, and the Job failed only by ${reason}` : ''}).`
+              : saw42
+                ? `etl-bad failed by its policy, but only after shard ${BAD_SHARD} was retried (${tries} pods).`
+                : `etl-bad has not failed: shard ${BAD_SHARD} has not exited with code 42${reason ? ` (the Job failed by ${reason})` : ''}.`,
+          hint: look,
         }),
       ];
     },

@@ -28,7 +28,7 @@ import { type LessonFile, loadLessons } from '../../content/lessons.ts';
 import type { LabDefinition } from '../../contract/catalog.ts';
 import { realNamespaces } from '../../contract/sandbox.ts';
 import { AuditLog } from '../../labs-server/src/audit-log.ts';
-import { oneClusterScopeAtATime } from '../support/cluster-scope.ts';
+import { labAttempt } from '../support/cluster-scope.ts';
 import { LabSandboxes } from '../support/lab-sandbox.ts';
 import { LearnerShell, type ShellResult } from '../support/learner-shell.ts';
 
@@ -157,6 +157,6 @@ describe('cluster-scope lessons, one at a time', () => {
   it.for(lessons.filter(({ lab }) => lab.scope === 'cluster').map(({ file, lab }) => [file.slug, file, lab] as const))(
     '%s: every command exits as the lesson says',
     { timeout: LESSON_TIMEOUT_MS },
-    ([, file, lab], context) => oneClusterScopeAtATime(lab, () => runLesson(file, lab, context)),
+    ([, file, lab], context) => labAttempt(lab, () => runLesson(file, lab, context)),
   );
 });

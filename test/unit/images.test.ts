@@ -69,7 +69,7 @@ describe('cacheKey', () => {
   });
 
   it('names honest, registry-free references', () => {
-    for (const ref of Object.values(IMAGE_REFS)) expect(ref).toMatch(/^localhost\/cdl\/[a-z-]+:\d+$/);
+    for (const ref of Object.values(IMAGE_REFS)) expect(ref).toMatch(/^localhost\/cdl\/[a-z-]+:\d+(\.\d+)*$/);
   });
 });
 
