@@ -9,6 +9,7 @@ import ciDeployer from './ci-deployer.ts';
 import deployChangesSafely from './deploy-changes-safely.ts';
 import eksAccess from './eks-access.ts';
 import firstDeployment from './first-deployment.ts';
+import healthProbes from './health-probes.ts';
 import type { LabCheck } from './lib/check.ts';
 import moveToGraviton from './move-to-graviton.ts';
 import networkSegmentation from './network-segmentation.ts';
@@ -44,6 +45,7 @@ const all: LabCheck[] = [
   deployChangesSafely,
   eksAccess,
   surviveZoneLoss,
+  healthProbes,
   testTheRestore,
   ciDeployer,
   onboardTenant,
