@@ -82,6 +82,31 @@ describe('a lab that needs real containers', () => {
     expect(created.spec?.tolerations).toEqual(expect.arrayContaining([toleration]));
   });
 
+  it('gives no pod raw sockets there (NET_RAW dropped on create), so none can forge packets on the shared bridge', async () => {
+    const created = await box.core.createNamespacedPod({
+      namespace: box.namespace,
+      body: pod('pinger', {
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'c',
+            image: 'localhost/cdl/busybox:1',
+            imagePullPolicy: 'IfNotPresent',
+            // A raw socket is what forging needs; busybox's ping asks for one.
+            command: ['sh', '-c', 'ping -c 1 -W 1 127.0.0.1 2>&1; echo "exit $?"'],
+            securityContext: { capabilities: { drop: ['CHOWN'] } },
+          },
+        ],
+      }),
+    });
+    expect(created.spec?.containers[0]?.securityContext?.capabilities?.drop).toEqual(['CHOWN', 'NET_RAW']);
+    const read = () => admin.makeApiClient(CoreV1Api).readNamespacedPod({ name: 'pinger', namespace: box.namespace });
+    await waitFor('the pod to finish', async () => ['Succeeded', 'Failed'].includes((await read()).status?.phase ?? ''), 60_000);
+    const log = await admin.makeApiClient(CoreV1Api).readNamespacedPodLog({ name: 'pinger', namespace: box.namespace });
+    expect(log).toMatch(/permission denied|not permitted/i);
+    expect(log).toMatch(/exit [1-9]/);
+  });
+
   it('refuses a pod that selects another node, or names one', async () => {
     expect(await refusal(box, pod('elsewhere', { nodeSelector: { [nodes.label.key]: 'false' } }))).toMatch(/conflict/i);
     expect(await refusal(box, pod('by-name', { nodeName: 'kwok-node-0' }))).toMatch(/may not name another node/);

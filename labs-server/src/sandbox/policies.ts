@@ -38,6 +38,8 @@
 import type {
   KubeConfig,
   KubernetesObject,
+  V1MutatingAdmissionPolicy,
+  V1MutatingAdmissionPolicyBinding,
   V1ValidatingAdmissionPolicy,
   V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
@@ -104,6 +106,7 @@ export const POLICY_NAMES = {
   subjects: 'cdl-sandbox-binding-subjects',
   kinds: 'cdl-sandbox-kinds',
   containerNodes: 'cdl-sandbox-container-nodes',
+  noRawSockets: 'cdl-sandbox-no-raw-sockets',
 } as const;
 
 /** The label of a sandbox namespace bound to the nodes that run containers (provision.ts). */
@@ -154,6 +157,81 @@ export function containerNodesPolicy(nodes: ContainerNodes): KubernetesObject[] 
     },
   };
   return [policy, binding(name)];
+}
+
+/**
+ * JSON patches that add NET_RAW to what each container of `kind` drops
+ * (unless it drops it, or ALL, already), creating the fields it lacks (`capabilities.drop` is an atomic list, which
+ * an apply configuration may not change).
+ */
+function dropNetRaw(kind: string): string {
+  const at = `'/spec/${kind}/' + string(object.spec.${kind}.indexOf(c))`;
+  const context = `Object.spec.${kind}.securityContext`;
+  const patch = [
+    `!has(c.securityContext) ? JSONPatch{op: 'add', path: ${at} + '/securityContext', value: ${context}{capabilities: ${context}.capabilities{drop: ['NET_RAW']}}}`,
+    `: !has(c.securityContext.capabilities) ? JSONPatch{op: 'add', path: ${at} + '/securityContext/capabilities', value: ${context}.capabilities{drop: ['NET_RAW']}}`,
+    `: !has(c.securityContext.capabilities.drop) ? JSONPatch{op: 'add', path: ${at} + '/securityContext/capabilities/drop', value: ['NET_RAW']}`,
+    `: JSONPatch{op: 'add', path: ${at} + '/securityContext/capabilities/drop/-', value: 'NET_RAW'}`,
+  ].join(' ');
+  const dropsIt =
+    "has(c.securityContext) && has(c.securityContext.capabilities) && has(c.securityContext.capabilities.drop) && c.securityContext.capabilities.drop.exists(d, d == 'NET_RAW' || d == 'ALL')";
+  return `(has(object.spec.${kind}) ? object.spec.${kind}.filter(c, !(${dropsIt})).map(c, ${patch}) : [])`;
+}
+
+/**
+ * No raw sockets for the pods of the real node: every container of a pod
+ * in a namespace bound to it drops NET_RAW (added to what it drops, on
+ * create; an ephemeral container too). The pods of every learner share one
+ * bridge there, and with NET_RAW (in the runtime's default set, which
+ * baseline allows) a pod could forge ARP and IP packets: claim another
+ * learner's pod's address, or CoreDNS's, and answer in its place. Without
+ * it a pod still speaks TCP and UDP; what it loses is ping and packet
+ * crafting. A mutation, not a refusal, so `kubectl run` and every lab's
+ * YAML work as written.
+ */
+export function noRawSocketsPolicy(): KubernetesObject[] {
+  const name = POLICY_NAMES.noRawSockets;
+  const policy: V1MutatingAdmissionPolicy = {
+    apiVersion: API_VERSION,
+    kind: 'MutatingAdmissionPolicy',
+    metadata: { name, labels },
+    spec: {
+      failurePolicy: 'Fail',
+      // Once: a second pass would add NET_RAW again (harmless, but noise).
+      reinvocationPolicy: 'Never',
+      matchConstraints: {
+        resourceRules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] },
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'] },
+        ],
+      },
+      mutations: [
+        {
+          patchType: 'JSONPatch',
+          // On an update (an ephemeral container added) only the ephemeral containers may change.
+          jsonPatch: {
+            expression: `request.operation == 'CREATE' ? ${dropNetRaw('containers')} + ${dropNetRaw('initContainers')} + ${dropNetRaw('ephemeralContainers')} : ${dropNetRaw('ephemeralContainers')}`,
+          },
+        },
+      ],
+    },
+  };
+  // Bound by the namespaces' labels alone (a mutating policy's match conditions see no namespace object).
+  const bind: V1MutatingAdmissionPolicyBinding = {
+    apiVersion: API_VERSION,
+    kind: 'MutatingAdmissionPolicyBinding',
+    metadata: { name, labels },
+    spec: {
+      policyName: name,
+      matchResources: {
+        namespaceSelector: {
+          matchLabels: { [LABELS.managedBy]: MANAGER, [CONTAINERS_LABEL]: 'true' },
+          matchExpressions: [{ key: LABELS.session, operator: 'Exists' }],
+        },
+      },
+    },
+  };
+  return [policy, bind];
 }
 
 /** The policies and their bindings, for learners whose ServiceAccounts live in `systemNamespace`. */
@@ -227,5 +305,8 @@ export function sandboxPolicies(systemNamespace: string): KubernetesObject[] {
  * keeps pods where their lab puts them.
  */
 export async function ensureSandboxPolicies(kc: KubeConfig, systemNamespace: string, nodes?: ContainerNodes): Promise<void> {
-  await applyObjects(kc, [...sandboxPolicies(systemNamespace), ...(nodes ? containerNodesPolicy(nodes) : [])]);
+  await applyObjects(kc, [
+    ...sandboxPolicies(systemNamespace),
+    ...(nodes ? [...containerNodesPolicy(nodes), ...noRawSocketsPolicy()] : []),
+  ]);
 }
