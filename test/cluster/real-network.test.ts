@@ -5,6 +5,8 @@
  * machine's own services nor anything beyond the cluster. Every answer is
  * measured from a pod of the real node (checks/lib/reachability.ts).
  */
+
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -117,6 +119,32 @@ describe("the real node's network", () => {
     );
     expect((await probe(core, client('stranger'), [WEB])).get(WEB), 'a pod the rule does not name').toBe(false);
   }, 90_000);
+
+  it('carries no IPv6 between pods, which would walk around the policies (they filter IPv4)', async () => {
+    // web's link-local address, read where its process runs (this machine): the API does not show it.
+    const [pod] = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'app=web' })).items;
+    const name = pod?.metadata?.name ?? '';
+    const pid = readdirSync('/proc').find((entry) => {
+      if (!/^\d+$/.test(entry)) return false;
+      const environ = (() => {
+        try {
+          return readFileSync(`/proc/${entry}/environ`, 'utf8');
+        } catch {
+          return '';
+        }
+      })();
+      return environ.split('\0').includes(`HOSTNAME=${name}`);
+    });
+    const line = readFileSync(`/proc/${pid}/net/if_inet6`, 'utf8')
+      .split('\n')
+      .find((l) => l.trim().endsWith(' eth0'));
+    const hex = line?.split(/\s+/)[0] ?? '';
+    expect(hex, 'web has a link-local address').toMatch(/^fe80/);
+    const address = hex.match(/.{4}/g)?.join(':');
+    // By IPv4 the policies let clients in (the test above); by its link-local address nobody gets in.
+    const url = `http://[${address}%eth0]:8080/`;
+    expect((await probe(core, client('client'), [WEB, url])).get(url)).toBe(false);
+  });
 
   it("reaches neither the machine's own services nor its network", async () => {
     const node = await core.readNode({ name: REAL_NODE_NAME });

@@ -27,6 +27,7 @@ import {
   iptablesCleanup,
   mountsUnder,
   podFirewallScript,
+  podFirewallScript6,
   routeDestinations,
   shimSocketPath,
 } from '../../cluster/src/local/real-node-host-state.ts';
@@ -358,6 +359,20 @@ describe("the node's iptables rules", () => {
       '',
     ]);
     expect(iptablesCleanup(saved, { network: 'cdl-other', kubeChains: true })).toEqual([]);
+  });
+
+  it('drops IPv6 on the bridge, marked so that the cleanup removes it', () => {
+    const script = podFirewallScript6({ network: 'cdl-rn', bridge: 'cdl1234abcd' });
+    const lines = script.trim().split('\n');
+    expect(lines).toEqual([
+      '*mangle',
+      expect.stringMatching(/^-A FORWARD -i cdl1234abcd -m comment --comment "name: \\"cdl-rn\\" [^"]*" -j DROP$/),
+      expect.stringMatching(/^-A INPUT -i cdl1234abcd -m comment --comment "name: \\"cdl-rn\\" [^"]*" -j DROP$/),
+      'COMMIT',
+    ]);
+    const saved = ['*mangle', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ...lines.slice(1)].join('\n');
+    const [cleanup] = iptablesCleanup(saved, { network: 'cdl-rn', kubeChains: false });
+    expect(cleanup?.script.split('\n').filter((l) => l.startsWith('-D '))).toHaveLength(2);
   });
 
   it("destroys the firewall's sets of pods, and no one else's", () => {

@@ -574,8 +574,17 @@ export interface NodeBinaries {
   kubeRouter: string;
 }
 
-/** Makes every bundle of `bundles` the cache lacks: side by side where there is memory (or nothing to build), else one by one. */
-async function ensureAll(bundles: readonly Bundle[], root: string, env: NodeJS.ProcessEnv, options: EnsureOptions): Promise<void> {
+/**
+ * Makes every bundle of `bundles` the cache lacks: side by side where there
+ * is memory (or nothing to build), else one by one. Returns where a file of
+ * a bundle is in the cache.
+ */
+async function ensureAll(
+  bundles: readonly Bundle[],
+  options: EnsureOptions,
+  env: NodeJS.ProcessEnv = options.env ?? process.env,
+): Promise<(bundle: BundleRef, file: string) => string> {
+  const root = cacheDir(env);
   const { CDL_BINARIES: how } = clusterSettings(env);
   await mkdir(join(root, 'locks'), { recursive: true });
   const missing: Bundle[] = [];
@@ -589,14 +598,12 @@ async function ensureAll(bundles: readonly Bundle[], root: string, env: NodeJS.P
   } else {
     for (const bundle of missing) await ensure(bundle);
   }
+  return (bundle, file) => join(bundleDir(bundle, root), file);
 }
 
 /** A real node's programs (kubelet, kube-proxy, CoreDNS, kube-router): downloaded or built as CDL_BINARIES says. */
 export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBinaries> {
-  const env = options.env ?? process.env;
-  const root = cacheDir(env);
-  await ensureAll(NODE_BUNDLES, root, env, options);
-  const path = (bundle: Bundle, file: string) => join(bundleDir(bundle, root), file);
+  const path = await ensureAll(NODE_BUNDLES, options);
   return {
     kubelet: path(kubernetesNode, 'kubelet'),
     kubeProxy: path(kubernetesNode, 'kube-proxy'),
@@ -607,26 +614,19 @@ export async function ensureNodeBinaries(options: EnsureOptions): Promise<NodeBi
 
 /** CoreDNS alone (its image is made from it), downloaded or built as CDL_BINARIES says. */
 export async function ensureCoredns(options: EnsureOptions): Promise<string> {
-  const env = options.env ?? process.env;
-  const root = cacheDir(env);
-  await ensureAll([coredns], root, env, options);
-  return join(bundleDir(coredns, root), 'coredns');
+  const path = await ensureAll([coredns], options);
+  return path(coredns, 'coredns');
 }
 
 /** Karpenter's binary and CRDs, built once per version into the cache (there is nothing to download). */
 export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
-  const env = { ...(options.env ?? process.env), CDL_BINARIES: 'build' };
-  await ensureAll([karpenter], cacheDir(env), env, options);
-  const dir = bundleDir(karpenter, cacheDir(env));
-  return { karpenter: join(dir, 'karpenter'), crds: join(dir, 'crds.yaml') };
+  const path = await ensureAll([karpenter], options, { ...(options.env ?? process.env), CDL_BINARIES: 'build' });
+  return { karpenter: path(karpenter, 'karpenter'), crds: path(karpenter, 'crds.yaml') };
 }
 
 /** Returns the paths of every binary, downloading or building what the cache lacks. */
 export async function ensureBinaries(options: EnsureOptions): Promise<LocalBinaries> {
-  const env = options.env ?? process.env;
-  const root = cacheDir(env);
-  await ensureAll(BUNDLES, root, env, options);
-  const path = (bundle: Bundle, file: string) => join(bundleDir(bundle, root), file);
+  const path = await ensureAll(BUNDLES, options);
   return {
     kubeApiserver: path(kubernetes, 'kube-apiserver'),
     kubeControllerManager: path(kubernetes, 'kube-controller-manager'),

@@ -23,7 +23,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, run, tail, which } from '../exec.ts';
@@ -259,24 +259,30 @@ const busybox: ImageSource = {
   },
 };
 
-/** The CoreDNS binary of the cache (downloaded or built like the kubelet), checked to need no loader. */
-async function corednsBinary(ctx: SourceContext): Promise<Buffer> {
-  const coredns = await ensureCoredns({ log: ctx.log, env: ctx.env });
-  const binary = await readFile(coredns);
-  if (!isStaticElf(binary))
-    throw new ClusterError(`${coredns} is dynamically linked.`, 'Remove it from the cache and run the command again.');
-  return binary;
+/** The CoreDNS binary of the cache (downloaded or built like the kubelet). */
+function corednsBinary(ctx: SourceContext): Promise<string> {
+  return ensureCoredns({ log: ctx.log, env: ctx.env });
 }
 
-/** CoreDNS alone at the root of its layer, run as root without capabilities (the pod says so) to read its key. */
+/**
+ * CoreDNS alone at the root of its layer, as root (the pod drops every
+ * capability but binding port 53, and reads its key as root). The cache key
+ * is the bundle's manifest, which changes whenever the binary is made
+ * again: 78 MB are read only to build the image, not at every start.
+ */
 const coredns: ImageSource = {
   id: 'coredns',
   images: [{ name: 'coredns', config: { User: '0:0', Entrypoint: ['/coredns'], Env: [PATH_ENV] } }],
   async inputs(ctx) {
-    return { coredns: sha256(await corednsBinary(ctx)) };
+    const manifest = await readFile(join(dirname(await corednsBinary(ctx)), 'manifest.json'));
+    return { corednsBundle: sha256(manifest) };
   },
   async layer(ctx) {
-    return [{ type: 'file', path: 'coredns', mode: 0o755, content: await corednsBinary(ctx) }];
+    const path = await corednsBinary(ctx);
+    const binary = await readFile(path);
+    if (!isStaticElf(binary))
+      throw new ClusterError(`${path} is dynamically linked.`, 'Remove it from the cache and run the command again.');
+    return [{ type: 'file', path: 'coredns', mode: 0o755, content: binary }];
   },
 };
 

@@ -316,6 +316,9 @@ export function kubeProxyConfig(layout: NodeLayout, settings: NodeSettings): str
 /** The cluster DNS Service, in kube-system as everywhere: its address goes into every pod's resolv.conf. */
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
+/** The label of CoreDNS's pod, which the Service selects and NetworkPolicies name, as in any cluster. */
+export const CLUSTER_DNS_LABELS = { 'k8s-app': 'kube-dns' } as const;
+
 /** The cluster's DNS domain. */
 export const CLUSTER_DOMAIN = 'cluster.local';
 
@@ -381,7 +384,7 @@ export function corednsPod(layout: NodeLayout): string {
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: 'coredns', namespace: CLUSTER_DNS.namespace, labels: { 'k8s-app': 'kube-dns' } },
+    metadata: { name: 'coredns', namespace: CLUSTER_DNS.namespace, labels: { ...CLUSTER_DNS_LABELS } },
     spec: {
       priorityClassName: 'system-node-critical',
       enableServiceLinks: false,

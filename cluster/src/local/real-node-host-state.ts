@@ -215,6 +215,18 @@ export function podFirewallScript(input: PodFirewallInput): string {
 }
 
 /**
+ * The `ip6tables-restore --noflush` input that carries no IPv6 between the
+ * real node's pods: each pod has a link-local address on the bridge, and the
+ * NetworkPolicy firewall filters IPv4 only, so `http://[fe80::…%eth0]`
+ * would walk around every policy. Pods get no IPv6 address of the cluster's
+ * (the CNI network is IPv4), so nothing they need is lost.
+ */
+export function podFirewallScript6(input: Pick<PodFirewallInput, 'network' | 'bridge'>): string {
+  const mark = `-m comment --comment "name: \\"${input.network}\\" no IPv6 between pods"`;
+  return `${['*mangle', `-A FORWARD -i ${input.bridge} ${mark} -j DROP`, `-A INPUT -i ${input.bridge} ${mark} -j DROP`, 'COMMIT'].join('\n')}\n`;
+}
+
+/**
  * The ipsets of the NetworkPolicy firewall (kube-router), from `ipset list
  * -n`: the sets of pods and addresses its rules match (`KUBE-SRC-…`,
  * `KUBE-DST-…`; IPv6 ones prefixed `inet6:`). kube-router has no working

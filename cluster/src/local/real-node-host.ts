@@ -35,6 +35,7 @@ import {
   mountsUnder,
   type PodFirewallInput,
   podFirewallScript,
+  podFirewallScript6,
   routeDestinations,
   shimSocketPath,
 } from './real-node-host-state.ts';
@@ -143,6 +144,10 @@ export async function addPodFirewall(input: PodFirewallInput): Promise<void> {
   await writeFile(`/proc/sys/net/ipv4/conf/${input.bridge}/route_localnet`, '1');
   const failed = await restore('iptables-restore', podFirewallScript(input));
   if (failed !== undefined) throw new Error(`could not put the pods' firewall in place: ${failed}`);
+  // A machine without IPv6 has none to keep off.
+  if (!existsSync('/proc/net/if_inet6')) return;
+  const failed6 = await restore('ip6tables-restore', podFirewallScript6(input));
+  if (failed6 !== undefined) throw new Error(`could not keep IPv6 off the pods' bridge: ${failed6}`);
 }
 
 /** Removes the veths left on the bridge (their pods' namespaces may be gone already), then the bridge. */

@@ -35,6 +35,7 @@ import { pidFile } from './control-plane.ts';
 import { ensureImages } from './images.ts';
 import {
   CLUSTER_DNS,
+  CLUSTER_DNS_LABELS,
   CLUSTER_DOMAIN,
   COREDNS_MOUNT,
   CRI_NAMESPACE,
@@ -310,13 +311,13 @@ async function applyAddOnObjects(kc: KubeConfig): Promise<string> {
       } as KubernetesObject,
     );
   }
-  const labels = { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' };
+  const labels = { ...CLUSTER_DNS_LABELS, 'kubernetes.io/name': 'CoreDNS' };
   objects.push({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { ...CLUSTER_DNS, labels },
     spec: {
-      selector: { 'k8s-app': 'kube-dns' },
+      selector: { ...CLUSTER_DNS_LABELS },
       ports: [
         { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
         { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
