@@ -1,9 +1,19 @@
+/**
+ * deploy-changes-safely: shop runs on the real node with a readiness probe.
+ * The lab starts just after release 1.27 went out: its pods never turn
+ * ready (the image requires a payments service nobody runs), and the
+ * strategy it went out with let it take one of 1.26's pods down. The
+ * learner makes rollouts keep every replica, then rolls back; the rollback
+ * is judged by what the pods really do: every replica of 1.26 ready.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
 import { rolledOut } from '../cluster/src/kube.ts';
+import { IMAGE_REFS } from '../cluster/src/local/images.ts';
 import { criterion, defineCheck, missing } from './lib/check.ts';
-import { awaitRollout, deployment, livePods } from './lib/workloads.ts';
+import { awaitRollout, deployment, livePods, plural, probeFailures, whyNotRunning } from './lib/workloads.ts';
 
-const GOOD = 'public.ecr.aws/nginx/nginx:1.26';
-const BAD = 'public.ecr.aws/nginx/nginx:1.27';
+const GOOD = IMAGE_REFS.shopGood;
+const BAD = IMAGE_REFS.shopBad;
 const GONE = 'Was it deleted? Reset the lab to get it back.';
 
 /** 0, "0" and "0%" are all zero, at any number of replicas; unset is not. */
@@ -53,25 +63,49 @@ export default defineCheck({
       ];
     },
     async 'roll-back'(ctx) {
-      const shop = await awaitRollout(ctx, 'shop');
+      // 1.27 with its probe never finishes a rollout: nothing to wait for.
+      const now = await deployment(ctx, 'shop');
+      const stuckAtBad = now?.spec?.template.spec?.containers.some((c) => c.image === BAD && c.readinessProbe);
+      const shop = stuckAtBad ? now : await awaitRollout(ctx, 'shop');
       if (!shop) return [missing('good-version', 'The Deployment shop', GONE)];
       const images = shop.spec?.template.spec?.containers.map((c) => c.image) ?? [];
       const pods = await livePods(ctx, shop);
-      const stale = pods.filter((p) => p.spec?.containers.some((c) => c.image === BAD));
+      const runs = (pod: V1Pod, image: string) => pod.spec?.containers.some((c) => c.image === image) === true;
+      const stale = pods.filter((p) => runs(p, BAD));
+      const ready = pods.filter((p) => runs(p, GOOD) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
       const revision = Number(shop.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? '0');
+      const replicas = shop.spec?.replicas ?? 1;
+      let notYet: string;
+      if (images[0] === BAD && !shop.spec?.template.spec?.containers[0]?.readinessProbe) {
+        notYet = `shop still runs 1.27 (${BAD}), now without its readiness probe: its pods are counted ready and get traffic, yet 1.27 says it is not ready (it cannot reach the payments service it requires).`;
+      } else if (images[0] === BAD) {
+        const why = await probeFailures(ctx, stale, 'Readiness');
+        notYet = `shop is still at 1.27 (${BAD}): ${plural(stale.length, 'pod')} of it never turned ready${why ? ` (the kubelet: ${why})` : ''}, and only ${plural(ready.length, 'pod')} of 1.26 serve${ready.length === 1 ? 's' : ''}.`;
+      } else if (images[0] !== GOOD) {
+        const stuck = await whyNotRunning(ctx, shop);
+        notYet = `The Deployment shop runs ${images.join(', ')}, not the previous version ${GOOD}${stuck ? ` (${stuck})` : ''}.`;
+      } else if (stale.length > 0) {
+        notYet = `The rollback of shop has not finished: ${plural(stale.length, 'pod')} still run${stale.length === 1 ? 's' : ''} 1.27.`;
+      } else {
+        notYet = `The rollback of shop has not finished: ${ready.length} of its ${replicas} replicas of 1.26 are ready.`;
+      }
       return [
-        criterion('good-version', images.length === 1 && images[0] === GOOD && rolledOut(shop) && stale.length === 0, {
-          pass: 'shop runs 1.26 on every replica.',
-          fail:
-            images[0] !== GOOD
-              ? `The Deployment shop runs ${images.join(', ')}, not the previous version ${GOOD}.`
-              : `The rollback of shop has not finished: ${stale.length} pod${stale.length === 1 ? '' : 's'} still run${stale.length === 1 ? 's' : ''} 1.27.`,
-          hint: '`kubectl rollout history deployment/shop` and `kubectl rollout status deployment/shop`.',
-          diff: [{ path: 'spec.template.spec.containers[0].image', expected: GOOD, actual: images[0] }],
-        }),
+        criterion(
+          'good-version',
+          images.length === 1 && images[0] === GOOD && rolledOut(shop) && stale.length === 0 && ready.length >= replicas,
+          {
+            pass: `shop runs 1.26 on every replica, all ${replicas} ready.`,
+            fail: notYet,
+            hint: '`kubectl rollout history deployment/shop` and `kubectl rollout status deployment/shop`.',
+            diff: [{ path: 'spec.template.spec.containers[0].image', expected: GOOD, actual: images[0] }],
+          },
+        ),
         criterion('rolled-back', revision >= 3, {
           pass: 'shop was rolled back, and its history shows it.',
-          fail: `The Deployment shop is at revision ${revision}: it was recreated rather than rolled back, and its history is gone.`,
+          fail:
+            images[0] === GOOD
+              ? `The Deployment shop is at revision ${revision}: it was recreated rather than rolled back, and its history is gone.`
+              : `The Deployment shop is at revision ${revision}, and has not been rolled back.`,
           hint: 'Rolling back keeps the Deployment and moves it to a new revision; deleting it throws the history away.',
         }),
       ];

@@ -9,9 +9,9 @@
  * the mistake (its absence, its timing); any probe that behaves right
  * passes.
  */
-import type { CoreV1Event, V1Container, V1Deployment, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { type CheckContext, type Criterion, criterion, defineCheck, missing } from './lib/check.ts';
-import { deployment, livePods } from './lib/workloads.ts';
+import { deployment, livePods, probeFailures } from './lib/workloads.ts';
 
 /** The demo app's settings in the lab's setup: ready after, hung after (seconds from its start). */
 const READY_AFTER_S = 6;
@@ -43,16 +43,6 @@ const seconds = (from?: Date | string, to?: Date | string) =>
 function readySince(pod: V1Pod): Date | undefined {
   const ready = pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
   return ready?.lastTransitionTime ? new Date(ready.lastTransitionTime) : undefined;
-}
-
-/** The kubelet's latest word on a probe of these pods (the events it records as Unhealthy). */
-async function probeFailures(ctx: CheckContext, pods: readonly V1Pod[], kind: 'Readiness' | 'Liveness'): Promise<string | undefined> {
-  const names = new Set(pods.map((p) => p.metadata?.name));
-  const events = await ctx.list<CoreV1Event>('v1', 'Event', ctx.ns());
-  const ours = events
-    .filter((e) => e.reason === 'Unhealthy' && names.has(e.involvedObject.name) && e.message?.startsWith(kind))
-    .sort((a, b) => String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(String(b.lastTimestamp ?? b.eventTime ?? '')));
-  return ours.at(-1)?.message;
 }
 
 const LOOK = '`kubectl describe pod -l app=api`: its events show what the kubelet saw.';

@@ -29,6 +29,7 @@ import testTheRestore from './test-the-restore.ts';
 import upgradeReady from './upgrade-ready.ts';
 import whoMayDoWhat from './who-may-do-what.ts';
 import whoReadTheSecret from './who-read-the-secret.ts';
+import whyItCrashed from './why-it-crashed.ts';
 
 const all: LabCheck[] = [
   firstDeployment,
@@ -56,6 +57,7 @@ const all: LabCheck[] = [
   selfServiceApi,
   upgradeReady,
   rightSizedNodes,
+  whyItCrashed,
 ];
 
 export const CHECKS: Record<string, LabCheck> = Object.fromEntries(all.map((check) => [check.lab, check]));

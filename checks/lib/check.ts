@@ -84,6 +84,24 @@ export class CheckContext {
     return probe(this.core, { namespace, labels }, urls, { signal: this.signal });
   }
 
+  /**
+   * The last lines a container wrote (`kubectl logs`), or of its previous
+   * run (`--previous`); empty when there is none yet. At most 64 KiB.
+   */
+  async logs(
+    pod: string,
+    namespace: string,
+    options: { container?: string; previous?: boolean; tailLines?: number } = {},
+  ): Promise<string> {
+    try {
+      return await this.core.readNamespacedPodLog({ name: pod, namespace, ...options, limitBytes: 64 * 1024 });
+    } catch (error) {
+      // No such run (yet, or any more): the kubelet answers 400 ("previous terminated container … not found"), the API 404.
+      if (isStatus(error, 400) || isStatus(error, 404)) return '';
+      throw error;
+    }
+  }
+
   /** The learner's real namespace for the lab's name of it (default: the lab's first). */
   ns(logical?: string): string {
     const real = realNamespace(this.namespaces, logical);

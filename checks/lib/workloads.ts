@@ -3,7 +3,7 @@
  * a rollout to finish waits for it briefly (the learner may check right
  * after applying), then reports what it saw.
  */
-import type { V1Deployment, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Deployment, V1Node, V1Pod, V1ReplicaSet } from '@kubernetes/client-node';
 import { rolledOut } from '../../cluster/src/kube.ts';
 import type { CheckContext } from './check.ts';
 
@@ -74,6 +74,39 @@ function selector(d: V1Deployment): string {
 export async function livePods(ctx: CheckContext, d: V1Deployment): Promise<V1Pod[]> {
   const pods = await ctx.list<V1Pod>('v1', 'Pod', d.metadata?.namespace, selector(d));
   return pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+}
+
+const REVISION = 'deployment.kubernetes.io/revision';
+
+/**
+ * The live pods of the Deployment's current revision (a rollout leaves the
+ * old ones for a while): those of the ReplicaSet it owns at its revision.
+ * Empty until the Deployment controller has made that ReplicaSet.
+ */
+export async function currentPods(ctx: CheckContext, d: V1Deployment): Promise<V1Pod[]> {
+  const revision = d.metadata?.annotations?.[REVISION];
+  const sets = await ctx.list<V1ReplicaSet>('apps/v1', 'ReplicaSet', d.metadata?.namespace, selector(d));
+  const current = sets.find(
+    (rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid) && rs.metadata?.annotations?.[REVISION] === revision,
+  );
+  const hash = current?.metadata?.labels?.['pod-template-hash'];
+  if (!revision || !hash) return [];
+  return (await livePods(ctx, d)).filter((p) => p.metadata?.labels?.['pod-template-hash'] === hash);
+}
+
+/** The kubelet's latest word on a probe of these pods (the events it records as Unhealthy), if any. */
+export async function probeFailures(
+  ctx: CheckContext,
+  pods: readonly V1Pod[],
+  kind: 'Readiness' | 'Liveness',
+): Promise<string | undefined> {
+  if (pods.length === 0) return undefined;
+  const names = new Set(pods.map((p) => p.metadata?.name));
+  const events = await ctx.list<CoreV1Event>('v1', 'Event', pods[0]?.metadata?.namespace);
+  const ours = events
+    .filter((e) => e.reason === 'Unhealthy' && names.has(e.involvedObject.name) && e.message?.startsWith(kind))
+    .sort((a, b) => String(a.lastTimestamp ?? a.eventTime ?? '').localeCompare(String(b.lastTimestamp ?? b.eventTime ?? '')));
+  return ours.at(-1)?.message;
 }
 
 /** Node name → node, for the nodes that pods run on. */

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ type config struct {
 	exitAfter       time.Duration
 	logEvery        time.Duration
 	logMessage      string
+	requires        []string // host:port addresses /readyz dials before it says ready
 	shutdownTimeout time.Duration
 }
 
@@ -58,6 +60,35 @@ func (s seconds) Set(value string) error {
 	return nil
 }
 
+// addresses is a flag of comma-separated host:port addresses ("db:5432,cache:6379").
+type addresses struct{ list *[]string }
+
+func (a addresses) String() string {
+	if a.list == nil {
+		return ""
+	}
+	return strings.Join(*a.list, ",")
+}
+
+func (a addresses) Set(value string) error {
+	*a.list = nil
+	for _, address := range strings.Split(value, ",") {
+		address = strings.TrimSpace(address)
+		if address == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(address)
+		if err != nil || host == "" {
+			return fmt.Errorf("%q is not host:port", address)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be a number between 1 and 65535", address)
+		}
+		*a.list = append(*a.list, address)
+	}
+	return nil
+}
+
 // envName is the environment variable of a flag: -ready-after is READY_AFTER.
 func envName(flagName string) string {
 	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -78,6 +109,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), usage io.
 	fs.Var(seconds{&c.exitAfter}, "exit-after", "exit this long after start (with -exit-code, 0 by default)")
 	fs.Var(seconds{&c.logEvery}, "log-every", "write a log line to stdout at this interval (0: never)")
 	fs.StringVar(&c.logMessage, "log-message", "tick", "the text of those log lines")
+	fs.Var(addresses{&c.requires}, "requires", "host:port addresses (comma-separated) that /readyz must reach before it says ready")
 	fs.Var(seconds{&c.shutdownTimeout}, "shutdown-timeout", "on SIGTERM, how long to wait for open requests")
 
 	var problems []string
@@ -136,6 +168,9 @@ func (c config) String() string {
 	}
 	if c.logEvery > 0 {
 		parts = append(parts, "log-every="+c.logEvery.String())
+	}
+	if len(c.requires) > 0 {
+		parts = append(parts, "requires="+strings.Join(c.requires, ","))
 	}
 	return strings.Join(parts, " ")
 }

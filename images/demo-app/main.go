@@ -38,14 +38,49 @@ type app struct {
 	now      func() time.Time
 	hostname string
 	stopping atomic.Bool
+	// dial reaches what the app requires (-requires); a test replaces it.
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
 
-	mu   sync.Mutex
-	held [][]byte // memory allocated on purpose, kept reachable so it is never freed
+	mu         sync.Mutex
+	held       [][]byte // memory allocated on purpose, kept reachable so it is never freed
+	unreadyWhy string   // the last reason /readyz gave, logged only when it changes
 }
 
 func newApp(cfg config, now func() time.Time) *app {
 	hostname, _ := os.Hostname()
-	return &app{cfg: cfg, started: now(), now: now, hostname: hostname}
+	return &app{cfg: cfg, started: now(), now: now, hostname: hostname, dial: (&net.Dialer{}).DialContext}
+}
+
+// requiredTimeout bounds one dial of a required address, well inside a readiness probe's 1 s default.
+const requiredTimeout = 800 * time.Millisecond
+
+// unreachable is the first required address the app cannot open a TCP connection to, with why.
+func (a *app) unreachable(ctx context.Context) string {
+	for _, address := range a.cfg.requires {
+		dialCtx, cancel := context.WithTimeout(ctx, requiredTimeout)
+		conn, err := a.dial(dialCtx, "tcp", address)
+		cancel()
+		if err != nil {
+			return fmt.Sprintf("cannot reach %s: %v", address, err)
+		}
+		conn.Close()
+	}
+	return ""
+}
+
+// noteReadiness logs the reason the app is not ready whenever it changes, and once it is ready again.
+func (a *app) noteReadiness(logger *log.Logger, why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if why == a.unreadyWhy {
+		return
+	}
+	if why == "" {
+		logger.Printf("ready")
+	} else {
+		logger.Printf("not ready: %s", why)
+	}
+	a.unreadyWhy = why
 }
 
 // allocate takes mb MiB and writes to every page of it: memory that is only
@@ -76,6 +111,12 @@ func (a *app) handler(logger *log.Logger) http.Handler {
 		case left > 0:
 			http.Error(w, fmt.Sprintf("not ready: starting (ready in %s)", left.Round(time.Millisecond)), http.StatusServiceUnavailable)
 		default:
+			why := a.unreachable(r.Context())
+			a.noteReadiness(logger, why)
+			if why != "" {
+				http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+				return
+			}
 			fmt.Fprintln(w, "ready")
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -170,3 +171,52 @@ func TestServerStopsOnSIGTERM(t *testing.T) {
 }
 
 func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func TestRequiresParsesAddresses(t *testing.T) {
+	c, err := parseConfig(nil, env(map[string]string{"REQUIRES": "payments:8080, db.shop.svc:5432,"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.requires, "|") != "payments:8080|db.shop.svc:5432" {
+		t.Fatalf("requires %q", c.requires)
+	}
+	for _, bad := range []string{"payments", ":8080", "payments:http", "payments:0"} {
+		_, err := parseConfig(nil, env(map[string]string{"REQUIRES": bad}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "REQUIRES=") {
+			t.Errorf("REQUIRES=%q: got %v", bad, err)
+		}
+	}
+}
+
+func TestReadyOnlyWhenWhatItRequiresAnswers(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := down.Addr().String()
+	down.Close()
+
+	var logged bytes.Buffer
+	a := newApp(config{requires: []string{up.Addr().String(), gone}}, time.Now)
+	h := a.handler(log.New(&logged, "", 0))
+	for range 2 {
+		if code, body, _ := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "cannot reach "+gone) {
+			t.Fatalf("/readyz with %s closed: %d %q", gone, code, body)
+		}
+	}
+	if got := strings.Count(logged.String(), "not ready: cannot reach "+gone); got != 1 {
+		t.Fatalf("the reason is logged once while it stays the same, got %d in %q", got, logged.String())
+	}
+	a.cfg.requires = []string{up.Addr().String()}
+	if code, body, _ := get(t, h, "/readyz"); code != 200 {
+		t.Fatalf("/readyz with everything reachable: %d %q", code, body)
+	}
+	if !strings.HasSuffix(logged.String(), "ready\n") {
+		t.Fatalf("turning ready is logged: %q", logged.String())
+	}
+}

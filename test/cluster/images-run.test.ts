@@ -20,7 +20,7 @@ const children: ChildProcess[] = [];
 
 interface Unpacked {
   rootfs: string;
-  config: { architecture: string; os: string; config: { User: string; Entrypoint?: string[]; Cmd?: string[] } };
+  config: { architecture: string; os: string; config: { User: string; Entrypoint?: string[]; Cmd?: string[]; Env: string[] } };
   diffId: string;
 }
 
@@ -84,6 +84,8 @@ describe('the image cache', () => {
       'localhost/cdl/demo-app-root:1',
       'localhost/cdl/demo-app:1',
       'localhost/cdl/pause:1',
+      'localhost/cdl/shop:1.26',
+      'localhost/cdl/shop:1.27',
     ]);
     expect(buildLog.filter((line) => line.startsWith('Built '))).toHaveLength(4);
     const again: string[] = [];
@@ -150,6 +152,28 @@ describe('demo-app', () => {
     expect(await job.exited).toBe(42);
     expect(job.output()).not.toMatch(/listening/);
     expect(job.output()).toMatch(/exiting with code 42/);
+  });
+
+  it("makes shop's releases from the same layer, 1.27 with settings that keep it from ever turning ready", async () => {
+    const good = await unpack('shopGood');
+    const bad = await unpack('shopBad');
+    expect(good.diffId).toBe((await unpack('demoApp')).diffId);
+    expect(bad.diffId).toBe(good.diffId);
+    expect(good.config.config.User).toBe('65532:65532');
+    // The image's environment is what a container starts with: run 1.27 with exactly that.
+    const imageEnv = (env: string[]) => Object.fromEntries(env.map((e) => e.split(/=(.*)/s).slice(0, 2)));
+    const release = start(join(bad.rootfs, 'demo-app'), [], { ...imageEnv(bad.config.config.Env), PORT: '0' });
+    const port = await waitFor('the listening line', () => /listening on \S*:(\d+)/.exec(release.output())?.[1]);
+    const home = await fetch(`http://127.0.0.1:${port}/`);
+    expect(home.headers.get('x-app-version')).toBe('1.27');
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/^not ready: cannot reach payments:8080: /);
+    await waitFor('the reason in its log', () => (/not ready: cannot reach payments:8080/.test(release.output()) ? true : undefined));
+    release.child.kill('SIGTERM');
+    expect(await release.exited).toBe(0);
+    expect(imageEnv(good.config.config.Env)).toMatchObject({ VERSION: '1.26' });
+    expect(imageEnv(good.config.config.Env).REQUIRES).toBeUndefined();
   });
 
   it('refuses a bad setting with its name and exit code 2', async () => {

@@ -2,10 +2,12 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { CatalogError, courseCatalog } from '../../checks/catalog.ts';
 import { differences } from '../../checks/lib/compare.ts';
 import { ManifestError, parseManifests } from '../../checks/lib/manifests.ts';
 import { CHECKS } from '../../checks/registry.ts';
+import { IMAGE_REFS } from '../../cluster/src/local/images.ts';
 import { LABS_DIR, LabContentError, loadLabs } from '../../content/load.ts';
 import { LabSchema, TOPICS } from '../../contract/content.ts';
 import { defaultNamespace } from '../../contract/sandbox.ts';
@@ -28,6 +30,40 @@ describe('the labs as data', () => {
     const catalog = courseCatalog();
     expect(catalog.list().length).toBe(loadLabs().length);
     for (const lab of catalog.list()) expect(TOPICS.map((t) => t.slug)).toContain(lab.topic);
+  });
+
+  it('a lab that runs containers uses only the images the real node has, with IfNotPresent (a wrong attempt may name another on purpose)', () => {
+    const known = new Set<string>(Object.values(IMAGE_REFS));
+    const containers = (node: unknown): Array<{ image?: string; imagePullPolicy?: string }> => {
+      if (Array.isArray(node)) return node.flatMap(containers);
+      if (!node || typeof node !== 'object') return [];
+      const object = node as Record<string, unknown>;
+      const own = ['containers', 'initContainers'].flatMap((key) =>
+        Array.isArray(object[key]) ? (object[key] as Array<{ image?: string }>) : [],
+      );
+      return [
+        ...own,
+        ...Object.entries(object).flatMap(([key, value]) => (key === 'containers' || key === 'initContainers' ? [] : containers(value))),
+      ];
+    };
+    const labs = loadLabs().filter((lab) => lab.definition.needsContainers);
+    expect(labs.length).toBeGreaterThan(0);
+    const unknown: string[] = [];
+    for (const lab of labs) {
+      const files = {
+        'setup.yaml': lab.setup,
+        'solution.yaml': lab.solution,
+        ...Object.fromEntries([...lab.right].map(([f, t]) => [`right/${f}`, t])),
+      };
+      for (const [file, text] of Object.entries(files)) {
+        for (const c of containers(parseAllDocuments(text).map((d) => d.toJS()))) {
+          if (!c.image || !known.has(c.image) || c.imagePullPolicy !== 'IfNotPresent') {
+            unknown.push(`${lab.definition.id}/${file}: ${c.image} (${c.imagePullPolicy ?? 'no pull policy'})`);
+          }
+        }
+      }
+    }
+    expect(unknown).toEqual([]);
   });
 
   it('covers every topic of the course with at least one lab', () => {

@@ -18,7 +18,8 @@
  * Names are honest (`localhost/cdl/…`, no public registry's name). The demo
  * app comes twice, from the same layer: `demo-app` runs as the non-root user
  * 65532 (what a pod should run), `demo-app-root` as root (what a
- * `runAsNonRoot` pod must be refused).
+ * `runAsNonRoot` pod must be refused), and as `shop:1.26` and `shop:1.27`,
+ * two releases whose settings are in the image (1.27 never turns ready).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -40,6 +41,9 @@ export const IMAGE_TAG = '1';
 export const IMAGE_REFS = {
   demoApp: `localhost/cdl/demo-app:${IMAGE_TAG}`,
   demoAppRoot: `localhost/cdl/demo-app-root:${IMAGE_TAG}`,
+  /** deploy-changes-safely's releases: a good one, and one that never turns ready (it requires a service nobody runs). */
+  shopGood: 'localhost/cdl/shop:1.26',
+  shopBad: 'localhost/cdl/shop:1.27',
   /** The CRI config's `sandbox_image`. */
   pause: `localhost/cdl/pause:${IMAGE_TAG}`,
   busybox: `localhost/cdl/busybox:${IMAGE_TAG}`,
@@ -177,17 +181,20 @@ function goSource(id: 'demo-app' | 'pause', images: ImageDef[]): ImageSource {
   };
 }
 
-const demoAppConfig = (user: string): RunConfig => ({
+const demoAppConfig = (user: string, title = 'demo-app', version = IMAGE_TAG, settings: string[] = []): RunConfig => ({
   User: user,
   Entrypoint: ['/demo-app'],
-  Env: [PATH_ENV],
+  Env: [PATH_ENV, ...settings],
   ExposedPorts: { [`${DEMO_APP_PORT}/tcp`]: {} },
-  Labels: { 'org.opencontainers.image.title': 'demo-app', 'org.opencontainers.image.version': IMAGE_TAG },
+  Labels: { 'org.opencontainers.image.title': title, 'org.opencontainers.image.version': version },
 });
 
 const demoApp = goSource('demo-app', [
   { name: 'demoApp', config: demoAppConfig('65532:65532') },
   { name: 'demoAppRoot', config: demoAppConfig('0:0') },
+  // A release is its image: the settings that make 1.27 bad are baked in, so a rollout changes only the tag.
+  { name: 'shopGood', config: demoAppConfig('65532:65532', 'shop', '1.26', ['VERSION=1.26']) },
+  { name: 'shopBad', config: demoAppConfig('65532:65532', 'shop', '1.27', ['VERSION=1.27', 'REQUIRES=payments:8080']) },
 ]);
 
 // 65535 is the user Kubernetes' own pause image runs as.
