@@ -33,13 +33,13 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
 
-/** Resident memory of the node's processes, in MiB: each agent by name, the shims and containers together. */
+/** Resident memory of the node's processes, in MiB: each agent by name, the shims and containers (CoreDNS among them) together. */
 function memory(): Record<string, number> {
   const rss = (pid: number) => {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : 0;
   };
-  const totals: Record<string, number> = { containerd: 0, kubelet: 0, 'kube-proxy': 0, 'shims and containers': 0 };
+  const totals: Record<string, number> = { containerd: 0, kubelet: 0, 'kube-proxy': 0, 'kube-router': 0, 'shims and containers': 0 };
   for (const p of nodeProcesses(nodeLayout(stateDir(name)).dir, hostNames(name).cgroupRoot)) {
     const base = (p.argv[0] ?? '').split('/').at(-1) ?? '';
     const key = base in totals && base !== 'shims and containers' ? base : 'shims and containers';
