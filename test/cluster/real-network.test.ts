@@ -1,8 +1,9 @@
 /**
  * The real node's network with real packets: a Service resolves by name
  * (CoreDNS) and answers (kube-proxy), a NetworkPolicy drops traffic and an
- * allow rule lets it through (kube-router), and a pod reaches neither the
- * machine's own services nor anything beyond the cluster. Every answer is
+ * allow rule lets it through (kube-router), a pod's in-cluster client
+ * reaches the API server at the `kubernetes` Service, and a pod reaches
+ * neither the machine's own services nor anything beyond the cluster. Every answer is
  * measured from a pod of the real node (checks/lib/reachability.ts).
  */
 
@@ -10,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { checkServerIdentity, type PeerCertificate, connect as tlsConnect } from 'node:tls';
 import { AppsV1Api, CoreV1Api, NetworkingV1Api, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ProbeClient, probe } from '../../checks/lib/reachability.ts';
@@ -144,6 +146,51 @@ describe("the real node's network", () => {
     // By IPv4 the policies let clients in (the test above); by its link-local address nobody gets in.
     const url = `http://[${address}%eth0]:8080/`;
     expect((await probe(core, client('client'), [WEB, url])).get(url)).toBe(false);
+  });
+
+  it('lets an in-cluster client reach the API server at the kubernetes Service, whose address its certificate names', async () => {
+    const service = await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
+    const ip = service.spec?.clusterIP ?? '';
+    // kube-proxy leaves this one Service to the pods' firewall (the API server listens on 127.0.0.1 only).
+    expect(service.metadata?.labels?.['service.kubernetes.io/service-proxy-name']).toBeTruthy();
+    // What a pod's client verifies: the certificate the API server presents names the Service's address.
+    const server = new URL(kc.getCurrentCluster()?.server ?? '');
+    const cert = await new Promise<PeerCertificate>((resolve, reject) => {
+      const socket = tlsConnect({ host: server.hostname, port: Number(server.port), rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerCertificate());
+        socket.end();
+      }).on('error', reject);
+    });
+    expect(checkServerIdentity(ip, cert)).toBeUndefined();
+    // And the packets get there, by address and by name: the API server's TLS port answers a plain request with its 400.
+    const name = `in-cluster-${process.pid}`;
+    const ask = (host: string) => `printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc ${host} 443; echo`;
+    await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name },
+        spec: {
+          ...placement,
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'client',
+              image: IMAGE_REFS.busybox,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', `${ask(ip)}; ${ask('kubernetes.default.svc.cluster.local')}`],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor(
+      'the in-cluster client to finish',
+      async () => (await core.readNamespacedPod({ name, namespace: NAMESPACE })).status?.phase === 'Succeeded',
+      30_000,
+      250,
+    );
+    const log = await core.readNamespacedPodLog({ name, namespace: NAMESPACE });
+    expect(log.match(/Client sent an HTTP request to an HTTPS server/g)).toHaveLength(2);
   });
 
   it("reaches neither the machine's own services nor its network", async () => {

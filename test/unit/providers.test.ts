@@ -39,6 +39,8 @@ describe('the local provider', () => {
     expect(config.kind).toBe('KwokctlConfiguration');
     expect(config.options.bindAddress).toBe('127.0.0.1');
     expect(config.options.runtime).toBe('binary');
+    // In-cluster clients connect to the kubernetes Service's address: the certificate must name it.
+    expect(config.options.kubeApiserverCertSANs).toEqual(['10.0.0.1']);
     expect(config.options).toMatchObject({
       kubeApiserverBinary: '/c/a',
       etcdBinary: '/c/e',
@@ -62,6 +64,7 @@ describe('the local provider', () => {
       }>;
     expect(apiserver(kwokctlConfig(bins))).toEqual([
       { key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' },
+      { key: 'service-cluster-ip-range', value: '10.0.0.0/24' },
       { key: 'enable-admission-plugins', value: 'PodNodeSelector,PodTolerationRestriction' },
     ]);
     const full = apiserver(kwokctlConfig(bins, { policy: '/p', log: '/l' }, { cert: '/admin.crt', key: '/admin.key' }));

@@ -323,7 +323,13 @@ describe("the node's iptables rules", () => {
   });
 
   it("keeps pods inside the cluster, and goes with the node's other rules", () => {
-    const script = podFirewallScript({ network: 'cdl-rn', bridge: 'cdl1234abcd', nodeIp: '10.88.3.1', apiServerPort: 32764 });
+    const script = podFirewallScript({
+      network: 'cdl-rn',
+      bridge: 'cdl1234abcd',
+      nodeIp: '10.88.3.1',
+      apiServerPort: 32764,
+      apiService: { ip: '10.0.0.1', port: 443 },
+    });
     const all = script.trim().split('\n');
     const lines = all.slice(0, all.indexOf('*nat'));
     expect(lines[0]).toBe('*mangle');
@@ -338,6 +344,10 @@ describe("the node's iptables rules", () => {
       '*nat',
       expect.stringMatching(
         /^-A PREROUTING -i cdl1234abcd -d 10\.88\.3\.1\/32 -p tcp -m tcp --dport 32764 -m comment --comment "name: \\"cdl-rn\\" [^"]*" -j DNAT --to-destination 127\.0\.0\.1:32764$/,
+      ),
+      // The kubernetes Service's address, for in-cluster clients, to the same place.
+      expect.stringMatching(
+        /^-A PREROUTING -i cdl1234abcd -d 10\.0\.0\.1\/32 -p tcp -m tcp --dport 443 -m comment --comment "name: \\"cdl-rn\\" [^"]*" -j DNAT --to-destination 127\.0\.0\.1:32764$/,
       ),
       'COMMIT',
     ]);

@@ -95,6 +95,15 @@ export interface KubeletClientFiles {
   key: string;
 }
 
+/**
+ * The cluster's Service addresses (the API server's own default, said
+ * out loud), and the first of them, the `kubernetes` Service's: the API
+ * server's certificate names it, so a pod's in-cluster client (which
+ * connects to that address) can verify the server.
+ */
+export const SERVICE_RANGE = '10.0.0.0/24';
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
+
 /** The kwokctl configuration file: binaries, versions, loopback-only binding, the audit log, and how to reach a real kubelet. */
 export function kwokctlConfig(binaries: LocalBinaries, audit?: AuditFiles, kubeletClient?: KubeletClientFiles): string {
   const options = {
@@ -110,6 +119,8 @@ export function kwokctlConfig(binaries: LocalBinaries, audit?: AuditFiles, kubel
     kwokControllerBinary: binaries.kwok,
     kubeAuthorization: true,
     kubeAdmission: true,
+    // Made into the certificate when the cluster is first created (kwokctl keeps its pki after).
+    kubeApiserverCertSANs: [KUBERNETES_SERVICE_IP],
   };
   // A lone controller manager or scheduler has no rival to elect against, and
   // with leader election on it exits when the API server is slow to renew its
@@ -121,6 +132,7 @@ export function kwokctlConfig(binaries: LocalBinaries, audit?: AuditFiles, kubel
         // The real node's kubelet is reached at its InternalIP (the pods'
         // bridge), never by its name, which nothing resolves; logs and exec go there.
         { key: 'kubelet-preferred-address-types', value: 'InternalIP,Hostname' },
+        { key: 'service-cluster-ip-range', value: SERVICE_RANGE },
         // A lab that runs containers has its namespaces bound to the real node by their
         // annotations: a default node selector and toleration (labs-server/src/sandbox/provision.ts).
         { key: 'enable-admission-plugins', value: 'PodNodeSelector,PodTolerationRestriction' },

@@ -169,16 +169,18 @@ export interface PodFirewallInput {
   nodeIp: string;
   /** The API server's port on 127.0.0.1, which pods reach at the node's address on the same port. */
   apiServerPort: number;
+  /** The `kubernetes` Service's address and port, which pods' in-cluster clients use: led to the same place. */
+  apiService: { ip: string; port: number };
 }
 
 /**
  * The `iptables-restore --noflush` input that keeps the real node's pods
  * inside the cluster. What a pod sends to the machine itself (the bridge
  * address, or any of the host's) may only be a request to the API server
- * (at the node's address and the API server's port, led to 127.0.0.1 where
- * it listens, as kube-proxy does for NodePorts on localhost: CoreDNS's pod
- * reads the cluster's names there, and a pod may use the API as in any
- * cluster) or the answer on a connection the node opened (the kubelet's probes, `exec`);
+ * (at the node's address and the API server's port, or at the `kubernetes`
+ * Service's address, both led to 127.0.0.1 where it listens, as kube-proxy
+ * does for NodePorts on localhost: CoreDNS's pod reads the cluster's names
+ * there, and a pod's in-cluster client uses the API as in any cluster) or the answer on a connection the node opened (the kubelet's probes, `exec`);
  * what the machine forwards for a pod may only go to another pod of the
  * bridge (a Service's address is rewritten to a pod's before this) or answer
  * a connection opened from there. So neither the host's own services nor
@@ -210,6 +212,7 @@ export function podFirewallScript(input: PodFirewallInput): string {
     'COMMIT',
     '*nat',
     `-A PREROUTING -i ${bridge} -d ${nodeIp}/32 ${api} ${mark('pods reach the API server')} -j DNAT --to-destination 127.0.0.1:${input.apiServerPort}`,
+    `-A PREROUTING -i ${bridge} -d ${input.apiService.ip}/32 -p tcp -m tcp --dport ${input.apiService.port} ${mark('pods reach the API server by its Service')} -j DNAT --to-destination 127.0.0.1:${input.apiServerPort}`,
     'COMMIT',
   ].join('\n')}\n`;
 }

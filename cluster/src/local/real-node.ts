@@ -24,7 +24,14 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { CoreV1Api, type KubeConfig, type KubernetesObject, NetworkingV1Api } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { z } from 'zod';
 import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail, which } from '../exec.ts';
@@ -332,6 +339,31 @@ async function applyAddOnObjects(kc: KubeConfig): Promise<string> {
   return ip;
 }
 
+/** kube-proxy proxies only the Services without this label (or with its own name in it). */
+const SERVICE_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
+
+/**
+ * The `kubernetes` Service, for the real node's pods (their in-cluster
+ * clients connect to it): its endpoint is the address the API server
+ * advertises, where it does not listen (it binds 127.0.0.1 only). So
+ * kube-proxy is told to leave this one Service alone (a proxy name that is
+ * not its own), and the pods' firewall leads its address to 127.0.0.1
+ * (podFirewallScript). The API server keeps the Service's labels; it
+ * resets only its ports and type. Returns its address and port.
+ */
+async function leadKubernetesService(kc: KubeConfig): Promise<{ ip: string; port: number }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const body = { metadata: { labels: { [SERVICE_PROXY_NAME]: 'cdl-real-node-firewall' } } };
+  const service = await core.patchNamespacedService(
+    { name: 'kubernetes', namespace: 'default', body },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  const ip = service.spec?.clusterIP;
+  const port = service.spec?.ports?.find((p) => p.name === 'https')?.port ?? service.spec?.ports?.[0]?.port;
+  if (!ip || !port) throw new ClusterError('the Service default/kubernetes has no address', 'Run `npm run cluster -- reset`.');
+  return { ip, port };
+}
+
 /** The cluster's Service address ranges, as the API server allocates them (kube-router must not filter them). */
 async function serviceRanges(kc: KubeConfig): Promise<string> {
   const cidr = await kc.makeApiClient(NetworkingV1Api).readServiceCIDR({ name: 'kubernetes' });
@@ -417,7 +449,9 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   await createBridge(names.bridge, `${address}/${settings.subnet.split('/')[1]}`);
   const server = apiServer(place);
   const apiServerPort = Number(new URL(server).port);
-  await addPodFirewall({ network: names.network, bridge: names.bridge, nodeIp: address, apiServerPort });
+  const admin = loadKubeConfig(place.kubeconfig);
+  const apiService = await leadKubernetesService(admin);
+  await addPodFirewall({ network: names.network, bridge: names.bridge, nodeIp: address, apiServerPort, apiService });
 
   const ca = { cert: join(place.clusterDir, 'pki', 'ca.crt'), key: join(place.clusterDir, 'pki', 'ca.key') };
   const client = ['keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'];
@@ -432,7 +466,6 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const dnsCert = await issue(layout.coredns.dir, ca, 'coredns', `/CN=${NODE_ADD_ON_USERS.coredns.user}`, client);
   await copyFile(ca.cert, join(layout.coredns.dir, 'ca.crt'));
   const routerCert = await issue(layout.pki, ca, 'kube-router', `/CN=${NODE_ADD_ON_USERS['kube-router'].user}`, client);
-  const admin = loadKubeConfig(place.kubeconfig);
   const clusterDns = await applyAddOnObjects(admin);
   const ranges = await serviceRanges(admin);
 
