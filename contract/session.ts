@@ -75,6 +75,17 @@ export const LabSessionStatusSchema = z.object({
   /** Steps passed across every lab (for `kubectl get labsessions`). */
   stepsPassed: z.int().min(0).optional(),
   labs: z.record(z.string(), LabProgressSchema).optional(),
+  /**
+   * What the learning record store has of this session (CDL_XAPI_ENDPOINT):
+   * the keys (`lab/step`, `lab`) of the statements it accepted, and of those
+   * it refused for good. What is in neither is still to be sent.
+   */
+  xapi: z
+    .object({
+      sent: z.array(z.string().max(300)).max(2000).optional(),
+      refused: z.array(z.string().max(300)).max(2000).optional(),
+    })
+    .optional(),
 });
 
 export const LabSessionSchema = z.object({

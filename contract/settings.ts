@@ -221,6 +221,30 @@ export const ServerSettingsSchema = z.object({
   MAX_SESSIONS: wholeNumber(1, 100_000, 200),
   /** When set (16 to 256 characters), `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Default: open. */
   METRICS_TOKEN: secret(16, 256).optional(),
+  /**
+   * A learning record store's xAPI endpoint, `http(s)://…` (e.g.
+   * `https://lrs.example.org/xapi/`): each passed step and finished lab is
+   * sent there as an xAPI statement. Default: none, nothing is sent.
+   */
+  CDL_XAPI_ENDPOINT: emptyIsUnset(
+    text('a URL').superRefine((value, ctx) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(value);
+      } catch {
+        // said below
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        ctx.addIssue({ code: 'custom', message: `must be an http or https URL, e.g. https://lrs.example.org/xapi/, not ${quote(value)}` });
+      } else if (url.username || url.password) {
+        ctx.addIssue({ code: 'custom', message: 'must not hold a user name or password: set CDL_XAPI_USERNAME and CDL_XAPI_PASSWORD' });
+      }
+    }),
+  ),
+  /** The learning record store's key (HTTP Basic user name) for CDL_XAPI_ENDPOINT. Default: none (no Authorization header). */
+  CDL_XAPI_USERNAME: emptyIsUnset(secret(1, 256)),
+  /** The learning record store's secret (HTTP Basic password), never logged. Default: none. */
+  CDL_XAPI_PASSWORD: emptyIsUnset(secret(1, 256)),
 });
 export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
 

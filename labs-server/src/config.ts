@@ -36,7 +36,16 @@ export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 export { SettingsError as ConfigError };
 
 export function readConfig(env: Environment = process.env): ServerConfig {
-  return readSettings(ServerConfigSchema, env, 'server');
+  const config = readSettings(ServerConfigSchema, env, 'server');
+  const credentials = [config.CDL_XAPI_USERNAME, config.CDL_XAPI_PASSWORD].filter((v) => v !== undefined).length;
+  if (credentials === 1) {
+    const missing = config.CDL_XAPI_USERNAME === undefined ? 'CDL_XAPI_USERNAME' : 'CDL_XAPI_PASSWORD';
+    throw new SettingsError(`${missing}: must be set too: the learning record store takes a user name and a password together`, [missing]);
+  }
+  if (credentials === 2 && config.CDL_XAPI_ENDPOINT === undefined) {
+    throw new SettingsError('CDL_XAPI_ENDPOINT: must be set for CDL_XAPI_USERNAME and CDL_XAPI_PASSWORD to be used', ['CDL_XAPI_ENDPOINT']);
+  }
+  return config;
 }
 
 /** The origins a browser page of this server can have. */

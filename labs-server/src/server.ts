@@ -38,6 +38,7 @@ import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
 import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
 import { attachTerminals } from './terminal/ws.ts';
+import { XapiDelivery } from './xapi.ts';
 
 export interface LabServerOptions {
   config: ServerConfig;
@@ -151,6 +152,19 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   });
   // Each terminal of a lab that reads the audit log gets its namespaces' share of it.
   const auditLog = cluster.capabilities.auditLog && cluster.auditLog ? new AuditLog(cluster.auditLog, logger) : undefined;
+  const origins = allowedOrigins(config);
+  const xapi = config.CDL_XAPI_ENDPOINT
+    ? new XapiDelivery({
+        store,
+        labs: catalog.list(),
+        target: {
+          endpoint: config.CDL_XAPI_ENDPOINT,
+          ...(config.CDL_XAPI_USERNAME !== undefined ? { username: config.CDL_XAPI_USERNAME, password: config.CDL_XAPI_PASSWORD } : {}),
+        },
+        platform: origins[0] ?? serverUrl(config).replace(/\/$/, ''),
+        logger,
+      })
+    : undefined;
   const labs = new LabService({
     kc,
     catalog,
@@ -164,13 +178,13 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       ? { karpenter: new KarpenterAddOn((log, progress) => cluster.addKarpenter?.(log, progress) ?? Promise.resolve(), logger) }
       : {}),
     ...(auditLog ? { auditLog } : {}),
+    ...(xapi ? { onStepPassed: () => xapi.wake() } : {}),
     onSessionEnd: (name) => {
       terminals
         .closeSession(name)
         .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
     },
   });
-  const origins = allowedOrigins(config);
   const app = createApp({
     config,
     cluster,
@@ -244,6 +258,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   });
 
   const stopReaper = startReaper({ store, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
+  const stopXapi = xapi?.start();
 
   return {
     server,
@@ -254,6 +269,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     shell: backend.name,
     async close() {
       stopReaper();
+      await stopXapi?.();
       await releaseTerminals();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

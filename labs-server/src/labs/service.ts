@@ -44,6 +44,8 @@ export interface LabServiceDeps {
   holder?: string;
   /** Called when a session's sandboxes go, e.g. to close its terminals on this server. */
   onSessionEnd?: (sessionName: string) => void;
+  /** Told when a check passes (the training records' delivery sends it soon). */
+  onStepPassed?: (sessionName: string) => void;
   /** Karpenter beside the cluster, for the labs that need it; absent where the provider cannot run it. */
   karpenter?: KarpenterAddOn;
   /** The API server's audit log, for the labs that read it; absent where the platform cannot read it. */
@@ -508,6 +510,7 @@ export class LabService {
       };
       return { labs: { [lab.id]: { steps: { [stepId]: step } } }, lastActivityAt: now };
     });
+    if (result.passed) this.deps.onStepPassed?.(session.metadata.name);
     return result;
   }
 }
