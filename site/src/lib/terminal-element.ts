@@ -16,6 +16,17 @@ import '@xterm/xterm/css/xterm.css';
 import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
 
+/** Where the learner's choice of screen reader mode is kept, for every lesson. */
+const SCREEN_READER_KEY = 'cdl:screen-reader';
+
+function screenReaderWanted(): boolean {
+  try {
+    return localStorage.getItem(SCREEN_READER_KEY) === 'on';
+  } catch {
+    return false;
+  }
+}
+
 /** How often a terminal waiting for the cluster asks how far it is. */
 const PREPARING_POLL_MS = 3000;
 
@@ -73,6 +84,8 @@ class CdlTerminal extends HTMLElement {
       fontSize: 14,
       scrollback: 5000,
       theme: theme(),
+      // xterm's accessibility tree: the output as text a screen reader reads, and what is typed announced.
+      screenReaderMode: screenReaderWanted(),
     });
     this.fit = new FitAddon();
     term.loadAddon(this.fit);
@@ -82,6 +95,7 @@ class CdlTerminal extends HTMLElement {
     term.open(screen);
     this.term = term;
     this.fit.fit();
+    this.screenReaderToggle(term);
     term.onData((data) => this.send(encode.input(data)));
     term.onResize(({ cols, rows }) => this.send(encode.resize(cols, rows)));
     new ResizeObserver(() => this.fit?.fit()).observe(screen);
@@ -94,6 +108,25 @@ class CdlTerminal extends HTMLElement {
       term.options.theme = theme();
     });
     this.start(lab);
+  }
+
+  /** The bar's button that turns xterm's screen reader mode on and off, remembered across lessons. */
+  private screenReaderToggle(term: Terminal): void {
+    const button = this.querySelector<HTMLButtonElement>('[data-screen-reader]');
+    if (!button) return;
+    const show = () => button.setAttribute('aria-pressed', String(term.options.screenReaderMode === true));
+    show();
+    button.addEventListener('click', () => {
+      const on = term.options.screenReaderMode !== true;
+      term.options.screenReaderMode = on;
+      try {
+        localStorage.setItem(SCREEN_READER_KEY, on ? 'on' : 'off');
+      } catch {
+        // storage refused (a private window): the choice lasts for this page
+      }
+      show();
+      term.focus();
+    });
   }
 
   /** Opens the terminal once there is a session; while the cluster is prepared, waits for it. */
