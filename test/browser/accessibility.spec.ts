@@ -24,7 +24,9 @@ async function violations(page: Page): Promise<string[]> {
   // The audit ran its rules on this page: an empty list below means they passed, not that none applied.
   expect(result.passes.length).toBeGreaterThan(10);
   const minor = result.violations.filter((v) => v.impact !== 'serious' && v.impact !== 'critical').map((v) => `${v.id} (${v.impact})`);
-  process.stderr.write(`[accessibility] ${page.url()}: ${result.passes.length} rules passed; lesser findings: ${minor.join(', ') || 'none'}\n`);
+  process.stderr.write(
+    `[accessibility] ${page.url()}: ${result.passes.length} rules passed; lesser findings: ${minor.join(', ') || 'none'}\n`,
+  );
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map(

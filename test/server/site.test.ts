@@ -59,6 +59,7 @@ describe('the lesson site', () => {
     for (const src of imports) total += gzipSync((await get(src)).body).length;
     expect(total).toBeGreaterThan(20_000);
     expect(total).toBeLessThan(150 * 1024);
+    process.stderr.write(`[site] a lesson page's JavaScript on first load: ${(total / 1024).toFixed(1)} KB gzipped\n`);
   });
 
   it('serves the search index and the instructor page', async () => {

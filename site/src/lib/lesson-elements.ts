@@ -6,6 +6,7 @@
 import type { CheckResult, CriterionResult } from '../../../contract/check.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
 import { inlineCode } from './inline-code.ts';
+import type { RunRequest } from './terminal-element.ts';
 
 function labOf(element: Element): string {
   return element.closest<HTMLElement>('[data-lab]')?.dataset.lab ?? '';
@@ -38,8 +39,9 @@ function show(value: unknown): string {
 class CdlRun extends HTMLElement {
   connectedCallback(): void {
     const cmd = this.dataset.cmd ?? '';
+    const request: RunRequest = { command: cmd, ...(this.dataset.tab ? { tab: this.dataset.tab } : {}) };
     this.querySelector('[data-action="run"]')?.addEventListener('click', () => {
-      window.dispatchEvent(new CustomEvent(EVENTS.run, { detail: cmd }));
+      window.dispatchEvent(new CustomEvent(EVENTS.run, { detail: request }));
     });
     const copy = this.querySelector<HTMLButtonElement>('[data-action="copy"]');
     copy?.addEventListener('click', async () => {

@@ -1,9 +1,11 @@
 /**
- * <cdl-terminal lab="…">: xterm.js on the lab server's terminal protocol.
- * Acknowledges output once xterm has parsed it (flow control), keeps the
- * shell across reloads and network drops (reconnecting with the offset it
- * has, so only missed output is replayed), fits its box, and shows the
- * connection's state. Commands from run blocks arrive as `cdl:run` events.
+ * <cdl-terminal lab="…">: xterm.js on the lab server's terminal protocol,
+ * one tab per shell of the lab (`main`, the lesson's named tabs, and those
+ * the learner opens). Each tab acknowledges output once xterm has parsed it
+ * (flow control), keeps its shell across reloads and network drops
+ * (reconnecting with the offset it has, so only missed output is replayed)
+ * and fits its box; the bar shows the shown tab's state. Commands from run
+ * blocks arrive as `cdl:run` events naming their tab.
  */
 
 import { FitAddon } from '@xterm/addon-fit';
@@ -58,26 +60,68 @@ function theme(): { background: string; foreground: string; cursor: string } {
   };
 }
 
-class CdlTerminal extends HTMLElement {
-  private term: Terminal | undefined;
-  private fit: FitAddon | undefined;
+/** A tab's name, as the server takes it (contract/api.ts): `main` is every lab's first. */
+const TAB_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+const MAIN_TAB = 'main';
+/** Tabs one lab's page may hold (the server keeps ten shells per session in all). */
+const MAX_TABS = 4;
+
+/** What a `cdl:run` event carries: the command, and the tab it is for (the main one when none). */
+export interface RunRequest {
+  command: string;
+  tab?: string;
+}
+
+/** Which tabs a lab's page had open, and which one was shown, kept across reloads. */
+interface Layout {
+  tabs: string[];
+  active: string;
+}
+
+function layoutKey(lab: string): string {
+  return `cdl:terminals:${lab}`;
+}
+
+function loadLayout(lab: string): Layout {
+  try {
+    const saved = JSON.parse(localStorage.getItem(layoutKey(lab)) ?? 'null') as Partial<Layout> | null;
+    const tabs = [MAIN_TAB, ...(saved?.tabs ?? []).filter((t) => typeof t === 'string' && TAB_NAME.test(t) && t !== MAIN_TAB)];
+    const unique = [...new Set(tabs)].slice(0, MAX_TABS);
+    return { tabs: unique, active: unique.includes(saved?.active ?? '') ? (saved?.active as string) : MAIN_TAB };
+  } catch {
+    return { tabs: [MAIN_TAB], active: MAIN_TAB };
+  }
+}
+
+/**
+ * One tab: its own xterm and its own shell on the server (`tab=<name>`),
+ * with its own offset, replay and flow control. It connects the first time
+ * it is shown or given a command, and then stays connected while hidden, so
+ * a watch in one tab keeps streaming while the learner acts in another.
+ */
+class Shell {
+  readonly name: string;
+  readonly panel: HTMLElement;
+  readonly tab: HTMLButtonElement;
+  readonly term: Terminal;
+  private readonly fit = new FitAddon();
+  private readonly owner: CdlTerminal;
   private ws: WebSocket | undefined;
   /** Output bytes received from this shell: where a reconnect resumes. */
   private offset = 0;
   private retry = 0;
   private everConnected = false;
-  private stopped = false;
-  private status!: HTMLElement;
+  private opened = false;
+  private closed = false;
+  state: State = 'connecting';
+  detail: string | undefined;
 
-  connectedCallback(): void {
-    const lab = this.getAttribute('lab');
-    this.status = this.querySelector('[data-status]') as HTMLElement;
-    const screen = this.querySelector('[data-screen]') as HTMLElement;
-    if (!lab) {
-      this.setState('unavailable');
-      return;
-    }
-    const term = new Terminal({
+  constructor(owner: CdlTerminal, name: string, panel: HTMLElement, tab: HTMLButtonElement) {
+    this.owner = owner;
+    this.name = name;
+    this.panel = panel;
+    this.tab = tab;
+    this.term = new Terminal({
       allowProposedApi: true,
       cursorBlink: true,
       fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
@@ -87,93 +131,54 @@ class CdlTerminal extends HTMLElement {
       // xterm's accessibility tree: the output as text a screen reader reads, and what is typed announced.
       screenReaderMode: screenReaderWanted(),
     });
-    this.fit = new FitAddon();
-    term.loadAddon(this.fit);
-    term.loadAddon(new WebLinksAddon());
-    term.loadAddon(new Unicode11Addon());
-    term.unicode.activeVersion = '11';
-    term.open(screen);
-    this.term = term;
+    this.term.loadAddon(this.fit);
+    this.term.loadAddon(new WebLinksAddon());
+    this.term.loadAddon(new Unicode11Addon());
+    this.term.unicode.activeVersion = '11';
+    this.term.open(panel);
+    this.term.onData((data) => this.send(encode.input(data)));
+    this.term.onResize(({ cols, rows }) => this.send(encode.resize(cols, rows)));
+    new ResizeObserver(() => {
+      if (!this.panel.hidden) this.fit.fit();
+    }).observe(panel);
+  }
+
+  fitNow(): void {
     this.fit.fit();
-    this.screenReaderToggle(term);
-    term.onData((data) => this.send(encode.input(data)));
-    term.onResize(({ cols, rows }) => this.send(encode.resize(cols, rows)));
-    new ResizeObserver(() => this.fit?.fit()).observe(screen);
-    window.addEventListener(EVENTS.run, (event) => {
-      const command = (event as CustomEvent<string>).detail;
-      this.send(encode.input(`${command}\r`));
-      term.focus();
-    });
-    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
-      term.options.theme = theme();
-    });
-    this.start(lab);
   }
 
-  /** The bar's button that turns xterm's screen reader mode on and off, remembered across lessons. */
-  private screenReaderToggle(term: Terminal): void {
-    const button = this.querySelector<HTMLButtonElement>('[data-screen-reader]');
-    if (!button) return;
-    const show = () => button.setAttribute('aria-pressed', String(term.options.screenReaderMode === true));
-    show();
-    button.addEventListener('click', () => {
-      const on = term.options.screenReaderMode !== true;
-      term.options.screenReaderMode = on;
-      try {
-        localStorage.setItem(SCREEN_READER_KEY, on ? 'on' : 'off');
-      } catch {
-        // storage refused (a private window): the choice lasts for this page
-      }
-      show();
-      term.focus();
-    });
+  /** Connects once; later calls do nothing (a reconnect is this shell's own business). */
+  open(lab: string): void {
+    if (this.opened || this.closed) return;
+    this.opened = true;
+    this.fit.fit();
+    this.connect(lab);
   }
 
-  /** Opens the terminal once there is a session; while the cluster is prepared, waits for it. */
-  private start(lab: string): void {
-    void session().then(
-      () => this.connect(lab),
-      (error: Error) => {
-        if (error instanceof ApiError && error.code === 'preparing') {
-          void this.waitForCluster(lab, error.message);
-          return;
-        }
-        this.setState('unavailable');
-        this.term?.writeln(`\r\n${error.message}`);
-      },
-    );
+  run(lab: string, command: string): void {
+    this.open(lab);
+    // Sent once the socket is open; until then it waits with what the learner types.
+    this.pending.push(command);
+    this.flush();
   }
 
-  /** Says what the server prepares and how far it is, until its cluster is ready; then connects. */
-  private async waitForCluster(lab: string, first: string): Promise<void> {
-    this.setState('preparing', first);
-    while (!this.stopped) {
-      await new Promise((resolve) => setTimeout(resolve, PREPARING_POLL_MS));
-      let health: Answer<'health', 503>;
-      try {
-        health = (await (await fetch('/healthz', { cache: 'no-store' })).json()) as Answer<'health', 503>;
-      } catch {
-        this.setState('preparing', 'The lab server does not answer; trying again…');
-        continue;
-      }
-      if (health.ok) {
-        this.start(lab);
-        return;
-      }
-      this.setState('preparing', preparingLine(health));
-    }
+  private pending: string[] = [];
+
+  private flush(): void {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.state !== 'connected') return;
+    for (const command of this.pending.splice(0)) this.send(encode.input(`${command}\r`));
   }
 
-  disconnectedCallback(): void {
-    this.stopped = true;
+  close(): void {
+    this.closed = true;
     this.ws?.close();
-    this.term?.dispose();
+    this.term.dispose();
   }
 
   private setState(state: State, detail?: string): void {
-    this.dataset.state = state;
-    // The server's words may hold `code spans` (a command to run): shown as code, never as markup.
-    this.status.replaceChildren(...inlineCode(detail ?? LABELS[state]));
+    this.state = state;
+    this.detail = detail;
+    this.owner.shellChanged(this);
   }
 
   private send(frame: Uint8Array<ArrayBuffer>): void {
@@ -189,7 +194,7 @@ class CdlTerminal extends HTMLElement {
         return;
       }
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'preparing') void this.waitForCluster(lab, error.message);
+      if (error instanceof ApiError && error.code === 'preparing') this.owner.waitForCluster(error.message);
       else this.setState('unavailable', (error as Error).message);
       return;
     }
@@ -199,9 +204,11 @@ class CdlTerminal extends HTMLElement {
   }
 
   private connect(lab: string): void {
-    const term = this.term as Terminal;
+    if (this.closed) return;
+    const term = this.term;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const query = new URLSearchParams({ lab, cols: String(term.cols), rows: String(term.rows), since: String(this.offset) });
+    if (this.name !== MAIN_TAB) query.set('tab', this.name);
     const ws = new WebSocket(`${scheme}://${location.host}/api/terminal?${query}`);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
@@ -223,6 +230,7 @@ class CdlTerminal extends HTMLElement {
         // The replay that follows starts at this offset.
         this.offset = frame.ready.offset;
         this.setState('connected');
+        this.flush();
       } else if (frame.type === 'exit') {
         ended = true;
         this.setState('ended');
@@ -231,7 +239,7 @@ class CdlTerminal extends HTMLElement {
       }
     };
     ws.onclose = (event) => {
-      if (this.stopped || ended) return;
+      if (this.closed || ended) return;
       if (event.code === 4001) {
         this.setState('ended', 'This terminal was opened in another window.');
         return;
@@ -250,6 +258,246 @@ class CdlTerminal extends HTMLElement {
       this.setState('reconnecting', `Connection lost; reconnecting in ${Math.round(delay / 1000) || 1} s…`);
       setTimeout(() => this.connect(lab), delay);
     };
+  }
+}
+
+/**
+ * <cdl-terminal lab="…">: the lab's terminals, as tabs. `main` is always
+ * there; a lesson's `<Run tab="watch">` opens (and sends to) a tab of that
+ * name; the learner may open more with "+" (up to MAX_TABS) and close any
+ * but the first. Which tabs are open, and which is shown, survive a reload.
+ * The element's `data-state` is the shown tab's.
+ */
+export class CdlTerminal extends HTMLElement {
+  private lab = '';
+  private shells = new Map<string, Shell>();
+  private active = MAIN_TAB;
+  private ready = false;
+  private stopped = false;
+  private status!: HTMLElement;
+  private tablist!: HTMLElement;
+  private screens!: HTMLElement;
+  private addButton!: HTMLButtonElement;
+
+  connectedCallback(): void {
+    const lab = this.getAttribute('lab');
+    this.status = this.querySelector('[data-status]') as HTMLElement;
+    this.tablist = this.querySelector('[data-tabs]') as HTMLElement;
+    this.screens = this.querySelector('[data-screen]') as HTMLElement;
+    this.addButton = this.querySelector('[data-add-tab]') as HTMLButtonElement;
+    if (!lab) {
+      this.setState('unavailable');
+      return;
+    }
+    this.lab = lab;
+    const layout = loadLayout(lab);
+    for (const name of layout.tabs) this.add(name);
+    this.show(layout.active);
+    this.screenReaderToggle();
+    this.addButton?.addEventListener('click', () => {
+      const name = this.nextName();
+      if (!name) return;
+      this.add(name);
+      this.show(name);
+      if (this.ready) this.shells.get(name)?.open(this.lab);
+      this.shells.get(name)?.term.focus();
+    });
+    window.addEventListener(EVENTS.run, (event) => {
+      const request = (event as CustomEvent<RunRequest>).detail;
+      const tab = request.tab && TAB_NAME.test(request.tab) ? request.tab : MAIN_TAB;
+      if (!this.shells.has(tab) && !this.add(tab)) return;
+      this.show(tab);
+      const shell = this.shells.get(tab);
+      if (!shell) return;
+      if (this.ready) shell.run(this.lab, request.command);
+      else this.queued.push({ tab, command: request.command });
+      shell.term.focus();
+    });
+    window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      for (const shell of this.shells.values()) shell.term.options.theme = theme();
+    });
+    this.start();
+  }
+
+  /** Commands given before the session was ready, sent once it is. */
+  private queued: Array<{ tab: string; command: string }> = [];
+
+  disconnectedCallback(): void {
+    this.stopped = true;
+    for (const shell of this.shells.values()) shell.close();
+  }
+
+  /** The first free name for a tab the learner opens: 2, 3 … (as tab names go: `t2`). */
+  private nextName(): string | undefined {
+    if (this.shells.size >= MAX_TABS) return undefined;
+    for (let n = 2; ; n++) if (!this.shells.has(`t${n}`)) return `t${n}`;
+  }
+
+  /** Adds a tab (its button and its panel); false when the page holds as many as it may. */
+  private add(name: string): boolean {
+    if (this.shells.has(name)) return true;
+    if (this.shells.size >= MAX_TABS) {
+      this.setState(this.shells.get(this.active)?.state ?? 'connected', `At most ${MAX_TABS} terminals per lab: close one (×) first.`);
+      return false;
+    }
+    const id = `terminal-${this.lab}-${name}`;
+    const panel = document.createElement('div');
+    panel.className = 'terminal-screen';
+    panel.id = id;
+    panel.setAttribute('role', 'tabpanel');
+    panel.setAttribute('aria-label', `Terminal ${name}`);
+    panel.hidden = true;
+    this.screens.append(panel);
+
+    const tab = document.createElement('button');
+    tab.type = 'button';
+    tab.setAttribute('role', 'tab');
+    tab.setAttribute('aria-controls', id);
+    tab.dataset.tab = name;
+    tab.textContent = name;
+    tab.addEventListener('click', () => this.show(name));
+    tab.addEventListener('keydown', (event) => this.moveFocus(event, name));
+    const item = document.createElement('span');
+    item.className = 'terminal-tab';
+    item.append(tab);
+    if (name !== MAIN_TAB) {
+      const close = document.createElement('button');
+      close.type = 'button';
+      close.className = 'terminal-tab-close';
+      close.setAttribute('aria-label', `Close terminal ${name}`);
+      close.textContent = '×';
+      close.addEventListener('click', () => this.remove(name));
+      item.append(close);
+    }
+    this.tablist.append(item);
+    this.shells.set(name, new Shell(this, name, panel, tab));
+    this.save();
+    this.addButton.disabled = this.shells.size >= MAX_TABS;
+    return true;
+  }
+
+  /** Closes a tab: its socket now, its shell on the server once the grace period ends. */
+  private remove(name: string): void {
+    const shell = this.shells.get(name);
+    if (!shell || name === MAIN_TAB) return;
+    shell.close();
+    shell.panel.remove();
+    shell.tab.parentElement?.remove();
+    this.shells.delete(name);
+    this.addButton.disabled = false;
+    if (this.active === name) this.show(MAIN_TAB);
+    this.save();
+  }
+
+  private show(name: string): void {
+    const target = this.shells.get(name) ?? this.shells.get(MAIN_TAB);
+    if (!target) return;
+    this.active = target.name;
+    for (const shell of this.shells.values()) {
+      const shown = shell === target;
+      shell.panel.hidden = !shown;
+      shell.tab.setAttribute('aria-selected', String(shown));
+      shell.tab.tabIndex = shown ? 0 : -1;
+    }
+    target.fitNow();
+    if (this.ready) target.open(this.lab);
+    this.shellChanged(target);
+    this.save();
+  }
+
+  /** Arrow keys move between tabs, as a tablist's keyboard pattern has them. */
+  private moveFocus(event: KeyboardEvent, name: string): void {
+    if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+    const names = [...this.shells.keys()];
+    const next = names[(names.indexOf(name) + (event.key === 'ArrowRight' ? 1 : names.length - 1)) % names.length];
+    if (!next) return;
+    this.show(next);
+    this.shells.get(next)?.tab.focus();
+  }
+
+  private save(): void {
+    try {
+      localStorage.setItem(layoutKey(this.lab), JSON.stringify({ tabs: [...this.shells.keys()], active: this.active }));
+    } catch {
+      // storage refused (a private window): the layout lasts for this page
+    }
+  }
+
+  /** A tab's state changed: the bar shows the shown tab's. */
+  shellChanged(shell: Shell): void {
+    if (shell.name !== this.active) return;
+    this.setState(shell.state, shell.detail);
+  }
+
+  /** The bar's button that turns xterm's screen reader mode on and off, remembered across lessons. */
+  private screenReaderToggle(): void {
+    const button = this.querySelector<HTMLButtonElement>('[data-screen-reader]');
+    if (!button) return;
+    button.setAttribute('aria-pressed', String(screenReaderWanted()));
+    button.addEventListener('click', () => {
+      const on = button.getAttribute('aria-pressed') !== 'true';
+      for (const shell of this.shells.values()) shell.term.options.screenReaderMode = on;
+      try {
+        localStorage.setItem(SCREEN_READER_KEY, on ? 'on' : 'off');
+      } catch {
+        // storage refused (a private window): the choice lasts for this page
+      }
+      button.setAttribute('aria-pressed', String(on));
+      this.shells.get(this.active)?.term.focus();
+    });
+  }
+
+  /** Opens the shown tab once there is a session; while the cluster is prepared, waits for it. */
+  private start(): void {
+    void session().then(
+      () => {
+        this.ready = true;
+        this.shells.get(this.active)?.open(this.lab);
+        for (const { tab, command } of this.queued.splice(0)) this.shells.get(tab)?.run(this.lab, command);
+      },
+      (error: Error) => {
+        if (error instanceof ApiError && error.code === 'preparing') {
+          this.waitForCluster(error.message);
+          return;
+        }
+        this.setState('unavailable');
+        this.shells.get(this.active)?.term.writeln(`\r\n${error.message}`);
+      },
+    );
+  }
+
+  private waiting = false;
+
+  /** Says what the server prepares and how far it is, until its cluster is ready; then connects. */
+  waitForCluster(first: string): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    this.ready = false;
+    void (async () => {
+      this.setState('preparing', first);
+      while (!this.stopped) {
+        await new Promise((resolve) => setTimeout(resolve, PREPARING_POLL_MS));
+        let health: Answer<'health', 503>;
+        try {
+          health = (await (await fetch('/healthz', { cache: 'no-store' })).json()) as Answer<'health', 503>;
+        } catch {
+          this.setState('preparing', 'The lab server does not answer; trying again…');
+          continue;
+        }
+        if (health.ok) {
+          this.waiting = false;
+          this.start();
+          return;
+        }
+        this.setState('preparing', preparingLine(health));
+      }
+    })();
+  }
+
+  private setState(state: State, detail?: string): void {
+    this.dataset.state = state;
+    // The server's words may hold `code spans` (a command to run): shown as code, never as markup.
+    this.status.replaceChildren(...inlineCode(detail ?? LABELS[state]));
   }
 }
 
