@@ -287,6 +287,20 @@ export const TerminalQuerySchema = z.object({
   rows: z.coerce.number().int().min(SIZE_LIMITS.rows.min).max(SIZE_LIMITS.rows.max).default(24),
 });
 
+export const SchemaQuerySchema = z.object({
+  apiVersion: z
+    .string()
+    .regex(/^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?v[0-9]+((alpha|beta)[0-9]+)?$/, 'an apiVersion, e.g. v1 or apps/v1'),
+  kind: z.string().regex(/^[A-Z][A-Za-z0-9]{0,62}$/, 'a kind, e.g. Deployment'),
+});
+
+export const KindSchemaSchema = z
+  .record(z.string(), z.unknown())
+  .meta({
+    id: 'KindSchema',
+    description: "A JSON Schema (draft-07) of the kind, from the cluster's OpenAPI v3; objects take no fields they do not declare.",
+  });
+
 type Security = 'session' | 'admin' | 'metrics' | 'none';
 
 export interface RouteAnswer {
@@ -368,6 +382,17 @@ export const ROUTES = {
     summary: 'Leave, removing your sandboxes',
     security: session,
     answers: { 204: { description: 'Ended.' } },
+  },
+  schema: {
+    method: 'get',
+    path: '/api/schema',
+    summary: "A kind's JSON Schema, from the cluster's own OpenAPI, for the YAML editor",
+    description:
+      "Made from the API server's /openapi/v3 (so the CRDs a lab installs are there too), kept while the cluster's document is unchanged.",
+    security: session,
+    query: SchemaQuerySchema,
+    answers: { 200: json("The kind's schema.", KindSchemaSchema) },
+    errors: { 404: 'The cluster serves no such kind in that apiVersion (kind_not_found).' },
   },
   labs: {
     method: 'get',

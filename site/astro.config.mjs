@@ -10,12 +10,29 @@ import { developmentSettings } from '../contract/settings.ts';
 
 const labsServer = developmentSettings().LABS_SERVER;
 
+/**
+ * The YAML editor's schema support renders descriptions with markdown-it and
+ * Shiki, 200 KB gzipped for plain text: its renderer is replaced by
+ * src/lib/schema-text.ts, which escapes the text and keeps `code` spans.
+ */
+const schemaTextPlugin = {
+  name: 'cdl-schema-text',
+  enforce: 'pre',
+  resolveId(source, importer) {
+    if (source === '../utils/markdown' && importer?.includes('codemirror-json-schema')) {
+      return fileURLToPath(new URL('./src/lib/schema-text.ts', import.meta.url));
+    }
+    return null;
+  },
+};
+
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   outDir: fileURLToPath(new URL('./dist', import.meta.url)),
   integrations: [mdx()],
   server: { port: 4322 },
   vite: {
+    plugins: [schemaTextPlugin],
     resolve: {
       alias: { '@lesson': fileURLToPath(new URL('./src/components/lesson/index.ts', import.meta.url)) },
     },

@@ -16,6 +16,7 @@ import type { LabDefinition } from '../../../contract/catalog.ts';
 import type { LabSession } from '../../../contract/session.ts';
 import { normaliseAccessCode } from '../access-code.ts';
 import { readConfig, type ServerConfig, sharedAddresses } from '../config.ts';
+import { KindNotFound } from '../labs/errors.ts';
 import type { LabService } from '../labs/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { labProgress } from '../progress.ts';
@@ -160,6 +161,17 @@ export function learnerApi(deps: LearnerApiDeps): Router {
   router.post('/labs/:lab/steps/:step/check', auth, async (req, res) => {
     const { lab, step } = ROUTES.check.params.parse(req.params);
     const body: Answer<'check', 200> = await deps.labs.check(currentSession(res), lab, step);
+    res.json(body);
+  });
+
+  router.get('/schema', auth, async (req, res) => {
+    const { apiVersion, kind } = ROUTES.schema.query.parse(req.query);
+    const found = await deps.labs.schema(apiVersion, kind);
+    if (!found) throw new KindNotFound(apiVersion, kind);
+    // The same for every learner of this cluster; kept briefly by the browser, as the cluster's document may change.
+    res.setHeader('Cache-Control', 'private, max-age=60');
+    res.setHeader('Server-Timing', `schema;desc="${found.cached ? 'cached' : 'converted'}"`);
+    const body: Answer<'schema', 200> = found.schema;
     res.json(body);
   });
 

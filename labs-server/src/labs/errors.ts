@@ -13,6 +13,13 @@ export class LabNotFound extends UserError {
   }
 }
 
+/** The cluster serves no such kind (the editor asked for its schema). */
+export class KindNotFound extends UserError {
+  constructor(apiVersion: string, kind: string) {
+    super('kind_not_found', `The cluster serves no kind ${kind} in ${apiVersion}.`, '`kubectl api-resources` lists the kinds it serves.');
+  }
+}
+
 /** The lab cannot run here (no real containers, a shared cluster, a cluster not the platform's own). */
 export class LabUnavailable extends UserError {
   constructor(reason: string) {
@@ -65,7 +72,7 @@ export class SessionConflict extends UserError {
 
 /** The HTTP status each domain error answers with; undefined for an error that is not the client's to read. */
 export function statusOf(error: unknown): number | undefined {
-  if (error instanceof LabNotFound) return 404;
+  if (error instanceof LabNotFound || error instanceof KindNotFound) return 404;
   if (error instanceof SessionNotFound) return 401;
   if (error instanceof TooManyChecks) return 429;
   if (error instanceof LabUnavailable || error instanceof LabNotStarted || error instanceof LabBusy || error instanceof SessionConflict) {

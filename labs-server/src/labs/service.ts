@@ -29,6 +29,7 @@ import { LabBusy, LabNotFound, LabNotStarted, LabUnavailable, SessionConflict } 
 import type { KarpenterAddOn } from './karpenter.ts';
 import { PerSessionLimit } from './per-session-limit.ts';
 import { busy, CLAIM_MS, claimable, holderName } from './sandbox-claim.ts';
+import { ClusterSchemas, type JsonSchema } from './schema.ts';
 import { validateManifests } from './validate.ts';
 
 export interface LabServiceDeps {
@@ -81,10 +82,12 @@ export class LabService {
   private readonly tokens = new Map<string, { token: Promise<string>; until: number }>();
   /** Checks of one session: two at a time, forty waiting, then 429. */
   private readonly checks = new PerSessionLimit(2, 40);
+  private readonly schemas: ClusterSchemas;
   constructor(deps: LabServiceDeps) {
     this.deps = deps;
     this.core = deps.kc.makeApiClient(CoreV1Api);
     this.holder = deps.holder ?? holderName();
+    this.schemas = new ClusterSchemas(deps.kc);
   }
 
   list(): LabDefinition[] {
@@ -454,6 +457,11 @@ export class LabService {
   }
 
   /** Dry-runs the learner's YAML in their own identity (validate.ts). */
+  /** A kind's JSON Schema from the cluster's OpenAPI (the editor's completion and linting). */
+  schema(apiVersion: string, kind: string): Promise<{ schema: JsonSchema; cached: boolean } | undefined> {
+    return this.schemas.forKind(apiVersion, kind);
+  }
+
   async validate(session: LabSession, labId: string, yaml: string): Promise<ValidationResult[]> {
     const lab = this.lab(labId);
     const namespaces = await this.sandboxOf(session, lab);

@@ -11,10 +11,10 @@
  * names a field (`unknown field "spec.replica"`, `spec.replicas: Invalid
  * value`), the line of that field in the learner's text.
  */
-import { type RequestOptions, request } from 'node:https';
 import { type KubeConfig, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { type Document, isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import type { ValidationResult } from '../../../contract/api.ts';
+import { type ApiAnswer, apiRequest } from './api-request.ts';
 
 /** The URL path of an object, found the way the generic client finds it (discovery, cached). */
 class ObjectPaths extends KubernetesObjectApi {
@@ -50,50 +50,18 @@ function pathsFor(admin: KubeConfig): ObjectPaths {
 /** Server-side apply names only the first field it does not know, as a 500: a create's strict decoding names all of them. */
 const UNDECLARED = /field not declared in schema/;
 
-interface Answer {
-  status: number;
-  body: string;
-  warnings: string[];
-}
-
 /**
  * A dry run in the kubeconfig's identity (the learner's token, or for a lab
  * of a cluster of the learner's own, its admin's certificate): a server-side
  * apply (PATCH), or a create (POST) to the object's collection.
  */
-async function send(kc: KubeConfig, method: 'PATCH' | 'POST', path: string, body: string): Promise<Answer> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no cluster');
+function send(kc: KubeConfig, method: 'PATCH' | 'POST', path: string, body: string): Promise<ApiAnswer> {
   const query = method === 'PATCH' ? '&force=true' : '';
-  const url = new URL(`${path}?dryRun=All&fieldManager=kubectl&fieldValidation=Strict${query}`, cluster.server);
-  const credentials: RequestOptions = {};
-  await kc.applyToHTTPSOptions(credentials);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        ...credentials,
-        method,
-        headers: {
-          ...(credentials.headers as Record<string, string> | undefined),
-          'content-type': method === 'PATCH' ? 'application/apply-patch+yaml' : 'application/json',
-          accept: 'application/json',
-        },
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const warning = res.headers.warning;
-          const warnings = (Array.isArray(warning) ? warning : warning ? [warning] : []).map((w) => w.replace(/^\d{3} \S+ "?|"$/g, ''));
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), warnings });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('the API server did not answer within 10 s')));
-    req.on('error', reject);
-    req.end(body);
+  return apiRequest(kc, {
+    method,
+    path: `${path}?dryRun=All&fieldManager=kubectl&fieldValidation=Strict${query}`,
+    body,
+    contentType: method === 'PATCH' ? 'application/apply-patch+yaml' : 'application/json',
   });
 }
 

@@ -1,0 +1,44 @@
+/**
+ * The terminal bar's "Editor" button: opens the YAML editor above the
+ * terminal, loading it (CodeMirror and the schema support, editor.ts) only
+ * then, never with the lesson page. Whether it is open is kept per lab.
+ */
+import type { Editor } from './editor.ts';
+
+function openKey(lab: string): string {
+  return `cdl:editor-open:${lab}`;
+}
+
+function remember(lab: string, open: boolean): void {
+  try {
+    localStorage.setItem(openKey(lab), open ? 'yes' : 'no');
+  } catch {
+    // storage refused: the choice lasts for this page
+  }
+}
+
+function wasOpen(lab: string): boolean {
+  try {
+    return localStorage.getItem(openKey(lab)) === 'yes';
+  } catch {
+    return false;
+  }
+}
+
+const button = document.querySelector<HTMLButtonElement>('[data-open-editor]');
+const panel = document.querySelector<HTMLElement>('[data-editor]');
+const lab = document.querySelector('cdl-terminal')?.getAttribute('lab');
+
+if (button && panel && lab) {
+  let editor: Promise<Editor> | undefined;
+  const set = async (open: boolean) => {
+    button.setAttribute('aria-expanded', String(open));
+    panel.hidden = !open;
+    remember(lab, open);
+    if (!open) return;
+    editor ??= import('./editor.ts').then(({ openEditor }) => openEditor(panel, lab));
+    (await editor).view.focus();
+  };
+  button.addEventListener('click', () => void set(button.getAttribute('aria-expanded') !== 'true'));
+  if (wasOpen(lab)) void set(true);
+}

@@ -1,0 +1,207 @@
+/**
+ * The YAML editor beside the terminal, loaded only when the learner opens
+ * it (never on a lesson page's first load): CodeMirror 6 with YAML, and the
+ * JSON Schema of the kind being written, from the learner's cluster
+ * (`GET /api/schema`), so field names and types are completed and linted as
+ * the learner types, CRDs included. "Validate on the cluster" sends the
+ * text for a server-side dry run in the learner's identity
+ * (`POST /api/labs/{lab}/validate`): Pod Security, quotas and admission
+ * policies answer on the lines they concern. The text is kept in the
+ * browser for the lab, across reloads.
+ */
+
+import { autocompletion } from '@codemirror/autocomplete';
+import { indentWithTab } from '@codemirror/commands';
+import { yaml, yamlLanguage } from '@codemirror/lang-yaml';
+import { indentOnInput } from '@codemirror/language';
+import { type Diagnostic, linter, lintGutter, setDiagnostics } from '@codemirror/lint';
+import { highlightActiveLine, hoverTooltip, keymap, lineNumbers } from '@codemirror/view';
+import { EditorView, minimalSetup } from 'codemirror';
+import { handleRefresh, stateExtensions, updateSchema } from 'codemirror-json-schema';
+import { yamlCompletion, yamlSchemaHover, yamlSchemaLinter } from 'codemirror-json-schema/yaml';
+import type { Answer } from '../../../contract/api.ts';
+import { ApiError, api } from './api.ts';
+import { inlineCode } from './inline-code.ts';
+
+const STARTER = "# Write or paste YAML here: it is checked against this cluster's own schema as you type.\n";
+/** How long typing pauses before the kind's schema is looked up again. */
+const KIND_DEBOUNCE_MS = 400;
+
+function storageKey(lab: string): string {
+  return `cdl:editor:${lab}`;
+}
+
+function saved(lab: string): string {
+  try {
+    return localStorage.getItem(storageKey(lab)) ?? STARTER;
+  } catch {
+    return STARTER;
+  }
+}
+
+/** The first document's apiVersion and kind, as written at the top level. */
+export function kindOf(text: string): { apiVersion: string; kind: string } | undefined {
+  const first = text.split(/^---\s*$/m).find((doc) => /^kind:/m.test(doc)) ?? '';
+  const apiVersion = /^apiVersion:\s*["']?([^\s"'#]+)/m.exec(first)?.[1];
+  const kind = /^kind:\s*["']?([^\s"'#]+)/m.exec(first)?.[1];
+  return apiVersion && kind ? { apiVersion, kind } : undefined;
+}
+
+/**
+ * A field the schema does not know is reported on the whole object that
+ * holds it: the diagnostic is moved onto the field's own key, the line the
+ * learner mistyped.
+ */
+export function onUnknownKey(diagnostics: readonly Diagnostic[], text: string): Diagnostic[] {
+  return diagnostics.map((d) => {
+    const key = /^Additional property `([^`]+)`/.exec(d.message)?.[1];
+    if (!key) return d;
+    const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const found = new RegExp(`(^|\\n)([ \\t]*(?:- )?)(${escaped})[ \\t]*:`).exec(text.slice(d.from, d.to));
+    if (!found) return d;
+    const from = d.from + found.index + (found[1]?.length ?? 0) + (found[2]?.length ?? 0);
+    return { ...d, from, to: from + key.length };
+  });
+}
+
+export interface Editor {
+  view: EditorView;
+  destroy(): void;
+}
+
+/** Builds the editor in `host`: its toolbar, the CodeMirror view, and what the cluster said. */
+export function openEditor(host: HTMLElement, lab: string): Editor {
+  const toolbar = document.createElement('div');
+  toolbar.className = 'editor-bar';
+  const validate = document.createElement('button');
+  validate.type = 'button';
+  validate.textContent = 'Validate on the cluster';
+  validate.title = 'A dry run in your identity: nothing is created';
+  const status = document.createElement('div');
+  status.className = 'editor-status';
+  status.setAttribute('role', 'status');
+  toolbar.append(validate, status);
+  const answers = document.createElement('ul');
+  answers.className = 'editor-answers';
+  answers.setAttribute('aria-label', "The cluster's answers");
+  const area = document.createElement('div');
+  area.className = 'editor-area';
+  host.replaceChildren(toolbar, area, answers);
+
+  const say = (text: string) => status.replaceChildren(...inlineCode(text));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let current = '';
+  const schemaLint = yamlSchemaLinter();
+
+  const view = new EditorView({
+    parent: area,
+    doc: saved(lab),
+    extensions: [
+      // The small setup (history, selection, highlighting, the default keys) and what YAML needs;
+      // not the search panel or the folding gutter, which cost more than they give here.
+      minimalSetup,
+      lineNumbers(),
+      highlightActiveLine(),
+      indentOnInput(),
+      autocompletion(),
+      keymap.of([indentWithTab]),
+      yaml(),
+      lintGutter(),
+      linter((view) => onUnknownKey(schemaLint(view), view.state.doc.toString()), { needsRefresh: handleRefresh }),
+      yamlLanguage.data.of({ autocomplete: yamlCompletion() }),
+      hoverTooltip(yamlSchemaHover()),
+      stateExtensions(),
+      EditorView.contentAttributes.of({ 'aria-label': 'YAML' }),
+      EditorView.updateListener.of((update) => {
+        if (!update.docChanged) return;
+        const text = update.state.doc.toString();
+        try {
+          localStorage.setItem(storageKey(lab), text);
+        } catch {
+          // storage refused (a private window): the text lasts for this page
+        }
+        clearTimeout(timer);
+        timer = setTimeout(() => void lookUp(text), KIND_DEBOUNCE_MS);
+      }),
+    ],
+  });
+
+  /** Fetches the schema of the kind being written, once per kind. */
+  async function lookUp(text: string): Promise<void> {
+    const found = kindOf(text);
+    const key = found ? `${found.apiVersion}/${found.kind}` : '';
+    if (key === current) return;
+    current = key;
+    if (!found) {
+      updateSchema(view);
+      say('Write an `apiVersion` and a `kind`: fields are checked against them.');
+      return;
+    }
+    try {
+      const query = new URLSearchParams(found);
+      const schema = await api<Answer<'schema', 200>>('GET', `/api/schema?${query}`);
+      if (current !== key) return;
+      updateSchema(view, schema as Parameters<typeof updateSchema>[1]);
+      say(`Checked against this cluster's schema of ${found.kind} (${found.apiVersion}).`);
+    } catch (error) {
+      if (current !== key) return;
+      updateSchema(view);
+      say(error instanceof ApiError ? error.message : String(error));
+    }
+  }
+
+  validate.addEventListener('click', async () => {
+    validate.disabled = true;
+    say('Asking the cluster…');
+    const text = view.state.doc.toString();
+    try {
+      const { results } = await api<Answer<'validate', 200>>('POST', `/api/labs/${lab}/validate`, { yaml: text });
+      const diagnostics: Diagnostic[] = [];
+      const items: HTMLLIElement[] = [];
+      for (const result of results) {
+        const name = [result.kind, result.name].filter(Boolean).join(' ');
+        const item = document.createElement('li');
+        item.className = result.ok ? 'ok' : 'refused';
+        item.replaceChildren(
+          ...inlineCode(
+            `${name || `Document ${result.index + 1}`}: ${result.ok ? 'the cluster would accept it' : (result.message ?? 'refused')}`,
+          ),
+        );
+        items.push(item);
+        if (result.ok) continue;
+        const lines = result.fields?.length ? result.fields.map((f) => f.line) : [result.line];
+        for (const number of lines) {
+          const line = view.state.doc.line(Math.min(Math.max(1, number), view.state.doc.lines));
+          diagnostics.push({
+            from: line.from,
+            to: line.to,
+            severity: 'error',
+            source: 'the cluster',
+            message: result.message ?? 'refused',
+          });
+        }
+      }
+      answers.replaceChildren(...items);
+      view.dispatch(setDiagnostics(view.state, diagnostics));
+      const refused = results.filter((r) => !r.ok).length;
+      say(
+        refused === 0
+          ? `The cluster would accept ${results.length === 1 ? 'it' : `all ${results.length}`}.`
+          : `The cluster refuses ${refused} of ${results.length}.`,
+      );
+    } catch (error) {
+      say(error instanceof ApiError ? `${error.message}${error.hint ? ` ${error.hint}` : ''}` : String(error));
+    } finally {
+      validate.disabled = false;
+    }
+  });
+
+  void lookUp(view.state.doc.toString());
+  return {
+    view,
+    destroy() {
+      clearTimeout(timer);
+      view.destroy();
+    },
+  };
+}
