@@ -294,12 +294,10 @@ export const SchemaQuerySchema = z.object({
   kind: z.string().regex(/^[A-Z][A-Za-z0-9]{0,62}$/, 'a kind, e.g. Deployment'),
 });
 
-export const KindSchemaSchema = z
-  .record(z.string(), z.unknown())
-  .meta({
-    id: 'KindSchema',
-    description: "A JSON Schema (draft-07) of the kind, from the cluster's OpenAPI v3; objects take no fields they do not declare.",
-  });
+export const KindSchemaSchema = z.record(z.string(), z.unknown()).meta({
+  id: 'KindSchema',
+  description: "A JSON Schema (draft-07) of the kind, from the cluster's OpenAPI v3; objects take no fields they do not declare.",
+});
 
 type Security = 'session' | 'admin' | 'metrics' | 'none';
 

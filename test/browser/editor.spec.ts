@@ -89,7 +89,17 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
   await page.screenshot({ path: 'test-results/browser/editor.png' });
   // Open, the editor keeps the page accessible (WCAG 2.1 A and AA, as the other pages).
   const audit = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  expect(audit.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}: ${v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')} ${n.any[0]?.message ?? ''}`).join('; ')}`)).toEqual([]);
+  expect(
+    audit.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${v.id}: ${v.help}: ${v.nodes
+            .slice(0, 4)
+            .map((n) => `${n.target.join(' ')} ${n.any[0]?.message ?? ''}`)
+            .join('; ')}`,
+      ),
+  ).toEqual([]);
 
   // Pod Security answers a dry run in the learner's identity, on the line it concerns.
   await write(page, PRIVILEGED);
