@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { CheckResultSchema } from './check.ts';
 import { TOPICS } from './content.ts';
+import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES } from './files.ts';
 import { SIZE_LIMITS } from './protocol.ts';
 import { SandboxNamespacesSchema } from './sandbox.ts';
 import { SANDBOX_STATES } from './session.ts';
@@ -117,7 +118,25 @@ export const ResetSchema = z.object({ lab: z.string(), namespaces: SandboxNamesp
 export const SolvedSchema = z.object({ lab: z.string(), solved: z.literal(true) });
 
 /** At most this much YAML is validated at once (the API reads bodies of 16 KiB at most). */
-export const VALIDATE_MAX_BYTES = 12 * 1024;
+export const VALIDATE_MAX_BYTES = MAX_FILE_BYTES;
+
+export const FileParams = z.object({
+  lab: IdSchema,
+  name: z
+    .string()
+    .regex(FILE_NAME, 'a file name: lower-case letters, digits, dots, dashes or underscores, ending in .yaml or .yml (at most 64)'),
+});
+export const SaveFileRequestSchema = z
+  .object({ content: z.string().max(MAX_FILE_BYTES).meta({ description: 'The YAML, as the learner wrote it.' }) })
+  .meta({ id: 'SaveFileRequest' });
+export const SavedFileSchema = z
+  .object({
+    lab: z.string(),
+    name: z.string(),
+    bytes: z.int().min(0),
+    path: z.string().meta({ description: "Where the lab's terminals find it, e.g. ~/files/deployment.yaml." }),
+  })
+  .meta({ id: 'SavedFile' });
 
 export const ValidateRequestSchema = z
   .object({
@@ -456,6 +475,17 @@ export const ROUTES = {
     body: ValidateRequestSchema,
     answers: { 200: json('One result per document.', ValidationSchema) },
     errors: { 404: 'No such lab.', ...notStarted },
+  },
+  saveFile: {
+    method: 'post',
+    path: '/api/labs/{lab}/files/{name}',
+    summary: "Save a YAML file for a lab: its terminals find it at ~/files/<name>, read-only (the editor's Save)",
+    description: `At most ${MAX_FILES} files per lab, each at most ${MAX_FILE_BYTES / 1024} KiB; saving a name again replaces it. A session's files go when it ends.`,
+    security: session,
+    params: FileParams,
+    body: SaveFileRequestSchema,
+    answers: { 200: json('Saved.', SavedFileSchema) },
+    errors: { 404: 'No such lab.', 409: `The lab already holds ${MAX_FILES} files (too_many_files).` },
   },
   hints: {
     method: 'post',

@@ -33,6 +33,7 @@ import { SessionStore } from './sessions/store.ts';
 import { BubblewrapShell } from './terminal/bubblewrap-shell.ts';
 import { HostShell } from './terminal/host-shell.ts';
 import { kubectlCompletionFile } from './terminal/kubectl-completion.ts';
+import { LabFiles } from './terminal/lab-files.ts';
 import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
 import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
@@ -142,6 +143,8 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
   // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
   const completion = backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined;
+  // The editor's files, in a folder of the server's beside the terminals' (each lab's terminals see theirs at ~/files).
+  const files = new LabFiles(join(terminalDir, 'files'));
   const terminals = new TerminalManager({
     ...options.terminals,
     backend,
@@ -180,6 +183,9 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     ...(auditLog ? { auditLog } : {}),
     ...(xapi ? { onStepPassed: () => xapi.wake() } : {}),
     onSessionEnd: (name) => {
+      files
+        .removeSession(name)
+        .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not remove the files of a session'));
       terminals
         .closeSession(name)
         .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
@@ -203,6 +209,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       ttlMs: maxMs,
       secureCookies: secureCookies(config),
       accessCode: () => secrets.accessCode,
+      files,
     }),
     admin: adminApi({ store, labs, adminToken: () => secrets.adminToken }),
   });
@@ -250,6 +257,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
           return labs.kubeconfig(await store.require(sessionName), labId);
         },
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
+        filesDir: await files.ensure(sessionName, labId),
         ...(auditLog && labs.lab(labId).needsAuditLog
           ? { auditLog: (file: string) => auditLog.follow(realNamespaces(started.namespaces), file) }
           : {}),

@@ -42,6 +42,14 @@ spec:
         privileged: true
 `;
 
+const CONFIGMAP = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: colours
+data:
+  sky: blue
+`;
+
 /** Replaces the editor's text, as a paste would (no auto-indent on the way). */
 async function write(page: Page, text: string): Promise<void> {
   const content = page.locator('.editor-panel .cm-content');
@@ -108,9 +116,25 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
   await expect(panel.getByRole('list', { name: "The cluster's answers" })).toContainText(/violates PodSecurity "baseline.*privileged/);
   await expect(panel.locator('.cm-lintRange-error').first()).toBeVisible();
 
+  // Saved, the lab's terminal applies it from ~/files; the learner cannot write there.
+  await write(page, CONFIGMAP);
+  await panel.getByLabel('File').fill('colours.yaml');
+  await panel.getByRole('button', { name: 'Save' }).click();
+  await expect(panel.getByRole('status')).toContainText('kubectl apply -f ~/files/colours.yaml');
+  const terminal = page.locator('cdl-terminal [role="tabpanel"]').first();
+  await terminal.click();
+  await page.keyboard.type('kubectl apply -f ~/files/colours.yaml; echo hacked > ~/files/colours.yaml');
+  await page.keyboard.press('Enter');
+  await expect(terminal).toContainText('configmap/colours created');
+  await expect(terminal).toContainText(/Read-only file system|Permission denied/);
+  await page.keyboard.type('kubectl get configmap colours -o jsonpath={.data.sky}; echo');
+  await page.keyboard.press('Enter');
+  await expect(terminal.locator('.xterm-rows > div').filter({ hasText: /^\s*blue\s*$/ })).toHaveCount(1);
+
   // A reload keeps the text, and the editor open.
   await page.reload();
   await expect(page.getByRole('button', { name: 'Editor' })).toHaveAttribute('aria-expanded', 'true');
-  await expect(page.getByRole('region', { name: 'YAML editor' }).locator('.cm-content')).toContainText('privileged: true');
+  await expect(page.getByRole('region', { name: 'YAML editor' }).locator('.cm-content')).toContainText('sky: blue');
+  await expect(page.getByRole('region', { name: 'YAML editor' }).getByLabel('File')).toHaveValue('colours.yaml');
   await context.close();
 });

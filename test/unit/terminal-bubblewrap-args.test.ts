@@ -152,6 +152,20 @@ describe("the sandbox's command line", () => {
   });
 });
 
+describe("the lab's saved files in the sandbox", () => {
+  it('binds the folder read-only into the home, after the home is made and before the lockdown', () => {
+    const args = bubblewrapArgs({ ...LAYOUT, filesDir: '/run/state/files/s-1/palette' });
+    expect(args.length).toBe(bubblewrapArgs(LAYOUT).length + 3);
+    const at = args.indexOf('/run/state/files/s-1/palette');
+    expect(args.slice(at - 1, at + 2)).toEqual(['--ro-bind', '/run/state/files/s-1/palette', '/home/learner/files']);
+    expect(at).toBeGreaterThan(args.indexOf('/home/learner'));
+    expect(at).toBeLessThan(args.indexOf('--remount-ro'));
+    // Still nothing writable but the relay socket.
+    const writable = args.flatMap((arg, i) => (arg === '--bind' || arg === '--dev-bind' ? [args[i + 1]] : []));
+    expect(writable).toEqual([LAYOUT.relaySocket]);
+  });
+});
+
 describe("the sandbox's environment", () => {
   it("puts the sandbox's kubectl first on the PATH, and lets the terminal's own settings win", () => {
     expect(sandboxEnv({ KUBECONFIG: '/home/learner/.kube/config' })).toEqual({

@@ -13,6 +13,7 @@
 import { type Response, Router } from 'express';
 import { type Answer, ROUTES, type SessionView } from '../../../contract/api.ts';
 import type { LabDefinition } from '../../../contract/catalog.ts';
+import { MAX_FILES } from '../../../contract/files.ts';
 import type { LabSession } from '../../../contract/session.ts';
 import { normaliseAccessCode } from '../access-code.ts';
 import { readConfig, type ServerConfig, sharedAddresses } from '../config.ts';
@@ -21,6 +22,7 @@ import type { LabService } from '../labs/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { labProgress } from '../progress.ts';
 import type { SessionStore } from '../sessions/store.ts';
+import { type LabFiles, TooManyFiles } from '../terminal/lab-files.ts';
 import { clearSessionCookie, currentSession, requireSession, sameSecret, sessionCookie, sessionToken } from './auth.ts';
 import { ClientLimits, markBadCode } from './client-limits.ts';
 import { HttpError } from './errors.ts';
@@ -33,6 +35,8 @@ export interface LearnerApiDeps {
   ttlMs: number;
   secureCookies: boolean;
   accessCode: () => string;
+  /** Where the editor's files are kept for the lab's terminals (none: saving is refused). */
+  files?: LabFiles;
   /** What one client may take; default: from `config`. */
   limits?: ClientLimits;
   /** The settings the limits come from; default: read from the environment. */
@@ -172,6 +176,25 @@ export function learnerApi(deps: LearnerApiDeps): Router {
     res.setHeader('Cache-Control', 'private, max-age=60');
     res.setHeader('Server-Timing', `schema;desc="${found.cached ? 'cached' : 'converted'}"`);
     const body: Answer<'schema', 200> = found.schema;
+    res.json(body);
+  });
+
+  router.post('/labs/:lab/files/:name', auth, async (req, res) => {
+    const { lab, name } = ROUTES.saveFile.params.parse(req.params);
+    const { content } = ROUTES.saveFile.body.parse(req.body ?? {});
+    deps.labs.lab(lab);
+    const files = deps.files;
+    if (!files) throw new HttpError(409, 'no_files', 'This server keeps no files for the terminals.');
+    const session = currentSession(res).metadata.name;
+    try {
+      await files.write(session, lab, name, content);
+    } catch (error) {
+      if (error instanceof TooManyFiles) {
+        throw new HttpError(409, 'too_many_files', `This lab already holds ${MAX_FILES} files.`, 'Save over one of them instead.');
+      }
+      throw error;
+    }
+    const body: Answer<'saveFile', 200> = { lab, name, bytes: Buffer.byteLength(content), path: `~/files/${name}` };
     res.json(body);
   });
 

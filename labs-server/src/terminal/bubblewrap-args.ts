@@ -21,13 +21,14 @@
  *   and inputrc where they exist, read-only;
  * - tools: kubectl, read-only;
  * - home: a sized tmpfs (nothing the learner writes reaches the host's
- *   disk), with the first kubeconfig copied in from a descriptor;
+ *   disk), with the first kubeconfig copied in from a descriptor, and the
+ *   lab's saved files (the editor's) bound read-only at ~/files;
  * - lockdown: everything but the sized tmpfs mounts read-only;
  * - entry: `socat` forwarding 127.0.0.1:6443 to the relay socket, then bash.
  *
  * The environment the shell starts with is built here too (sandboxEnv).
  */
-import { BASE_ENV, bashArgs, WORKSPACE_FILES } from './shell-backend.ts';
+import { BASE_ENV, bashArgs, FILES_IN_HOME, WORKSPACE_FILES } from './shell-backend.ts';
 
 /** Where things are inside the sandbox. */
 export const SANDBOX_PATHS = {
@@ -67,6 +68,8 @@ export interface SandboxLayout {
   homeBytes: number;
   /** Whether the host has /usr/lib64 (then /lib64 links to it, as the dynamic loader expects). */
   lib64: boolean;
+  /** The lab's saved files (a folder of the server's), bound read-only at ~/files. */
+  filesDir?: string;
 }
 
 /** A tmpfs of at most `bytes` at `path`: the size flag applies to the next tmpfs only. */
@@ -167,6 +170,8 @@ function homeFlags(layout: SandboxLayout): string[] {
     '--file',
     String(SANDBOX_FDS.kubeconfig),
     `${home}/.kube/config`,
+    // The editor's files: the server writes them, the learner reads and applies them.
+    ...(layout.filesDir ? ['--ro-bind', layout.filesDir, `${home}/${FILES_IN_HOME}`] : []),
   ];
 }
 

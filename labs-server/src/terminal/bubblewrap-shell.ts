@@ -132,6 +132,7 @@ export class BubblewrapShell implements ShellBackend {
       tmpBytes: this.limits.tmpBytes,
       homeBytes: this.limits.homeBytes,
       lib64: existsSync('/usr/lib64'),
+      ...(workspace.filesDir ? { filesDir: workspace.filesDir } : {}),
     });
     const root = process.getuid?.() === 0;
     const plan: LaunchPlan = {

@@ -4,10 +4,19 @@
  * host. Its home is a folder in the terminal's workspace with the first
  * kubeconfig copied in, and the cluster's kubectl comes first on its PATH.
  */
-import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { IPty } from 'node-pty';
-import { BASE_ENV, bashArgs, type ShellBackend, type ShellSize, spawnPlan, WORKSPACE_FILES, type Workspace } from './shell-backend.ts';
+import {
+  BASE_ENV,
+  bashArgs,
+  FILES_IN_HOME,
+  type ShellBackend,
+  type ShellSize,
+  spawnPlan,
+  WORKSPACE_FILES,
+  type Workspace,
+} from './shell-backend.ts';
 
 export class HostShell implements ShellBackend {
   readonly name = 'host' as const;
@@ -38,6 +47,8 @@ export class HostShell implements ShellBackend {
     await mkdir(join(home, '.kube'), { recursive: true, mode: 0o700 });
     await copyFile(join(workspace.dir, WORKSPACE_FILES.kubeconfig), join(home, '.kube', 'config'));
     await chmod(join(home, '.kube', 'config'), 0o600);
+    // The learner is the server's own user here: a link to the lab's saved files is enough.
+    if (workspace.filesDir) await symlink(workspace.filesDir, join(home, FILES_IN_HOME)).catch(() => undefined);
   }
 
   spawn(workspace: Workspace, size: ShellSize, env: Record<string, string>): IPty {

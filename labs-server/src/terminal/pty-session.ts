@@ -56,6 +56,8 @@ export interface ShellSpec {
    * The shell finds the file in `$AUDIT_LOG`.
    */
   auditLog?: (file: string) => Promise<() => void>;
+  /** The lab's saved files (lab-files.ts): the shell sees them read-only at ~/files. */
+  filesDir?: string;
 }
 
 export interface TerminalOptions {
@@ -115,6 +117,7 @@ export class PtySession {
       kubeconfig: spec.kubeconfig,
       prompt: { labId: spec.labId, namespace: spec.namespace, ...(spec.tab && spec.tab !== MAIN_TAB ? { tab: spec.tab } : {}) },
       auditLog: spec.auditLog !== undefined,
+      ...(spec.filesDir ? { filesDir: spec.filesDir } : {}),
     });
     this.replay = new ReplayBuffer(options.replayBytes);
     this.flow = new FlowControl(

@@ -42,7 +42,12 @@ export interface Workspace {
   dir: string;
   uid: number | undefined;
   gid: number | undefined;
+  /** The lab's saved files (lab-files.ts), a folder of the server's that the shell sees read-only at ~/files. */
+  filesDir?: string;
 }
+
+/** Where a shell finds the lab's saved files, in its home. */
+export const FILES_IN_HOME = 'files';
 
 /** What a workspace folder holds, written by the terminal before the shell starts. */
 export const WORKSPACE_FILES = {

@@ -39,6 +39,8 @@ export interface ShellHomeOptions {
   prompt: Prompt;
   /** Makes the (empty) file the learner's share of the audit log is written into. */
   auditLog?: boolean;
+  /** The lab's saved files, seen read-only at ~/files. */
+  filesDir?: string;
 }
 
 /** A name for the terminal's folder, safe in a path whatever the key holds. */
@@ -84,7 +86,13 @@ export class ShellHome {
   constructor(options: ShellHomeOptions) {
     this.options = options;
     const id = workspaceId(options.key);
-    this.workspace = { id, dir: join(options.workDir, id), uid: options.identity?.uid, gid: options.identity?.gid };
+    this.workspace = {
+      id,
+      dir: join(options.workDir, id),
+      uid: options.identity?.uid,
+      gid: options.identity?.gid,
+      ...(options.filesDir ? { filesDir: options.filesDir } : {}),
+    };
   }
 
   /** The learner's kubeconfig as the shell sees it (its KUBECONFIG). */

@@ -15,13 +15,26 @@ import { indentWithTab } from '@codemirror/commands';
 import { yaml, yamlLanguage } from '@codemirror/lang-yaml';
 import { indentOnInput } from '@codemirror/language';
 import { type Diagnostic, linter, lintGutter, setDiagnostics } from '@codemirror/lint';
+import type { Extension } from '@codemirror/state';
 import { highlightActiveLine, hoverTooltip, keymap, lineNumbers } from '@codemirror/view';
 import { EditorView, minimalSetup } from 'codemirror';
-import { handleRefresh, stateExtensions, updateSchema } from 'codemirror-json-schema';
+import * as jsonSchema from 'codemirror-json-schema';
 import { yamlCompletion, yamlSchemaHover, yamlSchemaLinter } from 'codemirror-json-schema/yaml';
 import type { Answer } from '../../../contract/api.ts';
+import { FILE_NAME } from '../../../contract/files.ts';
 import { ApiError, api } from './api.ts';
 import { inlineCode } from './inline-code.ts';
+
+/**
+ * The library's schema state. Its types re-export these with `export *`
+ * from extensionless paths, which TypeScript's nodenext resolution does not
+ * follow: they are named here as the library declares them.
+ */
+const { handleRefresh, stateExtensions, updateSchema } = jsonSchema as unknown as {
+  handleRefresh: typeof jsonSchema.handleRefresh;
+  stateExtensions: (schema?: object) => Extension[];
+  updateSchema: (view: EditorView, schema?: object) => void;
+};
 
 const STARTER = "# Write or paste YAML here: it is checked against this cluster's own schema as you type.\n";
 /** How long typing pauses before the kind's schema is looked up again. */
@@ -29,6 +42,18 @@ const KIND_DEBOUNCE_MS = 400;
 
 function storageKey(lab: string): string {
   return `cdl:editor:${lab}`;
+}
+
+/** The file name the editor saves as, kept per lab. */
+const DEFAULT_FILE = 'manifest.yaml';
+
+function savedName(lab: string): string {
+  try {
+    const name = localStorage.getItem(`${storageKey(lab)}:name`);
+    return name && FILE_NAME.test(name) ? name : DEFAULT_FILE;
+  } catch {
+    return DEFAULT_FILE;
+  }
 }
 
 function saved(lab: string): string {
@@ -73,6 +98,22 @@ export interface Editor {
 export function openEditor(host: HTMLElement, lab: string): Editor {
   const toolbar = document.createElement('div');
   toolbar.className = 'editor-bar';
+  const nameLabel = document.createElement('label');
+  nameLabel.textContent = 'File ';
+  const nameInput = document.createElement('input');
+  nameInput.value = savedName(lab);
+  nameInput.spellcheck = false;
+  nameInput.size = 16;
+  nameInput.setAttribute('aria-describedby', 'editor-file-rule');
+  nameLabel.append(nameInput);
+  const rule = document.createElement('span');
+  rule.id = 'editor-file-rule';
+  rule.className = 'visually-hidden';
+  rule.textContent = 'Lower-case letters, digits, dots, dashes or underscores, ending in .yaml';
+  const save = document.createElement('button');
+  save.type = 'button';
+  save.textContent = 'Save';
+  save.title = "Saves it where this lab's terminals find it: ~/files/<name> (Ctrl+S)";
   const validate = document.createElement('button');
   validate.type = 'button';
   validate.textContent = 'Validate on the cluster';
@@ -80,7 +121,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
   const status = document.createElement('div');
   status.className = 'editor-status';
   status.setAttribute('role', 'status');
-  toolbar.append(validate, status);
+  toolbar.append(nameLabel, rule, save, validate, status);
   const answers = document.createElement('ul');
   answers.className = 'editor-answers';
   answers.setAttribute('aria-label', "The cluster's answers");
@@ -112,6 +153,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       hoverTooltip(yamlSchemaHover()),
       stateExtensions(),
       EditorView.contentAttributes.of({ 'aria-label': 'YAML' }),
+      keymap.of([{ key: 'Mod-s', preventDefault: true, run: () => (void saveFile(), true) }]),
       EditorView.updateListener.of((update) => {
         if (!update.docChanged) return;
         const text = update.state.doc.toString();
@@ -141,7 +183,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       const query = new URLSearchParams(found);
       const schema = await api<Answer<'schema', 200>>('GET', `/api/schema?${query}`);
       if (current !== key) return;
-      updateSchema(view, schema as Parameters<typeof updateSchema>[1]);
+      updateSchema(view, schema);
       say(`Checked against this cluster's schema of ${found.kind} (${found.apiVersion}).`);
     } catch (error) {
       if (current !== key) return;
@@ -149,6 +191,31 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       say(error instanceof ApiError ? error.message : String(error));
     }
   }
+
+  /** Saves the text for the lab's terminals: `kubectl apply -f ~/files/<name>` then uses it. */
+  async function saveFile(): Promise<void> {
+    const name = nameInput.value.trim();
+    if (!FILE_NAME.test(name)) {
+      say('A file name is lower-case letters, digits, dots, dashes or underscores, ending in `.yaml` or `.yml`.');
+      nameInput.focus();
+      return;
+    }
+    save.disabled = true;
+    try {
+      const saved = await api<Answer<'saveFile', 200>>('POST', `/api/labs/${lab}/files/${name}`, { content: view.state.doc.toString() });
+      try {
+        localStorage.setItem(`${storageKey(lab)}:name`, name);
+      } catch {
+        // storage refused: the name lasts for this page
+      }
+      say(`Saved: \`kubectl apply -f ${saved.path}\` in the terminal uses it.`);
+    } catch (error) {
+      say(error instanceof ApiError ? `${error.message}${error.hint ? ` ${error.hint}` : ''}` : String(error));
+    } finally {
+      save.disabled = false;
+    }
+  }
+  save.addEventListener('click', () => void saveFile());
 
   validate.addEventListener('click', async () => {
     validate.disabled = true;

@@ -366,7 +366,7 @@ export class CdlTerminal extends HTMLElement {
       close.className = 'terminal-tab-close';
       close.setAttribute('aria-label', `Close terminal ${name}`);
       close.textContent = '×';
-      close.addEventListener('click', () => this.remove(name));
+      close.addEventListener('click', () => this.closeTab(name));
       item.append(close);
     }
     this.tablist.append(item);
@@ -377,7 +377,7 @@ export class CdlTerminal extends HTMLElement {
   }
 
   /** Closes a tab: its socket now, its shell on the server once the grace period ends. */
-  private remove(name: string): void {
+  private closeTab(name: string): void {
     const shell = this.shells.get(name);
     if (!shell || name === MAIN_TAB) return;
     shell.close();
