@@ -153,7 +153,16 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       hoverTooltip(yamlSchemaHover()),
       stateExtensions(),
       EditorView.contentAttributes.of({ 'aria-label': 'YAML' }),
-      keymap.of([{ key: 'Mod-s', preventDefault: true, run: () => (void saveFile(), true) }]),
+      keymap.of([
+        {
+          key: 'Mod-s',
+          preventDefault: true,
+          run: () => {
+            void saveFile();
+            return true;
+          },
+        },
+      ]),
       EditorView.updateListener.of((update) => {
         if (!update.docChanged) return;
         const text = update.state.doc.toString();
