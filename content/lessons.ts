@@ -15,7 +15,7 @@ export const LESSONS_DIR = join(CONTENT_DIR, 'lessons');
 
 /** What an author imports components from; the site resolves it. */
 export const LESSON_COMPONENTS_MODULE = '@lesson';
-export const LESSON_COMPONENTS = ['Check', 'Hint', 'LabControls', 'Run', 'Solution'] as const;
+export const LESSON_COMPONENTS = ['Check', 'Edit', 'Hint', 'LabControls', 'Run', 'Solution'] as const;
 
 export interface LessonFile {
   slug: string;

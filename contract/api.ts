@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { CheckResultSchema } from './check.ts';
 import { TOPICS } from './content.ts';
-import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES } from './files.ts';
+import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES, MAX_SESSION_FILES } from './files.ts';
 import { SIZE_LIMITS } from './protocol.ts';
 import { SandboxNamespacesSchema } from './sandbox.ts';
 import { SANDBOX_STATES } from './session.ts';
@@ -480,12 +480,12 @@ export const ROUTES = {
     method: 'post',
     path: '/api/labs/{lab}/files/{name}',
     summary: "Save a YAML file for a lab: its terminals find it at ~/files/<name>, read-only (the editor's Save)",
-    description: `At most ${MAX_FILES} files per lab, each at most ${MAX_FILE_BYTES / 1024} KiB; saving a name again replaces it. A session's files go when it ends.`,
+    description: `At most ${MAX_FILES} files per lab and ${MAX_SESSION_FILES} per session, each at most ${MAX_FILE_BYTES / 1024} KiB; saving a name again replaces it. A session's files go when it ends.`,
     security: session,
     params: FileParams,
     body: SaveFileRequestSchema,
     answers: { 200: json('Saved.', SavedFileSchema) },
-    errors: { 404: 'No such lab.', 409: `The lab already holds ${MAX_FILES} files (too_many_files).` },
+    errors: { 404: 'No such lab.', 409: `The lab, or the session, already holds as many files as it may (too_many_files).` },
   },
   hints: {
     method: 'post',

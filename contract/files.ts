@@ -9,5 +9,6 @@
 export const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,59}\.ya?ml$/;
 /** At most this much per file (as the validation takes at once: the API reads bodies of 16 KiB at most). */
 export const MAX_FILE_BYTES = 12 * 1024;
-/** Files one lab may hold for a session. */
+/** Files one lab may hold for a session, and one session across its labs (so a room cannot fill the server's disk). */
 export const MAX_FILES = 20;
+export const MAX_SESSION_FILES = 40;

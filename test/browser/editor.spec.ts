@@ -64,6 +64,8 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
   const context = await browser.newContext({ baseURL: env.origin });
   const page = await context.newPage();
   const scripts: string[] = [];
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
   page.on('request', (request) => {
     if (request.resourceType() === 'script') scripts.push(new URL(request.url()).pathname);
   });
@@ -79,7 +81,7 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
   // The lesson page's first load brings no editor.
   expect(scripts.filter((s) => /editor\./.test(s))).toEqual([]);
 
-  const open = page.getByRole('button', { name: 'Editor' });
+  const open = page.getByRole('button', { name: 'Editor', exact: true });
   await expect(open).toHaveAttribute('aria-expanded', 'false');
   await open.click();
   await expect(open).toHaveAttribute('aria-expanded', 'true');
@@ -131,10 +133,19 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
   await page.keyboard.press('Enter');
   await expect(terminal.locator('.xterm-rows > div').filter({ hasText: /^\s*blue\s*$/ })).toHaveCount(1);
 
+  // The lesson's starter file opens in the editor under its name.
+  await page.locator('cdl-edit[data-file="hello.yaml"]').getByRole('button', { name: 'Open in the editor' }).click();
+  await expect(panel.getByLabel('File')).toHaveValue('hello.yaml');
+  await expect(panel.locator('.cm-content')).toContainText('name: hello');
+  await expect(panel.getByRole('status')).toContainText('Opened hello.yaml from the lesson');
+  await write(page, CONFIGMAP);
+  await panel.getByLabel('File').fill('colours.yaml');
+
   // A reload keeps the text, and the editor open.
   await page.reload();
-  await expect(page.getByRole('button', { name: 'Editor' })).toHaveAttribute('aria-expanded', 'true');
+  await expect(page.getByRole('button', { name: 'Editor', exact: true })).toHaveAttribute('aria-expanded', 'true');
   await expect(page.getByRole('region', { name: 'YAML editor' }).locator('.cm-content')).toContainText('sky: blue');
   await expect(page.getByRole('region', { name: 'YAML editor' }).getByLabel('File')).toHaveValue('colours.yaml');
+  expect(errors, 'no error in the page').toEqual([]);
   await context.close();
 });

@@ -8,7 +8,7 @@ import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_FILE_BYTES, MAX_FILES } from '../../contract/files.ts';
+import { MAX_FILE_BYTES, MAX_FILES, MAX_SESSION_FILES } from '../../contract/files.ts';
 import { LabFiles, TooManyFiles } from '../../labs-server/src/terminal/lab-files.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdl-lab-files-'));
@@ -52,5 +52,15 @@ describe("the editor's files", () => {
     await files.write('s-3', 'palette', 'f0.yaml', 'y');
     await files.removeSession('s-3');
     expect(await files.list('s-3', 'palette')).toEqual([]);
+  });
+
+  it('holds at most so many files for a session across its labs', async () => {
+    const files = new LabFiles(join(root, 'd'));
+    const labs = Math.ceil(MAX_SESSION_FILES / MAX_FILES);
+    let saved = 0;
+    for (let lab = 0; lab < labs; lab++) {
+      for (let i = 0; i < MAX_FILES && saved < MAX_SESSION_FILES; i++, saved++) await files.write('s-4', `lab${lab}`, `f${i}.yaml`, 'x');
+    }
+    await expect(files.write('s-4', 'another', 'x.yaml', 'x')).rejects.toThrow(/Your labs already hold/);
   });
 });

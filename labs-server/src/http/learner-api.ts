@@ -13,7 +13,6 @@
 import { type Response, Router } from 'express';
 import { type Answer, ROUTES, type SessionView } from '../../../contract/api.ts';
 import type { LabDefinition } from '../../../contract/catalog.ts';
-import { MAX_FILES } from '../../../contract/files.ts';
 import type { LabSession } from '../../../contract/session.ts';
 import { normaliseAccessCode } from '../access-code.ts';
 import { readConfig, type ServerConfig, sharedAddresses } from '../config.ts';
@@ -190,7 +189,7 @@ export function learnerApi(deps: LearnerApiDeps): Router {
       await files.write(session, lab, name, content);
     } catch (error) {
       if (error instanceof TooManyFiles) {
-        throw new HttpError(409, 'too_many_files', `This lab already holds ${MAX_FILES} files.`, 'Save over one of them instead.');
+        throw new HttpError(409, 'too_many_files', error.message, 'Save over one of them instead.');
       }
       throw error;
     }

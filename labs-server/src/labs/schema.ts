@@ -25,6 +25,8 @@ export type JsonSchema = { [key: string]: unknown };
 const DISCOVERY_TTL_MS = 10_000;
 /** Converted schemas kept: a lab uses a handful of kinds. */
 const MAX_CACHED = 64;
+/** Group-version documents kept, parsed (each up to a few MB): a kind the cluster lacks then costs no fetch. */
+const MAX_DOCUMENTS = 8;
 const DESCRIPTION_MAX = 400;
 const REF = '#/components/schemas/';
 
@@ -129,11 +131,19 @@ export function kindSchema(document: unknown, apiVersion: string, kind: string):
   };
 }
 
+/** Keeps `value` under `key`, forgetting the oldest entry beyond `most`. */
+function remember<T>(map: Map<string, T>, key: string, value: T, most: number): void {
+  map.delete(key);
+  if (map.size >= most) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+}
+
 /** The cluster's schemas, kind by kind, cached by the hash of the document they came from. */
 export class ClusterSchemas {
   private readonly kc: KubeConfig;
   private discovery: { at: number; paths: Record<string, string> } | undefined;
-  private readonly cache = new Map<string, JsonSchema | null>();
+  private readonly cache = new Map<string, JsonSchema>();
+  private readonly documents = new Map<string, unknown>();
 
   constructor(kc: KubeConfig) {
     this.kc = kc;
@@ -164,10 +174,15 @@ export class ClusterSchemas {
     if (!link) return undefined;
     const key = `${link}|${kind}`;
     const known = this.cache.get(key);
-    if (known !== undefined) return known ? { schema: known, cached: true } : undefined;
-    const schema = kindSchema(await this.get(link), apiVersion, kind);
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, schema ?? null);
+    if (known) return { schema: known, cached: true };
+    let document = this.documents.get(link);
+    if (document === undefined) {
+      document = await this.get(link);
+      remember(this.documents, link, document, MAX_DOCUMENTS);
+    }
+    const schema = kindSchema(document, apiVersion, kind);
+    // Only what exists is kept: asking for kinds that do not exist fills nothing.
+    if (schema) remember(this.cache, key, schema, MAX_CACHED);
     return schema ? { schema, cached: false } : undefined;
   }
 }

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES } from '../../../contract/files.ts';
+import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES, MAX_SESSION_FILES } from '../../../contract/files.ts';
 
 /** Session names and lab ids as they reach here (the store's and the catalog's): safe as path segments. */
 const SEGMENT = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -61,11 +61,21 @@ export class LabFiles {
     if (Buffer.byteLength(content) > MAX_FILE_BYTES) throw new Error(`more than ${MAX_FILE_BYTES} bytes`);
     const dir = await this.ensure(session, lab);
     const existing = await this.list(session, lab);
-    if (!existing.some((f) => f.name === name) && existing.length >= MAX_FILES) throw new TooManyFiles();
+    if (!existing.some((f) => f.name === name)) {
+      if (existing.length >= MAX_FILES) throw new TooManyFiles(`This lab already holds ${MAX_FILES} files.`);
+      if ((await this.count(session)) >= MAX_SESSION_FILES) throw new TooManyFiles(`Your labs already hold ${MAX_SESSION_FILES} files.`);
+    }
     const temporary = join(dir, `.${name}.${randomBytes(6).toString('hex')}`);
     await writeFile(temporary, content, { flag: 'wx', mode: 0o644 });
     await chmod(temporary, 0o644);
     await rename(temporary, join(dir, name));
+  }
+
+  /** Files across every lab of a session. */
+  private async count(session: string): Promise<number> {
+    const labs = await readdir(join(this.root, session)).catch(() => [] as string[]);
+    const counts = await Promise.all(labs.filter((l) => SEGMENT.test(l)).map(async (lab) => (await this.list(session, lab)).length));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** A session's files go with it. */

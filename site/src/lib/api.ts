@@ -100,4 +100,10 @@ async function join(): Promise<Session> {
 }
 
 /** Events the lesson's parts use to talk to each other. */
-export const EVENTS = { run: 'cdl:run', labChanged: 'cdl:lab-changed' } as const;
+export const EVENTS = { run: 'cdl:run', labChanged: 'cdl:lab-changed', edit: 'cdl:edit' } as const;
+
+/** What a `cdl:edit` event carries: a starter file for the editor. */
+export interface EditRequest {
+  file: string;
+  content: string;
+}

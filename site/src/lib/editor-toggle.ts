@@ -3,6 +3,7 @@
  * terminal, loading it (CodeMirror and the schema support, editor.ts) only
  * then, never with the lesson page. Whether it is open is kept per lab.
  */
+import { type EditRequest, EVENTS } from './api.ts';
 import type { Editor } from './editor.ts';
 
 function openKey(lab: string): string {
@@ -40,5 +41,10 @@ if (button && panel && lab) {
     (await editor).view.focus();
   };
   button.addEventListener('click', () => void set(button.getAttribute('aria-expanded') !== 'true'));
+  // A lesson's starter file: the editor opens with it.
+  window.addEventListener(EVENTS.edit, (event) => {
+    const { file, content } = (event as CustomEvent<EditRequest>).detail;
+    void set(true).then(async () => (await editor)?.load(file, content));
+  });
   if (wasOpen(lab)) void set(true);
 }

@@ -4,7 +4,7 @@
  * lab controls. The lab is the one named by the closest [data-lab].
  */
 import type { CheckResult, CriterionResult } from '../../../contract/check.ts';
-import { ApiError, api, EVENTS, session } from './api.ts';
+import { ApiError, api, type EditRequest, EVENTS, session } from './api.ts';
 import { inlineCode } from './inline-code.ts';
 import type { RunRequest } from './terminal-element.ts';
 
@@ -50,6 +50,18 @@ class CdlRun extends HTMLElement {
       setTimeout(() => {
         copy.textContent = 'Copy';
       }, 1500);
+    });
+  }
+}
+
+/** <cdl-edit>: a lesson's starter file, sent to the editor (editor-toggle.ts opens it there). */
+class CdlEdit extends HTMLElement {
+  connectedCallback(): void {
+    const file = this.dataset.file ?? '';
+    this.querySelector('[data-action="edit"]')?.addEventListener('click', () => {
+      const content = this.querySelector('pre')?.textContent ?? '';
+      const request: EditRequest = { file, content: content.endsWith('\n') ? content : `${content}\n` };
+      window.dispatchEvent(new CustomEvent(EVENTS.edit, { detail: request }));
     });
   }
 }
@@ -165,5 +177,6 @@ if (document.readyState === 'loading') document.addEventListener('DOMContentLoad
 else recordHints();
 
 customElements.define('cdl-run', CdlRun);
+customElements.define('cdl-edit', CdlEdit);
 customElements.define('cdl-check', CdlCheck);
 customElements.define('cdl-lab-controls', CdlLabControls);
