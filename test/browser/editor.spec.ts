@@ -111,6 +111,18 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
       ),
   ).toEqual([]);
 
+  // Field names are completed from the same schema, deep in the object and at its top.
+  await write(page, 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  ');
+  await expect(panel.getByRole('status')).toContainText("this cluster's schema of Deployment (apps/v1)");
+  await page.keyboard.press('Control+Space');
+  const completions = page.locator('.cm-tooltip-autocomplete');
+  await expect(completions).toContainText('revisionHistoryLimit');
+  await expect(completions).not.toContainText('replicas');
+  await page.keyboard.type('revisionH');
+  await page.keyboard.press('Enter');
+  await expect(panel.locator('.cm-content')).toContainText('revisionHistoryLimit:');
+  await page.keyboard.press('Escape');
+
   // Pod Security answers a dry run in the learner's identity, on the line it concerns.
   await write(page, PRIVILEGED);
   await panel.getByRole('button', { name: 'Validate on the cluster' }).click();

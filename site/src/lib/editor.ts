@@ -3,15 +3,15 @@
  * it (never on a lesson page's first load): CodeMirror 6 with YAML, and the
  * JSON Schema of the kind being written, from the learner's cluster
  * (`GET /api/schema`), so a misspelt field or a wrong type is underlined as
- * the learner types, CRDs included. (The schema library's completion and
- * hover find no schema through this setup yet and throw on Ctrl+Space:
- * they are left out until they do.) "Validate on the cluster" sends the
+ * the learner types, CRDs included, and field names are completed
+ * (schema-completion.ts; Ctrl+Space lists them). "Validate on the cluster" sends the
  * text for a server-side dry run in the learner's identity
  * (`POST /api/labs/{lab}/validate`): Pod Security, quotas and admission
  * policies answer on the lines they concern. The text is kept in the
  * browser for the lab, across reloads.
  */
 
+import { autocompletion } from '@codemirror/autocomplete';
 import { indentWithTab } from '@codemirror/commands';
 import { yaml } from '@codemirror/lang-yaml';
 import { indentOnInput } from '@codemirror/language';
@@ -25,6 +25,7 @@ import type { Answer } from '../../../contract/api.ts';
 import { FILE_NAME } from '../../../contract/files.ts';
 import { ApiError, api } from './api.ts';
 import { inlineCode } from './inline-code.ts';
+import { schemaCompletion } from './schema-completion.ts';
 
 /**
  * The library's schema state. Its types re-export these with `export *`
@@ -136,6 +137,8 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current = '';
   const schemaLint = yamlSchemaLinter();
+  /** The schema of the kind being written, for completion (the linter keeps its own copy in the state). */
+  let schemaNow: Record<string, unknown> | undefined;
 
   const view = new EditorView({
     parent: area,
@@ -150,6 +153,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       keymap.of([indentWithTab]),
       yaml(),
       lintGutter(),
+      autocompletion({ override: [schemaCompletion(() => schemaNow)] }),
       linter((view) => onUnknownKey(schemaLint(view), view.state.doc.toString()), { needsRefresh: handleRefresh }),
       stateExtensions(),
       EditorView.contentAttributes.of({ 'aria-label': 'YAML' }),
@@ -184,6 +188,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
     if (key === current) return;
     current = key;
     if (!found) {
+      schemaNow = undefined;
       updateSchema(view);
       say('Write an `apiVersion` and a `kind`: fields are checked against them.');
       return;
@@ -192,10 +197,12 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       const query = new URLSearchParams(found);
       const schema = await api<Answer<'schema', 200>>('GET', `/api/schema?${query}`);
       if (current !== key) return;
+      schemaNow = schema;
       updateSchema(view, schema);
       say(`Checked against this cluster's schema of ${found.kind} (${found.apiVersion}).`);
     } catch (error) {
       if (current !== key) return;
+      schemaNow = undefined;
       updateSchema(view);
       say(error instanceof ApiError ? error.message : String(error));
     }
