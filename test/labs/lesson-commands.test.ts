@@ -37,8 +37,12 @@ const admin = loadKubeConfig(inject('kubeconfig'));
 const sandboxes = new LabSandboxes(admin, catalog);
 const auditLog = new AuditLog(inject('auditLog'));
 
-/** How long one command may take: a rollout status waits for pods, a create for admission. */
-const COMMAND_TIMEOUT_MS = 30_000;
+/**
+ * How long one command may take: a rollout status waits for pods, a create
+ * for admission, a `kubectl run --rm -i` for its pod to end and its stream to
+ * close (which once took over 30 s under the suite's load, after its output).
+ */
+const COMMAND_TIMEOUT_MS = 60_000;
 /** How long a command that runs until stopped (a watch) runs before the test stops it. */
 const UNTIL_STOPPED_MS = 5_000;
 /** Namespace-scope lessons at once: every command starts a kubectl, and the test machine has two cores. */
