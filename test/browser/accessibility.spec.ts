@@ -9,7 +9,7 @@
  */
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page, test } from '@playwright/test';
-import { type BrowserEnv, browserEnv } from './env.ts';
+import { type BrowserEnv, browserEnv, joinWorkshop } from './env.ts';
 
 const LESSON = '/lessons/getting-started/who-may-do-what/';
 
@@ -72,11 +72,7 @@ test("the terminal's screen reader mode reads its output as text, and stays on f
   const context = await browser.newContext({ baseURL: env.origin });
   const page = await context.newPage();
   await page.goto('/');
-  const join = page.getByRole('dialog', { name: 'Join the workshop' });
-  await join.getByLabel('Your name').fill('Radia');
-  await join.getByLabel(/Access code/).fill(env.accessCode);
-  await join.getByRole('button', { name: 'Join' }).click();
-  await expect(join).toBeHidden();
+  await joinWorkshop(page, env, 'Radia');
 
   await page.goto(LESSON);
   const terminal = page.locator('cdl-terminal');

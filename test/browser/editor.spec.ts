@@ -7,7 +7,7 @@
  */
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page, test } from '@playwright/test';
-import { browserEnv } from './env.ts';
+import { browserEnv, joinWorkshop } from './env.ts';
 
 const LESSON = '/lessons/getting-started/first-deployment/';
 
@@ -70,11 +70,7 @@ test('the editor loads when opened, lints from the cluster schema, shows the clu
     if (request.resourceType() === 'script') scripts.push(new URL(request.url()).pathname);
   });
   await page.goto('/');
-  const join = page.getByRole('dialog', { name: 'Join the workshop' });
-  await join.getByLabel('Your name').fill('Barbara');
-  await join.getByLabel(/Access code/).fill(env.accessCode);
-  await join.getByRole('button', { name: 'Join' }).click();
-  await expect(join).toBeHidden();
+  await joinWorkshop(page, env, 'Barbara');
 
   await page.goto(LESSON);
   await expect(page.locator('cdl-terminal')).toHaveAttribute('data-state', 'connected', { timeout: 30_000 });

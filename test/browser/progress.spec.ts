@@ -7,7 +7,7 @@
  */
 import { type BrowserContext, expect, type Locator, type Page, test } from '@playwright/test';
 import type { CheckResult } from '../../contract/check.ts';
-import { type BrowserEnv, browserEnv } from './env.ts';
+import { type BrowserEnv, browserEnv, joinWorkshop } from './env.ts';
 
 const LESSON = '/lessons/getting-started/first-deployment/';
 const TITLE = 'Your terminal, your sandbox, your first Deployment';
@@ -49,11 +49,7 @@ test('once the learner has joined, the home page shows each lab with none of its
   await page.goto('/');
   const progress = onHome(page);
   await expect(progress).toBeEmpty();
-  const join = page.getByRole('dialog', { name: 'Join the workshop' });
-  await join.getByLabel('Your name').fill('Grace Hopper');
-  await join.getByLabel(/Access code/).fill(env.accessCode);
-  await join.getByRole('button', { name: 'Join' }).click();
-  await expect(join).toBeHidden();
+  await joinWorkshop(page, env, 'Grace Hopper');
   await expect(progress).toHaveText('Your progress: 0 of 2 steps');
   await expect(progress).toHaveAttribute('data-done', 'false');
   await expect(progress.getByText('Done')).toHaveCount(0);

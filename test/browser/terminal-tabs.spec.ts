@@ -7,7 +7,7 @@
  * replayed).
  */
 import { expect, type Locator, type Page, test } from '@playwright/test';
-import { browserEnv } from './env.ts';
+import { browserEnv, joinWorkshop } from './env.ts';
 
 const LESSON = '/lessons/operational-excellence/why-it-crashed/';
 
@@ -27,11 +27,7 @@ test('a lesson runs a watch in a tab of its own, the learner opens and closes an
   const context = await browser.newContext({ baseURL: env.origin });
   const page = await context.newPage();
   await page.goto('/');
-  const join = page.getByRole('dialog', { name: 'Join the workshop' });
-  await join.getByLabel('Your name').fill('Margaret');
-  await join.getByLabel(/Access code/).fill(env.accessCode);
-  await join.getByRole('button', { name: 'Join' }).click();
-  await expect(join).toBeHidden();
+  await joinWorkshop(page, env, 'Margaret');
 
   await page.goto(LESSON);
   const terminal = page.locator('cdl-terminal');

@@ -142,7 +142,8 @@ function remember<T>(map: Map<string, T>, key: string, value: T, most: number): 
 export class ClusterSchemas {
   private readonly kc: KubeConfig;
   private discovery: { at: number; paths: Record<string, string> } | undefined;
-  private readonly cache = new Map<string, JsonSchema>();
+  /** Each kind's schema, and its JSON text as served (167 KB for a Deployment: made once, not per request). */
+  private readonly cache = new Map<string, { schema: JsonSchema; text: string }>();
   private readonly documents = new Map<string, unknown>();
 
   constructor(kc: KubeConfig) {
@@ -168,13 +169,13 @@ export class ClusterSchemas {
   }
 
   /** The kind's schema, or undefined when the cluster serves no such kind in that group-version. */
-  async forKind(apiVersion: string, kind: string): Promise<{ schema: JsonSchema; cached: boolean } | undefined> {
+  async forKind(apiVersion: string, kind: string): Promise<{ schema: JsonSchema; text: string; cached: boolean } | undefined> {
     const { group } = splitApiVersion(apiVersion);
     const link = (await this.links())[group ? `apis/${apiVersion}` : `api/${apiVersion}`];
     if (!link) return undefined;
     const key = `${link}|${kind}`;
     const known = this.cache.get(key);
-    if (known) return { schema: known, cached: true };
+    if (known) return { ...known, cached: true };
     let document = this.documents.get(link);
     if (document === undefined) {
       document = await this.get(link);
@@ -182,7 +183,9 @@ export class ClusterSchemas {
     }
     const schema = kindSchema(document, apiVersion, kind);
     // Only what exists is kept: asking for kinds that do not exist fills nothing.
-    if (schema) remember(this.cache, key, schema, MAX_CACHED);
-    return schema ? { schema, cached: false } : undefined;
+    if (!schema) return undefined;
+    const made = { schema, text: JSON.stringify(schema) };
+    remember(this.cache, key, made, MAX_CACHED);
+    return { ...made, cached: false };
   }
 }

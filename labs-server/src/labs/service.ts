@@ -458,7 +458,7 @@ export class LabService {
 
   /** Dry-runs the learner's YAML in their own identity (validate.ts). */
   /** A kind's JSON Schema from the cluster's OpenAPI (the editor's completion and linting). */
-  schema(apiVersion: string, kind: string): Promise<{ schema: JsonSchema; cached: boolean } | undefined> {
+  schema(apiVersion: string, kind: string): Promise<{ schema: JsonSchema; text: string; cached: boolean } | undefined> {
     return this.schemas.forKind(apiVersion, kind);
   }
 

@@ -5,25 +5,10 @@
  */
 import { type EditRequest, EVENTS } from './api.ts';
 import type { Editor } from './editor.ts';
+import { readStored, writeStored } from './stored.ts';
 
 function openKey(lab: string): string {
   return `cdl:editor-open:${lab}`;
-}
-
-function remember(lab: string, open: boolean): void {
-  try {
-    localStorage.setItem(openKey(lab), open ? 'yes' : 'no');
-  } catch {
-    // storage refused: the choice lasts for this page
-  }
-}
-
-function wasOpen(lab: string): boolean {
-  try {
-    return localStorage.getItem(openKey(lab)) === 'yes';
-  } catch {
-    return false;
-  }
 }
 
 const button = document.querySelector<HTMLButtonElement>('[data-open-editor]');
@@ -35,7 +20,7 @@ if (button && panel && lab) {
   const set = async (open: boolean) => {
     button.setAttribute('aria-expanded', String(open));
     panel.hidden = !open;
-    remember(lab, open);
+    writeStored(openKey(lab), open ? 'yes' : 'no');
     if (!open) return;
     editor ??= import('./editor.ts').then(({ openEditor }) => openEditor(panel, lab));
     (await editor).view.focus();
@@ -46,5 +31,5 @@ if (button && panel && lab) {
     const { file, content } = (event as CustomEvent<EditRequest>).detail;
     void set(true).then(async () => (await editor)?.load(file, content));
   });
-  if (wasOpen(lab)) void set(true);
+  if (readStored(openKey(lab)) === 'yes') void set(true);
 }

@@ -26,6 +26,7 @@ import { FILE_NAME } from '../../../contract/files.ts';
 import { ApiError, api } from './api.ts';
 import { inlineCode } from './inline-code.ts';
 import { schemaCompletion } from './schema-completion.ts';
+import { readStored, writeStored } from './stored.ts';
 
 /**
  * The library's schema state. Its types re-export these with `export *`
@@ -50,20 +51,8 @@ function storageKey(lab: string): string {
 const DEFAULT_FILE = 'manifest.yaml';
 
 function savedName(lab: string): string {
-  try {
-    const name = localStorage.getItem(`${storageKey(lab)}:name`);
-    return name && FILE_NAME.test(name) ? name : DEFAULT_FILE;
-  } catch {
-    return DEFAULT_FILE;
-  }
-}
-
-function saved(lab: string): string {
-  try {
-    return localStorage.getItem(storageKey(lab)) ?? STARTER;
-  } catch {
-    return STARTER;
-  }
+  const name = readStored(`${storageKey(lab)}:name`);
+  return name && FILE_NAME.test(name) ? name : DEFAULT_FILE;
 }
 
 /** The first document's apiVersion and kind, as written at the top level. */
@@ -98,6 +87,14 @@ export interface Editor {
   destroy(): void;
 }
 
+function button(text: string, title: string): HTMLButtonElement {
+  const made = document.createElement('button');
+  made.type = 'button';
+  made.textContent = text;
+  made.title = title;
+  return made;
+}
+
 /** Builds the editor in `host`: its toolbar, the CodeMirror view, and what the cluster said. */
 export function openEditor(host: HTMLElement, lab: string): Editor {
   const toolbar = document.createElement('div');
@@ -114,14 +111,8 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
   rule.id = 'editor-file-rule';
   rule.className = 'visually-hidden';
   rule.textContent = 'Lower-case letters, digits, dots, dashes or underscores, ending in .yaml';
-  const save = document.createElement('button');
-  save.type = 'button';
-  save.textContent = 'Save';
-  save.title = "Saves it where this lab's terminals find it: ~/files/<name> (Ctrl+S)";
-  const validate = document.createElement('button');
-  validate.type = 'button';
-  validate.textContent = 'Validate on the cluster';
-  validate.title = 'A dry run in your identity: nothing is created';
+  const save = button('Save', "Saves it where this lab's terminals find it: ~/files/<name> (Ctrl+S)");
+  const validate = button('Validate on the cluster', 'A dry run in your identity: nothing is created');
   const status = document.createElement('div');
   status.className = 'editor-status';
   status.setAttribute('role', 'status');
@@ -142,7 +133,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
 
   const view = new EditorView({
     parent: area,
-    doc: saved(lab),
+    doc: readStored(storageKey(lab)) ?? STARTER,
     extensions: [
       // The small setup (history, selection, highlighting, the default keys) and what YAML needs;
       // not the search panel or the folding gutter, which cost more than they give here.
@@ -170,11 +161,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
       EditorView.updateListener.of((update) => {
         if (!update.docChanged) return;
         const text = update.state.doc.toString();
-        try {
-          localStorage.setItem(storageKey(lab), text);
-        } catch {
-          // storage refused (a private window): the text lasts for this page
-        }
+        writeStored(storageKey(lab), text);
         clearTimeout(timer);
         timer = setTimeout(() => void lookUp(text), KIND_DEBOUNCE_MS);
       }),
@@ -219,11 +206,7 @@ export function openEditor(host: HTMLElement, lab: string): Editor {
     save.disabled = true;
     try {
       const saved = await api<Answer<'saveFile', 200>>('POST', `/api/labs/${lab}/files/${name}`, { content: view.state.doc.toString() });
-      try {
-        localStorage.setItem(`${storageKey(lab)}:name`, name);
-      } catch {
-        // storage refused: the name lasts for this page
-      }
+      writeStored(`${storageKey(lab)}:name`, name);
       say(`Saved: \`kubectl apply -f ${saved.path}\` in the terminal uses it.`);
     } catch (error) {
       say(error instanceof ApiError ? `${error.message}${error.hint ? ` ${error.hint}` : ''}` : String(error));

@@ -1,19 +1,22 @@
 /** The bar between the lesson and the terminal: drag it, or focus it and use the arrow keys. */
 const page = document.querySelector<HTMLElement>('.lesson-page');
 const bar = page?.querySelector<HTMLElement>('.splitter');
+
+import { readStored, writeStored } from './stored.ts';
+
 const KEY = 'cdl-split';
 
 function set(percent: number): void {
   const value = Math.min(80, Math.max(20, percent));
   page?.style.setProperty('--split', `${value}%`);
   bar?.setAttribute('aria-valuenow', String(Math.round(value)));
-  localStorage.setItem(KEY, String(value));
+  writeStored(KEY, String(value));
 }
 
 if (page && bar) {
   bar.setAttribute('aria-valuemin', '20');
   bar.setAttribute('aria-valuemax', '80');
-  set(Number(localStorage.getItem(KEY) ?? 50));
+  set(Number(readStored(KEY) ?? 50));
   bar.addEventListener('pointerdown', (down) => {
     bar.setPointerCapture(down.pointerId);
     const move = (event: PointerEvent) => set((event.clientX / page.clientWidth) * 100);

@@ -17,16 +17,13 @@ import { inlineCode } from './inline-code.ts';
 import '@xterm/xterm/css/xterm.css';
 import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
+import { readStored, writeStored } from './stored.ts';
 
 /** Where the learner's choice of screen reader mode is kept, for every lesson. */
 const SCREEN_READER_KEY = 'cdl:screen-reader';
 
 function screenReaderWanted(): boolean {
-  try {
-    return localStorage.getItem(SCREEN_READER_KEY) === 'on';
-  } catch {
-    return false;
-  }
+  return readStored(SCREEN_READER_KEY) === 'on';
 }
 
 /** How often a terminal waiting for the cluster asks how far it is. */
@@ -84,7 +81,7 @@ function layoutKey(lab: string): string {
 
 function loadLayout(lab: string): Layout {
   try {
-    const saved = JSON.parse(localStorage.getItem(layoutKey(lab)) ?? 'null') as Partial<Layout> | null;
+    const saved = JSON.parse(readStored(layoutKey(lab)) ?? 'null') as Partial<Layout> | null;
     const tabs = [MAIN_TAB, ...(saved?.tabs ?? []).filter((t) => typeof t === 'string' && TAB_NAME.test(t) && t !== MAIN_TAB)];
     const unique = [...new Set(tabs)].slice(0, MAX_TABS);
     return { tabs: unique, active: unique.includes(saved?.active ?? '') ? (saved?.active as string) : MAIN_TAB };
@@ -416,11 +413,7 @@ export class CdlTerminal extends HTMLElement {
   }
 
   private save(): void {
-    try {
-      localStorage.setItem(layoutKey(this.lab), JSON.stringify({ tabs: [...this.shells.keys()], active: this.active }));
-    } catch {
-      // storage refused (a private window): the layout lasts for this page
-    }
+    writeStored(layoutKey(this.lab), JSON.stringify({ tabs: [...this.shells.keys()], active: this.active }));
   }
 
   /** A tab's state changed: the bar shows the shown tab's. */
@@ -437,11 +430,7 @@ export class CdlTerminal extends HTMLElement {
     button.addEventListener('click', () => {
       const on = button.getAttribute('aria-pressed') !== 'true';
       for (const shell of this.shells.values()) shell.term.options.screenReaderMode = on;
-      try {
-        localStorage.setItem(SCREEN_READER_KEY, on ? 'on' : 'off');
-      } catch {
-        // storage refused (a private window): the choice lasts for this page
-      }
+      writeStored(SCREEN_READER_KEY, on ? 'on' : 'off');
       button.setAttribute('aria-pressed', String(on));
       this.shells.get(this.active)?.term.focus();
     });
