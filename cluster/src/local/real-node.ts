@@ -556,6 +556,45 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   if (!processAlive(proxyPid)) {
     throw new ClusterError(`kube-proxy exited:\n${await logTail(place, 'kube-proxy')}`, `Look at ${join(place.clusterDir, 'logs')}.`);
   }
+  // The kubelet runs CoreDNS's static pod as soon as it is up: first CoreDNS itself, at its pod's address.
+  const corednsAnswers = async () => {
+    const ip = await corednsAddress(admin);
+    return ip !== undefined && (await dnsAnswers(ip));
+  };
+  const failed = async (error: unknown) => {
+    // The kubelet's log says little about a pod: CoreDNS's own and its pod's state say why.
+    throw new ClusterError(
+      `${error instanceof Error ? error.message : String(error)}\n${await corednsState(admin, layout)}`,
+      "Look at the cluster's logs/ folder.",
+    );
+  };
+  await waitWhileAlive(place, 'kubelet', kubeletPid, "CoreDNS to answer for the cluster's names", corednsAnswers, 90_000).catch(failed);
+  // Then through its Service (kube-proxy's rules), as pods ask it. Should kube-proxy not lead there in
+  // time while CoreDNS answers, it is started once more: a fresh start writes every rule again at once
+  // (a failed sync would wait 30 s to try again).
+  const service = () => dnsAnswers(clusterDns);
+  let proxyNow = proxyPid;
+  try {
+    await waitWhileAlive(place, 'kube-proxy', proxyNow, 'the cluster DNS Service to lead to CoreDNS', service, 30_000);
+  } catch (error) {
+    if (!(await corednsAnswers())) await failed(error);
+    log(
+      `kube-proxy did not lead the cluster DNS Service (${clusterDns}) to CoreDNS within 30 s; starting it again.\n${await logTail(place, 'kube-proxy')}`,
+    );
+    signalProcess(proxyNow, 'SIGKILL');
+    proxyNow = await spawnComponent(place, 'kube-proxy', binaries.kubeProxy, [`--config=${layout.kubeProxy.config}`]);
+    await waitWhileAlive(place, 'kube-proxy', proxyNow, 'the cluster DNS Service to lead to CoreDNS', service, 60_000).catch(
+      async (again: unknown) => {
+        throw new ClusterError(
+          `${again instanceof Error ? again.message : String(again)} (CoreDNS answers at its own address)\n${await logTail(place, 'kube-proxy')}`,
+          "Look at the cluster's logs/ folder.",
+        );
+      },
+    );
+  }
+  // kube-router comes last, once kube-proxy has written its rules: its firewall rewrites the whole
+  // filter table from a copy it read, so a chain kube-proxy made in between was lost (kube-proxy's
+  // first sync then failed on "Chain 'KUBE-EXTERNAL-SERVICES' does not exist" and waited 30 s).
   // Only its firewall runs: no routing, no Service proxy (kube-proxy's), no health or metrics
   // listener (v2.1's would serve on every interface). It finds its node by NODE_NAME first.
   const routerPid = await spawnComponent(
@@ -581,40 +620,5 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   );
   const firewallChain = async () => (await run('iptables', ['-S', 'KUBE-ROUTER-FORWARD'], { timeoutMs: 5000 })).code === 0;
   await waitWhileAlive(place, 'kube-router', routerPid, 'the NetworkPolicy firewall to be in place', firewallChain, 60_000);
-  // The kubelet runs CoreDNS's static pod as soon as it is up: first CoreDNS itself, at its pod's address.
-  const corednsAnswers = async () => {
-    const ip = await corednsAddress(admin);
-    return ip !== undefined && (await dnsAnswers(ip));
-  };
-  const failed = async (error: unknown) => {
-    // The kubelet's log says little about a pod: CoreDNS's own and its pod's state say why.
-    throw new ClusterError(
-      `${error instanceof Error ? error.message : String(error)}\n${await corednsState(admin, layout)}`,
-      "Look at the cluster's logs/ folder.",
-    );
-  };
-  await waitWhileAlive(place, 'kubelet', kubeletPid, "CoreDNS to answer for the cluster's names", corednsAnswers, 90_000).catch(failed);
-  // Then through its Service (kube-proxy's rules), as pods ask it. Should kube-proxy not lead there in
-  // time while CoreDNS answers, it is started once more: a fresh start writes every rule again.
-  const service = () => dnsAnswers(clusterDns);
-  let proxyNow = proxyPid;
-  try {
-    await waitWhileAlive(place, 'kube-proxy', proxyNow, 'the cluster DNS Service to lead to CoreDNS', service, 30_000);
-  } catch (error) {
-    if (!(await corednsAnswers())) await failed(error);
-    log(
-      `kube-proxy did not lead the cluster DNS Service (${clusterDns}) to CoreDNS within 30 s; starting it again.\n${await logTail(place, 'kube-proxy')}`,
-    );
-    signalProcess(proxyNow, 'SIGKILL');
-    proxyNow = await spawnComponent(place, 'kube-proxy', binaries.kubeProxy, [`--config=${layout.kubeProxy.config}`]);
-    await waitWhileAlive(place, 'kube-proxy', proxyNow, 'the cluster DNS Service to lead to CoreDNS', service, 60_000).catch(
-      async (again: unknown) => {
-        throw new ClusterError(
-          `${again instanceof Error ? again.message : String(again)} (CoreDNS answers at its own address)\n${await logTail(place, 'kube-proxy')}`,
-          "Look at the cluster's logs/ folder.",
-        );
-      },
-    );
-  }
   log(`The real node ${REAL_NODE_NAME} is Ready (${address}, pods on ${settings.subnet}) in ${formatDuration(Date.now() - started)}.`);
 }
