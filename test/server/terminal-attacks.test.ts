@@ -213,7 +213,7 @@ describe('workshop terminals under attack', () => {
       `[attacks] floods: RSS grew ${grownMiB.toFixed(1)} MiB; bystander echo p50 ${percentile(echo, 50).toFixed(2)} ms p99 ${percentile(echo, 99).toFixed(2)} ms\n`,
     );
     expect(grownMiB).toBeLessThan(64);
-    expect(percentile(echo, 99)).toBeLessThan(50);
+    expectResponsive(echo);
     // The forger's shell lives on: a new connection finds it (and stops the `yes`).
     expect(await stopAndAsk(server, forger, 'back')).toBe('back');
   });
@@ -269,7 +269,7 @@ describe('workshop terminals under attack', () => {
         `[attacks] fork bomb: ${processes} processes in the shell; bystander echo p50 ${percentile(echo, 50).toFixed(2)} ms p99 ${percentile(echo, 99).toFixed(2)} ms\n`,
       );
       expect(processes).toBeLessThanOrEqual(300);
-      expect(percentile(echo, 99)).toBeLessThan(50);
+      expectResponsive(echo);
       await term.close();
       expect((await admin.delete(`/api/admin/sessions/${id}`)).status).toBe(204);
       await expect.poll(() => sessionMembers(pid).length, { timeout: 10_000 }).toBe(0);
@@ -289,3 +289,14 @@ describe('workshop terminals under attack', () => {
     }
   });
 });
+
+/**
+ * The bystander keeps typing at interactive speed: 95 in 100 echoes within 50 ms and 99 in 100
+ * within 150 ms. A server whose loop an attack holds fails both by far;
+ * the margin above the quiet figures (p99 2–8 ms here) is for a slower, busier machine running
+ * the other test files beside this one, where one garbage collection can cost 30 ms.
+ */
+function expectResponsive(echo: number[]): void {
+  expect(percentile(echo, 95), 'echo p95 (ms)').toBeLessThan(50);
+  expect(percentile(echo, 99), 'echo p99 (ms)').toBeLessThan(150);
+}
