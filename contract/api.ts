@@ -290,6 +290,8 @@ export const HealthSchema = z
     }),
     /** While the cluster is prepared: what is being done, and how far it is. */
     preparing: PreparationSchema.optional(),
+    /** The server has begun to stop (a replica being replaced): send no one new here. */
+    stopping: z.literal(true).optional(),
   })
   .meta({ id: 'Health' });
 
@@ -358,7 +360,10 @@ export const ROUTES = {
     security: 'none',
     answers: {
       200: json('The cluster answers.', HealthSchema),
-      503: json('The cluster is stopped or does not answer, or is still being prepared (`preparing`).', HealthSchema),
+      503: json(
+        'The cluster is stopped or does not answer, is still being prepared (`preparing`), or this server is stopping (`stopping`).',
+        HealthSchema,
+      ),
     },
   },
   metrics: {

@@ -16,6 +16,10 @@
  *   0x11 READY   JSON { resumed, replayedBytes, offset }: the shell is attached
  *   0x12 EXIT    JSON { code, signal? }: the shell ended
  *   0x13 ERROR   JSON { code, message }: a frame was refused; the shell lives on
+ *
+ * Close codes the page acts on: 1012 (the server is stopping: reconnect at
+ * once), 4001 (another window took the terminal), 1008 and 1011 (the
+ * connection or the shell ended for a reason given; do not retry).
  */
 import * as z from 'zod/mini';
 
@@ -28,6 +32,9 @@ export const FRAME = {
   exit: 0x12,
   error: 0x13,
 } as const;
+
+/** The server is stopping (a replica being replaced, RFC 6455's "service restart"): the client reconnects at once. */
+export const CLOSE_RESTART = 1012;
 
 export const MAX_INPUT_BYTES = 16 * 1024;
 /** The largest frame a client may send; the server closes the socket (1009) above it. */

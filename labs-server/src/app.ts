@@ -37,6 +37,8 @@ export interface AppDeps {
   config?: ServerConfig;
   /** While the cluster is prepared: what is being done. /healthz and the API answer 503 with it; the site is served. */
   preparing?: () => Preparation;
+  /** True once the server has begun to stop: /healthz answers 503 so that a load balancer sends no one new. */
+  stopping?: () => boolean;
 }
 
 /** How soon a client is told to ask again while the cluster is prepared. */
@@ -93,10 +95,13 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/healthz', async (_req, res) => {
     const status = await deps.cluster.status();
-    res.status(status.state === 'running' ? 200 : 503).json({
-      ok: status.state === 'running',
+    const stopping = deps.stopping?.() ?? false;
+    const ok = status.state === 'running' && !stopping;
+    res.status(ok ? 200 : 503).json({
+      ok,
       mode: deps.mode,
       cluster: { provider: status.provider, state: status.state, detail: status.detail, capabilities: deps.cluster.capabilities },
+      ...(stopping ? { stopping } : {}),
     });
   });
 

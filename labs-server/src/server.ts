@@ -62,6 +62,8 @@ export interface LabServerOptions {
   server?: Server;
   /** Terminal settings beyond the config's (the tests shorten the token renewal, say). */
   terminals?: Partial<Pick<TerminalManagerOptions, 'renewMs' | 'maxPerSession' | 'maxTotal' | 'guard' | 'watermarks'>>;
+  /** How often terminal sockets are pinged (ws.ts). Default 30 s. */
+  keepaliveMs?: number;
 }
 
 export interface LabServer {
@@ -72,6 +74,13 @@ export interface LabServer {
   metrics: Metrics;
   terminals: TerminalManager;
   shell: ShellBackend['name'];
+  /**
+   * The first step of stopping, on its own: /healthz answers 503, new
+   * terminals are refused and open ones are closed with 1012 (reconnect at
+   * once). The rest of the server still answers, so that a replica can go on
+   * serving while its load balancer stops sending it anyone.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -191,9 +200,11 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
         .catch((error: unknown) => logger.warn({ err: error, session: name }, 'could not close the terminals of a session'));
     },
   });
+  let stopping = false;
   const app = createApp({
     config,
     cluster,
+    stopping: () => stopping,
     logger,
     metrics,
     origins,
@@ -236,7 +247,8 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     throw error;
   }
 
-  attachTerminals(server, {
+  const gateway = attachTerminals(server, {
+    ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),
     allowedOrigins: origins,
     manager: terminals,
     logger,
@@ -265,6 +277,10 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     },
   });
 
+  const drain = () => {
+    stopping = true;
+    gateway.drain();
+  };
   const stopReaper = startReaper({ store, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
   const stopXapi = xapi?.start();
 
@@ -275,7 +291,10 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     metrics,
     terminals,
     shell: backend.name,
+    drain,
     async close() {
+      // Browsers are told to reconnect at once (to another replica, or to this server once back).
+      drain();
       stopReaper();
       await stopXapi?.();
       await releaseTerminals();

@@ -24,7 +24,7 @@ export async function startTestServer(
   env: Record<string, string> = {},
   catalog: LabCatalog = fixtureCatalog,
   siteDir = '/nonexistent',
-  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir'>> = {},
+  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir' | 'keepaliveMs'>> = {},
 ): Promise<TestServer> {
   const port = await freePort();
   const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env });

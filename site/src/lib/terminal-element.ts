@@ -15,7 +15,7 @@ import { Terminal } from '@xterm/xterm';
 import type { Answer } from '../../../contract/api.ts';
 import { inlineCode } from './inline-code.ts';
 import '@xterm/xterm/css/xterm.css';
-import { decodeServerFrame, encode } from '../../../contract/protocol.ts';
+import { CLOSE_RESTART, decodeServerFrame, encode } from '../../../contract/protocol.ts';
 import { ApiError, api, EVENTS, session } from './api.ts';
 import { readStored, writeStored } from './stored.ts';
 
@@ -243,6 +243,14 @@ class Shell {
       }
       if (event.code === 1008 || event.code === 1011) {
         this.setState('ended', event.reason || LABELS.ended);
+        return;
+      }
+      if (event.code === CLOSE_RESTART) {
+        // The server is stopping (a replica being replaced): another one, or this one once back, takes the
+        // terminal now. A short random wait keeps a room's pages from arriving in the same millisecond.
+        this.retry = 0;
+        this.setState('reconnecting', 'The server restarted; reconnecting…');
+        setTimeout(() => this.connect(lab), 100 + Math.random() * 400);
         return;
       }
       if (!this.everConnected && this.retry >= 2) {
