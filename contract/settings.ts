@@ -296,6 +296,23 @@ export const ClusterSettingsSchema = z.object({
 export type ClusterSettings = z.infer<typeof ClusterSettingsSchema>;
 
 // ---------------------------------------------------------------------------
+// The terminal agent (labs-server/src/agent/: shells apart from the server, in pods).
+
+export const AgentSettingsSchema = z.object({
+  /** A file holding the secret the lab servers prove themselves with (at least 32 characters). Required. */
+  CDL_AGENT_SECRET_FILE: text('a path'),
+  /** TCP port the agent listens on for lab servers. Default 7681. */
+  CDL_AGENT_PORT: port(7681),
+  /** Address the agent listens on. Default 0.0.0.0 (a pod's own address). */
+  CDL_AGENT_HOST: text('an address').min(1, { error: 'must be an address to listen on' }).default('0.0.0.0'),
+  /** Where the agent makes its shells' folders and homes. Default: a folder in the system's temporary folder. */
+  CDL_AGENT_DIR: emptyIsUnset(text('a path')),
+  /** How long an agent's shell waits for its browser to come back. Default 60. */
+  CDL_AGENT_GRACE_SECONDS: wholeNumber(0, 3600, 60, ' of seconds'),
+});
+export type AgentSettings = z.infer<typeof AgentSettingsSchema>;
+
+// ---------------------------------------------------------------------------
 // Development (`npm run dev`, and `astro dev` in site/).
 
 export const DevelopmentSettingsSchema = z.object({
@@ -356,6 +373,7 @@ export type TestSettings = z.infer<typeof TestSettingsSchema>;
 export const SETTINGS_GROUPS = {
   server: ServerSettingsSchema,
   cluster: ClusterSettingsSchema,
+  agent: AgentSettingsSchema,
   development: DevelopmentSettingsSchema,
   test: TestSettingsSchema,
 } as const;
@@ -364,6 +382,7 @@ export const SETTINGS_GROUPS = {
 export const SettingsSchema = z.object({
   ...ServerSettingsSchema.shape,
   ...ClusterSettingsSchema.shape,
+  ...AgentSettingsSchema.shape,
   ...DevelopmentSettingsSchema.shape,
   ...TestSettingsSchema.shape,
 });
@@ -407,6 +426,8 @@ function groupName(schema: z.ZodObject): string | undefined {
 export const serverSettings = (env: Environment = process.env): ServerSettings => readSettings(ServerSettingsSchema, env);
 /** The cluster tooling's settings. */
 export const clusterSettings = (env: Environment = process.env): ClusterSettings => readSettings(ClusterSettingsSchema, env);
+/** The terminal agent's settings. */
+export const agentSettings = (env: Environment = process.env): AgentSettings => readSettings(AgentSettingsSchema, env);
 /** `npm run dev`'s settings. */
 export const developmentSettings = (env: Environment = process.env): DevelopmentSettings => readSettings(DevelopmentSettingsSchema, env);
 /** The tests' settings. */

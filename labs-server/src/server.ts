@@ -30,11 +30,12 @@ import { startReaper } from './reaper.ts';
 import { Sandboxes } from './sandbox/provision.ts';
 import { ensureCrd } from './sessions/crd.ts';
 import { SessionStore } from './sessions/store.ts';
+import { type AgentLocator, AgentRelay } from './terminal/agent-relay.ts';
 import { BubblewrapShell } from './terminal/bubblewrap-shell.ts';
 import { HostShell } from './terminal/host-shell.ts';
 import { kubectlCompletionFile } from './terminal/kubectl-completion.ts';
 import { LabFiles } from './terminal/lab-files.ts';
-import { TerminalManager, type TerminalManagerOptions } from './terminal/manager.ts';
+import { TerminalManager, type TerminalManagerOptions, type Terminals } from './terminal/manager.ts';
 import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
 import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
@@ -64,6 +65,8 @@ export interface LabServerOptions {
   terminals?: Partial<Pick<TerminalManagerOptions, 'renewMs' | 'maxPerSession' | 'maxTotal' | 'guard' | 'watermarks'>>;
   /** How often terminal sockets are pinged (ws.ts). Default 30 s. */
   keepaliveMs?: number;
+  /** Shells owned by terminal agents (agent-relay.ts) rather than by this server. */
+  agents?: AgentLocator;
 }
 
 export interface LabServer {
@@ -72,8 +75,9 @@ export interface LabServer {
   url: string;
   secrets: PlatformSecrets;
   metrics: Metrics;
-  terminals: TerminalManager;
-  shell: ShellBackend['name'];
+  terminals: Terminals;
+  /** Where the shells run: a backend of this host, or terminal agents (`agent`). */
+  shell: ShellBackend['name'] | 'agent';
   /**
    * The first step of stopping, on its own: /healthz answers 503, new
    * terminals are refused and open ones are closed with 1012 (reconnect at
@@ -148,20 +152,34 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
     terminalDir = await createStateDir();
   }
-  const backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
-  const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
-  // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
-  const completion = backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined;
   // The editor's files, in a folder of the server's beside the terminals' (each lab's terminals see theirs at ~/files).
   const files = new LabFiles(join(terminalDir, 'files'));
-  const terminals = new TerminalManager({
-    ...options.terminals,
-    backend,
-    workDir,
-    metrics,
-    logger,
-    graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
-  });
+  // Shells here (a backend of this host), or with terminal agents that this server relays to.
+  let backend: ShellBackend | undefined;
+  let completion: Promise<string | undefined> | undefined;
+  let terminals: Terminals;
+  if (options.agents) {
+    terminals = new AgentRelay({
+      locator: options.agents,
+      metrics,
+      logger,
+      ...(options.terminals?.renewMs ? { renewMs: options.terminals.renewMs } : {}),
+      ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),
+    });
+  } else {
+    backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
+    const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
+    // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
+    completion = backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined;
+    terminals = new TerminalManager({
+      ...options.terminals,
+      backend,
+      workDir,
+      metrics,
+      logger,
+      graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
+    });
+  }
   // Each terminal of a lab that reads the audit log gets its namespaces' share of it.
   const auditLog = cluster.capabilities.auditLog && cluster.auditLog ? new AuditLog(cluster.auditLog, logger) : undefined;
   const origins = allowedOrigins(config);
@@ -229,7 +247,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     auditLog?.close();
     // The completion is written into the terminals' folder: not while that folder is being removed.
     await completion;
-    await backend.close();
+    await backend?.close();
     if (!options.terminalDir) await rm(terminalDir, { recursive: true, force: true });
   };
   let server: Server;
@@ -290,7 +308,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     secrets,
     metrics,
     terminals,
-    shell: backend.name,
+    shell: backend?.name ?? 'agent',
     drain,
     async close() {
       // Browsers are told to reconnect at once (to another replica, or to this server once back).

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
 import { closedWithin, rawFrame, rawUpgrade } from '../support/raw-websocket.ts';
-import { Client, startTestServer, type TestServer } from '../support/server.ts';
+import { Client, localShell, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
 
 const CODE = 'ATTACK-2026-ROOM';
@@ -116,7 +116,7 @@ describe('workshop terminals under attack', () => {
       // As the host sees it: no process of any sandbox holds a pty master or the server's pipes.
       for (const who of [others[0], others[1]] as Client[]) {
         const id = (await who.get('/api/session')).body.id;
-        const pid = (await server.terminals.find(id, 'palette'))?.pid ?? 0;
+        const pid = (await localShell(server, id, 'palette'))?.pid ?? 0;
         expect(pid).toBeGreaterThan(0);
         expect(descriptorsOf(pid).filter((l) => l === '/dev/ptmx')).toEqual([]);
       }
@@ -260,7 +260,7 @@ describe('workshop terminals under attack', () => {
 
       // A fork bomb, left running while another learner types.
       const id = (await who.get('/api/session')).body.id;
-      const pid = (await server.terminals.find(id, 'palette'))?.pid ?? 0;
+      const pid = (await localShell(server, id, 'palette'))?.pid ?? 0;
       term.send('bomb() { bomb | bomb & }; bomb\r');
       await sleep(2000);
       const processes = sessionMembers(pid).length;

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeServerFrame, encode, MAX_ACK_STEP } from '../../contract/protocol.ts';
 import { DEFAULT_WATERMARKS } from '../../labs-server/src/terminal/flow-control.ts';
-import { Client, startTestServer, type TestServer } from '../support/server.ts';
+import { Client, localShell, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
 
 const STEP = 64 * 1024;
@@ -92,7 +92,7 @@ describe('flow control with a client that acknowledges in 64 KiB steps', () => {
     const term = opened;
     try {
       await term.waitFor(/\$ $/m, 20_000);
-      const terminal = await server.terminals.find((await ada.get('/api/session')).body.id, 'palette');
+      const terminal = await localShell(server, (await ada.get('/api/session')).body.id, 'palette');
       const client = lazyStepper(term, STEP);
       const arrives = async (pattern: RegExp, timeoutMs: number) => {
         try {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, MAX_CLIENT_FRAME } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
-import { Client, startTestServer, type TestServer } from '../support/server.ts';
+import { Client, localShell, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, type Refusal, TerminalClient } from '../support/terminal-client.ts';
 
 async function open(server: TestServer, learner: Client, query = 'lab=palette', origin = server.origin): Promise<TerminalClient> {
@@ -151,7 +151,7 @@ describe('in workshop mode (bubblewrap)', () => {
   it('keeps memory bounded through ten seconds of `yes`, and Ctrl-C stops it at once', async () => {
     const term = await open(server, ada);
     try {
-      const terminal = await server.terminals.find((await ada.get('/api/session')).body.id, 'palette');
+      const terminal = await localShell(server, (await ada.get('/api/session')).body.id, 'palette');
       const before = process.memoryUsage().rss;
       term.send('yes\r');
       let maxUnacked = 0;
@@ -195,14 +195,14 @@ describe('in workshop mode (bubblewrap)', () => {
     term.send('sleep 300 & nohup sleep 301 >/dev/null 2>&1 &\r');
     await term.waitFor(/\[2\] \d+/);
     const id = (await bo.get('/api/session')).body.id;
-    const pid = (await server.terminals.find(id, 'palette'))?.pid ?? 0;
+    const pid = (await localShell(server, id, 'palette'))?.pid ?? 0;
     expect(sessionMembers(pid).length).toBeGreaterThanOrEqual(3);
     const gauge = async () => (await server.metrics.terminalsOpen.get()).values[0]?.value ?? 0;
     const openBefore = await gauge();
     expect((await admin.delete(`/api/admin/sessions/${id}`)).status).toBe(204);
     await expect.poll(() => sessionMembers(pid).length, { timeout: 5000 }).toBe(0);
     await expect.poll(gauge, { timeout: 5000 }).toBe(openBefore - 1);
-    expect(server.terminals.find(id, 'palette')).toBeUndefined();
+    expect(localShell(server, id, 'palette')).toBeUndefined();
   });
 });
 

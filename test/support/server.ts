@@ -11,6 +11,7 @@ import type { LabCatalog } from '../../contract/catalog.ts';
 import { describeIssues } from '../../contract/errors.ts';
 import { readConfig } from '../../labs-server/src/config.ts';
 import { type LabServer, type LabServerOptions, startLabServer } from '../../labs-server/src/server.ts';
+import { TerminalManager } from '../../labs-server/src/terminal/manager.ts';
 import { TEST_CLUSTER } from './cluster-setup.ts';
 import { fixtureCatalog } from './fixture-catalog.ts';
 import { freePort } from './ports.ts';
@@ -24,10 +25,11 @@ export async function startTestServer(
   env: Record<string, string> = {},
   catalog: LabCatalog = fixtureCatalog,
   siteDir = '/nonexistent',
-  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir' | 'keepaliveMs'>> = {},
+  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir' | 'keepaliveMs' | 'agents'>> = {},
 ): Promise<TestServer> {
-  const port = await freePort();
-  const config = readConfig({ PORT: String(port), LOG_LEVEL: 'silent', ...env });
+  // A test may choose the port (to know the origins of several replicas before they start).
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const config = readConfig({ LOG_LEVEL: 'silent', ...env, PORT: String(port) });
   const cluster = new LocalProvider({ clusterName: TEST_CLUSTER });
   const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir, ...extra });
   return { ...server, origin: `http://localhost:${port}`, port };
@@ -104,4 +106,10 @@ export class Client {
   delete(path: string) {
     return this.call('DELETE', path);
   }
+}
+
+/** The shell of a session's lab on a server whose shells are its own (not an agent's). */
+export function localShell(server: TestServer, sessionName: string, labId: string) {
+  if (!(server.terminals instanceof TerminalManager)) throw new Error(`the server's shells are not its own (${server.shell})`);
+  return server.terminals.find(sessionName, labId);
 }

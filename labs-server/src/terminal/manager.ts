@@ -43,6 +43,18 @@ export interface TerminalManagerOptions {
   guard?: GuardLimits;
 }
 
+/** The terminals of a server, whoever owns their shells: this server (TerminalManager) or agents (agent-relay.ts). */
+export interface Terminals {
+  /** Terminals open on this server. */
+  readonly size: number;
+  /** Wires a browser's WebSocket to the shell for `spec` (a new one, or the one it left). */
+  attach(socket: WebSocket, spec: ShellSpec, since: number | undefined, size: ShellSize): Promise<void>;
+  /** Ends every shell of a session (it ended, or its sandbox was removed). */
+  closeSession(sessionName: string): Promise<void>;
+  /** This server is stopping. */
+  closeAll(): Promise<void>;
+}
+
 /** One shell per session, lab and tab; the session's name comes first, so its shells share a prefix. */
 function terminalKey(sessionName: string, labId: string, tab: string): string {
   return `${sessionName}/${labId}/${tab}`;
@@ -52,7 +64,7 @@ export class TerminalLimitError extends Error {
   override readonly name = 'TerminalLimitError';
 }
 
-export class TerminalManager {
+export class TerminalManager implements Terminals {
   private readonly terminals = new Map<string, Promise<PtySession>>();
   private readonly uids = new UidPool(SANDBOX_UID_BASE, SANDBOX_UID_COUNT);
   private readonly options: TerminalManagerOptions;

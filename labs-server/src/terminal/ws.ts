@@ -29,7 +29,7 @@ import { describeIssues, UserError } from '../../../contract/errors.ts';
 import { CLOSE_RESTART, MAX_CLIENT_FRAME } from '../../../contract/protocol.ts';
 import type { LabSession } from '../../../contract/session.ts';
 import { userErrorStatus } from '../http/errors.ts';
-import { TerminalLimitError, type TerminalManager } from './manager.ts';
+import { TerminalLimitError, type Terminals } from './manager.ts';
 import type { ShellSpec } from './pty-session.ts';
 
 export const TERMINAL_PATH = '/api/terminal';
@@ -40,7 +40,7 @@ export interface AttachTerminalsOptions {
   authenticate: (req: IncomingMessage) => Promise<LabSession | undefined>;
   /** The shell for a lab of the session just read (no need to read it again). */
   shellFor: (session: LabSession, labId: string) => Promise<ShellSpec>;
-  manager: TerminalManager;
+  manager: Terminals;
   logger: Logger;
   /** How often each socket is pinged; one that did not answer the last ping is cut. Default 30 s. */
   keepaliveMs?: number;
