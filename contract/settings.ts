@@ -172,6 +172,17 @@ export const ServerSettingsSchema = z.object({
   /** CPU of one workshop shell, in cores (where the server can make cgroups). Default 0.5. */
   TERMINAL_CPUS: numberSetting('a number of cores from 0.05 to 64', (n) => n >= 0.05 && n <= 64, 0.5),
   /**
+   * Where workshop shells run: `local`, on this server's machine (bubblewrap
+   * in workshop mode, a plain shell in single mode), or `pods`, each
+   * session's lab in a shell pod of its own in the cluster, owned by a
+   * terminal agent, so that any replica of the server can serve it. Default local.
+   */
+  TERMINAL_SHELLS: oneOf(['local', 'pods']).default('local'),
+  /** With TERMINAL_SHELLS=pods: shell pods kept ready for the next learners to join. Default 0. */
+  TERMINAL_POOL_SIZE: wholeNumber(0, 10_000, 0),
+  /** With TERMINAL_SHELLS=pods: the shell pods' image. Default localhost/cdl/shell:1 (the local cluster's, made without a registry). */
+  TERMINAL_SHELL_IMAGE: text('an image reference').min(1).default('localhost/cdl/shell:1'),
+  /**
    * Origins allowed to open terminals and to post to the API,
    * comma-separated, each `http(s)://host[:port]` as a browser sends it, e.g.
    * `https://labs.example.org`; read as the list of origins, normalised

@@ -100,4 +100,10 @@ export interface ClusterProvider {
    * cluster's own kind of node; only the local provider can (kwok nodes).
    */
   addKarpenter?(log: Log, progress?: (progress: UpProgress) => void): Promise<void>;
+  /**
+   * Puts the platform's own images (the shell pods') where the nodes find
+   * them without a registry: the local provider's real node. Absent where
+   * the images come from a registry (kind loads them itself, EKS pulls).
+   */
+  importImages?(images: readonly 'shell'[], log: Log): Promise<void>;
 }

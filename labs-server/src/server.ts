@@ -8,6 +8,7 @@
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ClusterError } from '../../cluster/src/errors.ts';
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
@@ -38,6 +39,7 @@ import { LabFiles } from './terminal/lab-files.ts';
 import { TerminalManager, type TerminalManagerOptions, type Terminals } from './terminal/manager.ts';
 import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
+import { ShellPods } from './terminal/shell-pods.ts';
 import { createStateDir, sweepStaleStateDirs, verifyStateDir } from './terminal/state-dir.ts';
 import { attachTerminals } from './terminal/ws.ts';
 import { XapiDelivery } from './xapi.ts';
@@ -123,6 +125,27 @@ async function shellBackend(config: ServerConfig, apiServer: string, dir: string
   return shell;
 }
 
+/**
+ * Shell pods (TERMINAL_SHELLS=pods): their namespace, their image where the
+ * cluster takes it without a registry (the local real node), and the pool
+ * filled in the background.
+ */
+async function shellPods(config: ServerConfig, kc: KubeConfig, cluster: ClusterProvider, logger: Logger): Promise<ShellPods> {
+  await cluster.importImages?.(['shell'], (line) => logger.info(line));
+  const pods = new ShellPods({
+    kc,
+    image: config.TERMINAL_SHELL_IMAGE,
+    poolSize: config.TERMINAL_POOL_SIZE,
+    memoryMiB: config.TERMINAL_MEMORY_MIB,
+    cpus: config.TERMINAL_CPUS,
+    ...(cluster.containerNodes ? { containerNodes: cluster.containerNodes } : {}),
+    logger,
+  });
+  await pods.ensureNamespace();
+  pods.topUp();
+  return pods;
+}
+
 /** The address people open for a server with these settings. */
 export function serverUrl(config: Pick<ServerConfig, 'HOST' | 'PORT'>): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '127.0.0.1' ? 'localhost' : config.HOST;
@@ -158,9 +181,10 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
   let backend: ShellBackend | undefined;
   let completion: Promise<string | undefined> | undefined;
   let terminals: Terminals;
-  if (options.agents) {
+  const agents = options.agents ?? (config.TERMINAL_SHELLS === 'pods' ? await shellPods(config, kc, cluster, logger) : undefined);
+  if (agents) {
     terminals = new AgentRelay({
-      locator: options.agents,
+      locator: agents,
       metrics,
       logger,
       ...(options.terminals?.renewMs ? { renewMs: options.terminals.renewMs } : {}),

@@ -32,6 +32,7 @@ import { cacheDir, projectRoot } from '../paths.ts';
 import { ensurePrograms, IMAGE_PROGRAMS } from '../system-packages.ts';
 import { type EnsureOptions, ensureCoredns, VERSIONS, withLock } from './binaries.ts';
 import { hostPlatform } from './releases.ts';
+import { SHELL_AGENT_PORT, SHELL_USER, SHELL_WORK_DIR, shellImageInputs, shellImageLayer } from './shell-image.ts';
 import { type TarEntry, tarArchive } from './tar.ts';
 
 /** The tag of every image; raise it when an image changes in a way a lesson should see. */
@@ -49,6 +50,8 @@ export const IMAGE_REFS = {
   busybox: `localhost/cdl/busybox:${IMAGE_TAG}`,
   /** The real node's cluster DNS, from the cached CoreDNS binary, tagged with its version. */
   coredns: `localhost/cdl/coredns:${VERSIONS.coredns.replace(/^v/, '')}`,
+  /** The shell pods': the terminal agent, Node, kubectl, bash and a learner's everyday programs (shell-image.ts). */
+  shell: `localhost/cdl/shell:${IMAGE_TAG}`,
 } as const;
 export type ImageName = keyof typeof IMAGE_REFS;
 
@@ -95,7 +98,7 @@ interface SourceContext {
   workDir: string;
 }
 
-export type ImageSourceId = 'demo-app' | 'pause' | 'busybox' | 'coredns';
+export type ImageSourceId = 'demo-app' | 'pause' | 'busybox' | 'coredns' | 'shell';
 
 /** One thing that is built, and the images made from its single layer. */
 interface ImageSource {
@@ -293,7 +296,30 @@ const coredns: ImageSource = {
   },
 };
 
-const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox, coredns];
+/** The shell pods' image: large (Node alone is 120 MB), so a node imports it only where shells run in pods. */
+const shell: ImageSource = {
+  id: 'shell',
+  images: [
+    {
+      name: 'shell',
+      config: {
+        User: `${SHELL_USER}:${SHELL_USER}`,
+        Entrypoint: ['/usr/local/bin/node', '/app/agent.mjs'],
+        Env: [PATH_ENV, `HOME=${SHELL_WORK_DIR}`, `CDL_AGENT_DIR=${SHELL_WORK_DIR}/shells`, `CDL_AGENT_PORT=${SHELL_AGENT_PORT}`],
+        ExposedPorts: { [`${SHELL_AGENT_PORT}/tcp`]: {} },
+        WorkingDir: SHELL_WORK_DIR,
+        Labels: { 'org.opencontainers.image.title': 'container-day-labs shell' },
+      },
+    },
+  ],
+  inputs: (ctx) => shellImageInputs(ctx.log),
+  layer: (ctx) => shellImageLayer(ctx.log),
+};
+
+const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox, coredns, shell];
+
+/** The images every real node imports at its start; the others are imported when asked for (`importImages`). */
+export const NODE_IMAGE_SOURCES: readonly ImageSourceId[] = ['demo-app', 'pause', 'busybox', 'coredns'];
 
 export interface ImageArchive {
   archive: Buffer;

@@ -35,6 +35,7 @@ import { NODE_SPECS, nodeObject } from './nodes.ts';
 import {
   cannotRunRealNode,
   cleanUpRealNode,
+  importImages,
   type RealNodePlace,
   readRealNodeRecord,
   startRealNode,
@@ -448,6 +449,17 @@ export class LocalProvider implements ClusterProvider {
       log(`The local cluster "${this.clusterName}" is still degraded after a restart: ${status.detail}.`);
     }
     return status;
+  }
+
+  /** Imports images into the running real node (built first where the cache lacks them). */
+  async importImages(images: readonly 'shell'[], log: Log): Promise<void> {
+    if (!(await readRealNodeRecord(this.realNode))?.started) {
+      throw new ClusterError(
+        `The local cluster "${this.clusterName}" has no real node running, and images need one.`,
+        'Start it with `npm run cluster -- up --real-node` (Linux, as root).',
+      );
+    }
+    await importImages(this.realNode, images, log);
   }
 
   /**

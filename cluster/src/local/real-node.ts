@@ -39,7 +39,7 @@ import { applyObjects, loadKubeConfig, nodeReady } from '../kube.ts';
 import { ensurePrograms, NODE_PROGRAMS } from '../system-packages.ts';
 import { ensureNodeBinaries } from './binaries.ts';
 import { pidFile } from './control-plane.ts';
-import { ensureImages } from './images.ts';
+import { ensureImages, type ImageSourceId, type LocalImage, NODE_IMAGE_SOURCES } from './images.ts';
 import {
   CLUSTER_DNS,
   CLUSTER_DNS_LABELS,
@@ -440,13 +440,40 @@ async function dnsAnswers(address: string): Promise<boolean> {
  * it is cleaned up first), and waits until it is Ready. Throws a
  * ClusterError with the reason when it cannot.
  */
+/** Puts image archives into a containerd's image store, where the kubelet finds them. */
+async function importInto(socket: string, images: readonly LocalImage[]): Promise<void> {
+  for (const image of images) {
+    const imported = await run(
+      'ctr',
+      ['--address', socket, '-n', CRI_NAMESPACE, 'images', 'import', '--snapshotter', 'overlayfs', image.archive],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    if (imported.code !== 0) {
+      throw new ClusterError(`containerd could not import ${image.ref}: ${tail(imported.stderr, 5)}`, `Look at ${image.archive}.`);
+    }
+  }
+}
+
+/**
+ * Imports images a real node does not take at its start (the shell pods'),
+ * building them first where the cache lacks them; the node must be running.
+ * Importing an image the node has already is quick and changes nothing.
+ */
+export async function importImages(place: RealNodePlace, only: readonly ImageSourceId[], log: Log): Promise<LocalImage[]> {
+  const images = await ensureImages({ log, env: place.env, only });
+  await importInto(nodeLayout(place.stateDir).containerd.socket, images);
+  return images;
+}
+
 export async function startRealNode(place: RealNodePlace, log: Log): Promise<void> {
   const started = Date.now();
   const reason = cannotRunRealNode(place);
   if (reason) throw new ClusterError(`The real node cannot run: ${reason}.`, 'Start with --no-real-node (or CDL_REAL_NODE=off).');
   ensurePrograms(NODE_PROGRAMS, log);
   const binaries = await ensureNodeBinaries({ log, env: place.env });
-  const images = await ensureImages({ log, env: place.env });
+  const images = await ensureImages({ log, env: place.env, only: NODE_IMAGE_SOURCES });
   const layout = nodeLayout(place.stateDir);
   const names = hostNames(place.clusterName);
   await cleanUpRealNode(place, () => {});
@@ -525,12 +552,7 @@ export async function startRealNode(place: RealNodePlace, log: Log): Promise<voi
   const containerdPid = await spawnComponent(place, 'containerd', containerd, ['--config', layout.containerd.config]);
   const ctr = (args: string[]) => run('ctr', ['--address', layout.containerd.socket, '-n', CRI_NAMESPACE, ...args], { timeoutMs: 60_000 });
   await waitWhileAlive(place, 'containerd', containerdPid, 'containerd to answer', async () => (await ctr(['version'])).code === 0, 30_000);
-  for (const image of images) {
-    const imported = await ctr(['images', 'import', '--snapshotter', 'overlayfs', image.archive]);
-    if (imported.code !== 0) {
-      throw new ClusterError(`containerd could not import ${image.ref}: ${tail(imported.stderr, 5)}`, `Look at ${image.archive}.`);
-    }
-  }
+  await importInto(layout.containerd.socket, images);
 
   // The Node object may still say Ready from a kubelet killed moments ago (cleanUpRealNode stopped it before
   // containerd started): only a heartbeat of the new one counts. Heartbeats are kept to the second.

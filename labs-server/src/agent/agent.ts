@@ -42,6 +42,8 @@ export interface AgentOptions {
   workDir: string;
   /** The kubectl the shells run. */
   kubectl: string | undefined;
+  /** The API server as the shells reach it, when not as the lab server does (in a pod: the `kubernetes` Service). */
+  apiServer?: string;
   /** How long a shell waits for its browser to come back. */
   graceMs: number;
   logger: Logger;
@@ -116,7 +118,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     return given !== '' && timingSafeEqual(digest(given), expected);
   };
   const terminals = new TerminalManager({
-    backend: new HostShell(options.kubectl),
+    backend: new HostShell(options.kubectl, options.apiServer),
     workDir: options.workDir,
     metrics: createMetrics(),
     logger,

@@ -14,6 +14,17 @@ import { startAgent } from './agent.ts';
 
 const MIN_SECRET = 32;
 
+/**
+ * In a pod, the API server is the `kubernetes` Service, whose address the
+ * kubelet puts in every container's environment; the kubeconfig a lab server
+ * sends names the API server as that server reaches it.
+ */
+function inClusterApiServer(env: NodeJS.ProcessEnv): string | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  if (!host) return undefined;
+  return `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`;
+}
+
 try {
   const settings = agentSettings();
   let secret: string;
@@ -26,12 +37,14 @@ try {
     throw new SettingsError(`CDL_AGENT_SECRET_FILE: the secret must be at least ${MIN_SECRET} characters long`, ['CDL_AGENT_SECRET_FILE']);
   }
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const apiServer = inClusterApiServer(process.env);
   const agent = await startAgent({
     secret,
     port: settings.CDL_AGENT_PORT,
     host: settings.CDL_AGENT_HOST,
     workDir: settings.CDL_AGENT_DIR ?? join(tmpdir(), `cdl-agent-${process.pid}`),
     kubectl: findKubectl(),
+    ...(apiServer ? { apiServer } : {}),
     graceMs: settings.CDL_AGENT_GRACE_SECONDS * 1000,
     logger,
   });

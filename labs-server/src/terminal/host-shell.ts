@@ -24,13 +24,17 @@ export class HostShell implements ShellBackend {
   readonly kubectl: string | undefined;
   private readonly kubectlDir: string | undefined;
 
-  constructor(kubectl: string | undefined) {
+  private readonly apiServerUrl: string | undefined;
+
+  /** `apiServer`: the API server's URL as the shell reaches it, when not as the server does (in a pod: the `kubernetes` Service). */
+  constructor(kubectl: string | undefined, apiServer?: string) {
     this.kubectl = kubectl;
     this.kubectlDir = kubectl ? dirname(kubectl) : undefined;
+    this.apiServerUrl = apiServer;
   }
 
   apiServer(hostUrl: string) {
-    return { server: hostUrl };
+    return { server: this.apiServerUrl ?? hostUrl };
   }
 
   workspaceInside(workspace: Workspace): string {

@@ -1,0 +1,306 @@
+/**
+ * Shell pods: where a session's lab has its shells when TERMINAL_SHELLS=pods.
+ * One pod per session and lab in the platform's own namespace (`cdl-shells`,
+ * Pod Security `restricted`), never in the learner's: the learner's identity
+ * has no right there, so it can neither exec into its shell's pod nor delete
+ * it nor read its secret. Each pod runs the terminal agent (agent/agent.ts)
+ * as the learner's user with no capability, a read-only root, a home and
+ * /tmp on sized emptyDirs, CPU and memory limits, no ServiceAccount token.
+ * Its secret is a Secret of its own, mounted for the agent and read by the
+ * servers; any replica finds a session's pod by its labels, so nothing
+ * about it lives in a server's memory (a pod's secret is cached, as it never changes).
+ *
+ * A warm pool: `poolSize` pods wait unclaimed (label `pool=free`) so that a
+ * learner who joins gets a running shell at once. Claiming one is an update
+ * of its labels with its resourceVersion, so two replicas cannot claim the
+ * same pod (the loser gets 409 and takes another); a pod is cold-started
+ * only when the pool is empty, under a name of the session and lab, so two
+ * replicas cannot start two. Each claim tops the pool up again; an
+ * overfilled pool (replicas filling it at the same moment) is trimmed.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ignoreStatus, isStatus } from '../../../cluster/src/kube.ts';
+import type { ContainerNodes } from '../../../cluster/src/provider.ts';
+import { AGENT_PORT } from '../../../contract/agent.ts';
+import { LABELS, MANAGER } from '../../../contract/session.ts';
+import { labCode } from '../sandbox/provision.ts';
+import type { AgentAddress, AgentLocator } from './agent-relay.ts';
+
+/** The platform's namespace for shell pods. */
+export const SHELLS_NAMESPACE = 'cdl-shells';
+/** Marks a shell pod (and its Secret). */
+export const SHELL_LABEL = 'containerdaylabs.dev/shell';
+/** `free` on a pool pod nobody has claimed yet; `claimed` once it serves a session's lab. */
+export const POOL_LABEL = 'containerdaylabs.dev/pool';
+/** The learner's user in the shell image (cluster/src/local/shell-image.ts). */
+const SHELL_USER = 65532;
+const SECRET_KEY = 'secret';
+const SECRET_DIR = '/var/run/cdl/agent';
+
+export interface ShellPodsOptions {
+  kc: KubeConfig;
+  image: string;
+  /** Pods kept ready and unclaimed. */
+  poolSize: number;
+  /** Each shell pod's limits. */
+  memoryMiB: number;
+  cpus: number;
+  /** Where pods that run real containers go, when only some nodes do (the local provider's real node). */
+  containerNodes?: ContainerNodes;
+  logger: Logger;
+  /** How long a pod may take to be ready. Default 90 s. */
+  readyTimeoutMs?: number;
+}
+
+function isReady(pod: V1Pod): boolean {
+  return (
+    pod.metadata?.deletionTimestamp === undefined &&
+    pod.status?.podIP !== undefined &&
+    (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+function failed(pod: V1Pod): string | undefined {
+  if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') return `it ended (${pod.status.phase})`;
+  for (const status of pod.status?.containerStatuses ?? []) {
+    const reason = status.state?.waiting?.reason;
+    if (reason && /ErrImage|ImagePull|InvalidImageName|CreateContainerConfigError/.test(reason)) {
+      return `${reason}: ${status.state?.waiting?.message ?? ''}`.trim();
+    }
+  }
+  return undefined;
+}
+
+export class ShellPods implements AgentLocator {
+  private readonly core: CoreV1Api;
+  private readonly options: ShellPodsOptions;
+  /** Each pod's agent secret, by the pod's uid. */
+  private readonly secrets = new Map<string, string>();
+  private topping: Promise<void> | undefined;
+
+  constructor(options: ShellPodsOptions) {
+    this.options = options;
+    this.core = options.kc.makeApiClient(CoreV1Api);
+  }
+
+  /** The namespace, enforcing Pod Security `restricted`. */
+  async ensureNamespace(): Promise<void> {
+    const labels = {
+      [LABELS.managedBy]: MANAGER,
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+    };
+    await this.core.createNamespace({ body: { metadata: { name: SHELLS_NAMESPACE, labels } } }).catch(ignoreStatus(409));
+  }
+
+  private podSpec(name: string, labels: Record<string, string>): V1Pod {
+    const { image, memoryMiB, cpus, containerNodes } = this.options;
+    return {
+      metadata: { name, namespace: SHELLS_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER, [SHELL_LABEL]: 'true', ...labels } },
+      spec: {
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        terminationGracePeriodSeconds: 5,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: SHELL_USER,
+          runAsGroup: SHELL_USER,
+          fsGroup: SHELL_USER,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        ...(containerNodes
+          ? {
+              nodeSelector: { [containerNodes.label.key]: containerNodes.label.value },
+              tolerations: [
+                {
+                  key: containerNodes.taint.key,
+                  operator: 'Equal',
+                  value: containerNodes.taint.value,
+                  effect: containerNodes.taint.effect,
+                },
+              ],
+            }
+          : {}),
+        containers: [
+          {
+            name: 'agent',
+            image,
+            imagePullPolicy: 'IfNotPresent',
+            env: [{ name: 'CDL_AGENT_SECRET_FILE', value: `${SECRET_DIR}/${SECRET_KEY}` }],
+            ports: [{ name: 'agent', containerPort: AGENT_PORT }],
+            readinessProbe: { httpGet: { path: '/healthz', port: AGENT_PORT }, periodSeconds: 2, initialDelaySeconds: 0 },
+            resources: {
+              requests: { cpu: '50m', memory: '64Mi' },
+              limits: { cpu: String(cpus), memory: `${memoryMiB}Mi` },
+            },
+            securityContext: {
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              capabilities: { drop: ['ALL'] },
+            },
+            volumeMounts: [
+              { name: 'work', mountPath: '/work' },
+              { name: 'tmp', mountPath: '/tmp' },
+              { name: 'secret', mountPath: SECRET_DIR, readOnly: true },
+            ],
+          },
+        ],
+        volumes: [
+          { name: 'work', emptyDir: { sizeLimit: '256Mi' } },
+          { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+          { name: 'secret', secret: { secretName: name, defaultMode: 0o400 } },
+        ],
+      },
+    };
+  }
+
+  /** A pod and its Secret (made first, so the kubelet never waits for it; owned by the pod once it exists). */
+  private async createPod(name: string, labels: Record<string, string>): Promise<V1Pod> {
+    const secretLabels = { [LABELS.managedBy]: MANAGER, [SHELL_LABEL]: 'true', ...labels };
+    const secret = randomBytes(32).toString('base64url');
+    await this.core.createNamespacedSecret({
+      namespace: SHELLS_NAMESPACE,
+      body: { metadata: { name, labels: secretLabels }, type: 'Opaque', stringData: { [SECRET_KEY]: secret } },
+    });
+    let pod: V1Pod;
+    try {
+      pod = await this.core.createNamespacedPod({ namespace: SHELLS_NAMESPACE, body: this.podSpec(name, labels) });
+    } catch (error) {
+      await this.core.deleteNamespacedSecret({ name, namespace: SHELLS_NAMESPACE }).catch(ignoreStatus(404));
+      throw error;
+    }
+    const owner = { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '', blockOwnerDeletion: false };
+    const stored = await this.core.readNamespacedSecret({ name, namespace: SHELLS_NAMESPACE });
+    stored.metadata = { ...stored.metadata, ownerReferences: [owner] };
+    await this.core.replaceNamespacedSecret({ name, namespace: SHELLS_NAMESPACE, body: stored });
+    this.secrets.set(pod.metadata?.uid ?? '', secret);
+    return pod;
+  }
+
+  private async list(labelSelector: string): Promise<V1Pod[]> {
+    const pods = await this.core.listNamespacedPod({ namespace: SHELLS_NAMESPACE, labelSelector });
+    return pods.items.filter((pod) => pod.metadata?.deletionTimestamp === undefined);
+  }
+
+  private owners(session: string, lab: string): Record<string, string> {
+    return { [LABELS.session]: session, [LABELS.lab]: lab, [POOL_LABEL]: 'claimed' };
+  }
+
+  /** A free pool pod, labelled for the session's lab; undefined when the pool is empty. */
+  private async claim(session: string, lab: string): Promise<V1Pod | undefined> {
+    const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
+    // Ready ones first, the oldest first: they have waited longest.
+    free.sort(
+      (a, b) =>
+        Number(isReady(b)) - Number(isReady(a)) ||
+        String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)),
+    );
+    for (const pod of free) {
+      pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...this.owners(session, lab) } };
+      try {
+        return await this.core.replaceNamespacedPod({ name: pod.metadata.name ?? '', namespace: SHELLS_NAMESPACE, body: pod });
+      } catch (error) {
+        // Another replica claimed it (409) or it went away (404): the next one.
+        if (!isStatus(error, 404, 409)) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /** The session lab's pod: the one it has, a claimed one, or a new one. */
+  private async podFor(session: string, lab: string): Promise<V1Pod> {
+    const selector = `${SHELL_LABEL}=true,${LABELS.session}=${session},${LABELS.lab}=${lab}`;
+    const mine = await this.list(selector);
+    if (mine.length > 0) return this.settle(mine);
+    const claimed = await this.claim(session, lab);
+    this.topUp();
+    if (claimed) return this.settle(await this.list(selector));
+    const name = `shell-${session}-${labCode(lab)}`;
+    try {
+      return await this.createPod(name, this.owners(session, lab));
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+      // Another replica started it at the same moment.
+      return this.settle(await this.list(selector));
+    }
+  }
+
+  /** Of a session lab's pods (two replicas may each have claimed one), the oldest stays and the others go. */
+  private settle(pods: V1Pod[]): V1Pod {
+    const sorted = [...pods].sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)));
+    const [kept, ...extra] = sorted;
+    if (!kept) throw new Error('the shell pod went away while it was being claimed');
+    for (const pod of extra) void this.deletePod(pod.metadata?.name ?? '');
+    return kept;
+  }
+
+  private async deletePod(name: string): Promise<void> {
+    await this.core.deleteNamespacedPod({ name, namespace: SHELLS_NAMESPACE, gracePeriodSeconds: 0 }).catch(ignoreStatus(404));
+    await this.core.deleteNamespacedSecret({ name, namespace: SHELLS_NAMESPACE }).catch(ignoreStatus(404));
+  }
+
+  private async waitReady(name: string): Promise<V1Pod> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 90_000);
+    for (;;) {
+      const pod = await this.core.readNamespacedPod({ name, namespace: SHELLS_NAMESPACE });
+      if (isReady(pod)) return pod;
+      const why = failed(pod);
+      if (why) throw new Error(`the shell pod ${name} cannot run: ${why}`);
+      if (Date.now() > deadline)
+        throw new Error(`the shell pod ${name} was not ready within ${Math.round((this.options.readyTimeoutMs ?? 90_000) / 1000)} s`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  private async secretOf(pod: V1Pod): Promise<string> {
+    const uid = pod.metadata?.uid ?? '';
+    const known = this.secrets.get(uid);
+    if (known) return known;
+    const stored = await this.core.readNamespacedSecret({ name: pod.metadata?.name ?? '', namespace: SHELLS_NAMESPACE });
+    const value = stored.data?.[SECRET_KEY];
+    if (!value) throw new Error(`the shell pod ${pod.metadata?.name} has no secret`);
+    const secret = Buffer.from(value, 'base64').toString('utf8');
+    this.secrets.set(uid, secret);
+    return secret;
+  }
+
+  async locate(sessionName: string, labId: string): Promise<AgentAddress> {
+    const pod = await this.waitReady((await this.podFor(sessionName, labId)).metadata?.name ?? '');
+    return { url: `http://${pod.status?.podIP}:${AGENT_PORT}`, secret: await this.secretOf(pod) };
+  }
+
+  async release(sessionName: string): Promise<void> {
+    const selector = `${SHELL_LABEL}=true,${LABELS.session}=${sessionName}`;
+    await this.core.deleteCollectionNamespacedPod({ namespace: SHELLS_NAMESPACE, labelSelector: selector, gracePeriodSeconds: 0 });
+    await this.core.deleteCollectionNamespacedSecret({ namespace: SHELLS_NAMESPACE, labelSelector: selector });
+  }
+
+  /** Brings the pool to its size, in the background (a failure is logged; the next claim tries again). */
+  topUp(): void {
+    this.topping ??= this.fillPool()
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not fill the pool of shell pods'))
+      .finally(() => {
+        this.topping = undefined;
+      });
+  }
+
+  /** Resolves once the pool has its size (made, not yet ready). */
+  async fillPool(): Promise<void> {
+    const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
+    const missing = this.options.poolSize - free.length;
+    for (let i = 0; i < missing; i++) await this.createPod(`shell-pool-${randomBytes(4).toString('hex')}`, { [POOL_LABEL]: 'free' });
+    if (missing >= 0) return;
+    // Replicas that filled it at the same moment: the newest extras go.
+    const newestFirst = free.sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)));
+    for (const pod of newestFirst.slice(0, -missing)) await this.deletePod(pod.metadata?.name ?? '');
+  }
+
+  /** The pool's pods, ready and not. */
+  async pool(): Promise<{ ready: number; starting: number }> {
+    const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
+    const ready = free.filter(isReady).length;
+    return { ready, starting: free.length - ready };
+  }
+}
