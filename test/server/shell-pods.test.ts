@@ -89,6 +89,15 @@ describe('shells in pods', () => {
       30_000,
     );
     expect(denied.trim()).toBe('checked');
+    // Nor can its shell reach another shell pod (the pool's, waiting for the next learner), or anything but the API server.
+    const pool = await core.listNamespacedPod({ namespace: SHELLS_NAMESPACE, labelSelector: `${SHELL_LABEL}=true,${POOL_LABEL}=free` });
+    const other = pool.items[0]?.status?.podIP;
+    expect(other).toBeDefined();
+    expect(await fetch(`http://${other}:7681/healthz`).then((r) => r.status), 'the server reaches the agents').toBe(200);
+    expect(
+      (await term.run(`curl -sS -m 3 -o /dev/null -w "%{http_code}" http://${other}:7681/healthz; echo " exit=$?"`, 20_000)).trim(),
+    ).toMatch(/exit=(28|7)$/);
+    expect((await term.run('kubectl get --raw /version >/dev/null && echo api-reached', 20_000)).trim()).toBe('api-reached');
     // Nothing on the pod's own file system can be changed but its home and /tmp.
     expect((await term.run('touch /app/x /usr/bin/x 2>&1 | grep -c "Read-only"')).trim()).toBe('2');
     const pid = (await term.run('echo $$')).trim();

@@ -19,9 +19,16 @@
  * overfilled pool (replicas filling it at the same moment) is trimmed.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1NetworkPolicyPeer,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ignoreStatus, isStatus } from '../../../cluster/src/kube.ts';
+import { applyObjects, ignoreStatus, isStatus } from '../../../cluster/src/kube.ts';
 import type { ContainerNodes } from '../../../cluster/src/provider.ts';
 import { AGENT_PORT } from '../../../contract/agent.ts';
 import { LABELS, MANAGER } from '../../../contract/session.ts';
@@ -52,6 +59,30 @@ export interface ShellPodsOptions {
   logger: Logger;
   /** How long a pod may take to be ready. Default 90 s. */
   readyTimeoutMs?: number;
+  /** Who may reach the agents besides the nodes (a server running in the cluster: its pods). Default: no one else. */
+  serverPeers?: V1NetworkPolicyPeer[];
+}
+
+/** The API server as a pod's packets may carry it: the `kubernetes` Service and its endpoints (and the loopback a local node DNATs it to). */
+export async function apiServerDestinations(kc: KubeConfig): Promise<Array<{ cidr: string; port: number }>> {
+  const service = await kc.makeApiClient(CoreV1Api).readNamespacedService({ name: 'kubernetes', namespace: 'default' });
+  const slices = await kc
+    .makeApiClient(DiscoveryV1Api)
+    .listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
+  const out: Array<{ cidr: string; port: number }> = [];
+  const add = (ip: string | undefined, port: number | undefined) => {
+    if (!ip || !port) return;
+    const cidr = ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+    if (!out.some((d) => d.cidr === cidr && d.port === port)) out.push({ cidr, port });
+  };
+  for (const port of service.spec?.ports ?? []) add(service.spec?.clusterIP, port.port);
+  for (const slice of slices.items) {
+    for (const port of slice.ports ?? []) {
+      for (const endpoint of slice.endpoints ?? []) for (const address of endpoint.addresses) add(address, port.port ?? undefined);
+      add('127.0.0.1', port.port ?? undefined);
+    }
+  }
+  return out;
 }
 
 function isReady(pod: V1Pod): boolean {
@@ -85,7 +116,13 @@ export class ShellPods implements AgentLocator {
     this.core = options.kc.makeApiClient(CoreV1Api);
   }
 
-  /** The namespace, enforcing Pod Security `restricted`. */
+  /**
+   * The namespace, enforcing Pod Security `restricted`, and its
+   * NetworkPolicy: a shell pod takes connections from the servers only (the
+   * nodes always may, for probes; so may `serverPeers`) and makes them to
+   * the API server only: not to another shell pod, not to a learner's pods,
+   * not to the servers.
+   */
   async ensureNamespace(): Promise<void> {
     const labels = {
       [LABELS.managedBy]: MANAGER,
@@ -93,6 +130,23 @@ export class ShellPods implements AgentLocator {
       'pod-security.kubernetes.io/enforce-version': 'latest',
     };
     await this.core.createNamespace({ body: { metadata: { name: SHELLS_NAMESPACE, labels } } }).catch(ignoreStatus(409));
+    const api = await apiServerDestinations(this.options.kc);
+    const ingress = this.options.serverPeers?.length
+      ? [{ from: this.options.serverPeers, ports: [{ protocol: 'TCP', port: AGENT_PORT }] }]
+      : [];
+    await applyObjects(this.options.kc, [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'shells', namespace: SHELLS_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } },
+        spec: {
+          podSelector: { matchLabels: { [SHELL_LABEL]: 'true' } },
+          policyTypes: ['Ingress', 'Egress'],
+          ingress,
+          egress: api.map(({ cidr, port }) => ({ to: [{ ipBlock: { cidr } }], ports: [{ protocol: 'TCP', port }] })),
+        },
+      } as KubernetesObject,
+    ]);
   }
 
   private podSpec(name: string, labels: Record<string, string>): V1Pod {
