@@ -178,6 +178,12 @@ export const ServerSettingsSchema = z.object({
    * terminal agent, so that any replica of the server can serve it. Default local.
    */
   TERMINAL_SHELLS: oneOf(['local', 'pods']).default('local'),
+  /**
+   * Seconds a stopping server (SIGTERM) goes on serving after it has told its
+   * browsers to reconnect and /healthz answers 503, so that a load balancer
+   * stops sending it anyone first. Default 0; the Helm chart sets 5.
+   */
+  SHUTDOWN_DELAY_SECONDS: wholeNumber(0, 300, 0, ' of seconds'),
   /** With TERMINAL_SHELLS=pods: shell pods kept ready for the next learners to join. Default 0. */
   TERMINAL_POOL_SIZE: wholeNumber(0, 10_000, 0),
   /** With TERMINAL_SHELLS=pods: the shell pods' image. Default localhost/cdl/shell:1 (the local cluster's, made without a registry). */

@@ -41,7 +41,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   await assertPortFree(config.PORT, config.HOST);
   // Verify scripts start as the terminals do: holding none of the server's descriptors.
   const catalog = courseCatalog({ launch: (command) => launchCommand({ command }) });
-  if (config.CDL_MODE === 'workshop') ensurePrograms(SANDBOX_PROGRAMS, say);
+  // Local workshop shells run in bubblewrap; shells in pods need nothing of this machine.
+  if (config.CDL_MODE === 'workshop' && config.TERMINAL_SHELLS === 'local') ensurePrograms(SANDBOX_PROGRAMS, say);
   if (options.buildSite && siteStale()) await buildSite(say);
   const providerName = await chooseProvider(undefined, env);
   const cluster = createProvider(providerName, { env });

@@ -7,6 +7,7 @@
  * how many nodes are Ready, server-side apply so `up` can run again without
  * conflicts, and releasing the node leases a dead kwok controller held.
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApiException,
@@ -63,7 +64,11 @@ export function withDefaultNamespace(kc: KubeConfig, namespace: string): string 
   const copy = new KubeConfig();
   copy.loadFromOptions({
     clusters: kc.getClusters(),
-    users: kc.getUsers(),
+    // A token read from a file (a pod's ServiceAccount) is written as the token it is now: kubectl knows no `tokenFile` auth provider.
+    users: kc.getUsers().map((user) => {
+      const file = user.authProvider?.name === 'tokenFile' ? user.authProvider.config?.tokenFile : undefined;
+      return typeof file === 'string' ? { name: user.name, token: readFileSync(file, 'utf8').trim() } : user;
+    }),
     contexts: kc.getContexts().map((c) => (c.name === kc.getCurrentContext() ? { ...c, namespace } : c)),
     currentContext: kc.getCurrentContext(),
   });

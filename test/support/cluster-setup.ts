@@ -8,6 +8,7 @@
  * learner who starts its lab.
  */
 import type { TestProject } from 'vitest/node';
+import { ensureHelm } from '../../cluster/src/local/binaries.ts';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { testSettings } from '../../contract/settings.ts';
 
@@ -32,6 +33,9 @@ export default async function setup(project: TestProject) {
   }
   // The Karpenter lab and its test need it; built once into the cache (minutes the first time).
   await provider.addKarpenter(log);
+  // The shell pods' image on the real node (the shell-pod tests), and Helm (the chart's tests): made once into the cache.
+  await provider.importImages(['shell'], log);
+  await ensureHelm({ log });
   project.provide('kubeconfig', provider.kubeconfig);
   project.provide('auditLog', provider.auditLog);
   return async () => {

@@ -80,6 +80,15 @@ describe('where the binaries are published', () => {
       },
     ]);
     expect(releaseFiles(router, { os: 'darwin', arch: 'arm64' })).toBe('kube-router publishes Linux binaries only');
+    const helm = { id: 'helm', version: 'v4.3.2', files: ['helm'] } as const;
+    expect(releaseFiles(helm, { os: 'darwin', arch: 'arm64' })).toEqual([
+      {
+        file: 'helm',
+        url: 'https://get.helm.sh/helm-v4.3.2-darwin-arm64.tar.gz',
+        member: 'darwin-arm64/helm',
+        checksum: { kind: 'file', url: 'https://get.helm.sh/helm-v4.3.2-darwin-arm64.tar.gz.sha256sum' },
+      },
+    ]);
   });
 
   it('finds an official URL in a mirror under its host and path', () => {

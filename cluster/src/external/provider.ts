@@ -1,14 +1,36 @@
 /**
  * The `external` provider: any cluster the operator already has (an EKS
  * cluster for a big event), reached through a kubeconfig they name with
- * `CDL_KUBECONFIG`. The platform never creates, deletes or rewrites it.
+ * `CDL_KUBECONFIG`, or, for a server that runs in that cluster (the Helm
+ * chart), through its pod's ServiceAccount. The platform never creates,
+ * deletes or rewrites the cluster.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { clusterSettings, type Environment } from '../../../contract/settings.ts';
 import { ClusterError } from '../errors.ts';
 import { apiState, loadKubeConfig } from '../kube.ts';
 import type { Capabilities, ClusterProvider, ClusterStatus, Log } from '../provider.ts';
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * A kubeconfig file for the pod's own ServiceAccount: the API server the
+ * kubelet names in the environment, its CA, and the projected token by path
+ * (read again as the kubelet renews it), as @kubernetes/client-node's
+ * `loadFromCluster` makes it; written once into the temporary folder.
+ */
+function inClusterKubeconfig(): string {
+  const kc = new KubeConfig();
+  kc.loadFromCluster();
+  const dir = join(tmpdir(), 'cdl-in-cluster');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
+  return file;
+}
 
 export class ExternalProvider implements ClusterProvider {
   readonly name = 'external' as const;
@@ -18,13 +40,16 @@ export class ExternalProvider implements ClusterProvider {
 
   constructor(env: Environment = process.env) {
     const { CDL_KUBECONFIG } = clusterSettings(env);
-    if (!CDL_KUBECONFIG) {
+    if (CDL_KUBECONFIG) {
+      this.kubeconfig = resolve(CDL_KUBECONFIG);
+    } else if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
+      this.kubeconfig = inClusterKubeconfig();
+    } else {
       throw new ClusterError(
         'The external provider needs the kubeconfig of your cluster.',
-        'Set CDL_KUBECONFIG=/path/to/kubeconfig (it is read, never written).',
+        'Set CDL_KUBECONFIG=/path/to/kubeconfig (it is read, never written), or run the server in the cluster (deploy/helm).',
       );
     }
-    this.kubeconfig = resolve(CDL_KUBECONFIG);
   }
 
   async status(): Promise<ClusterStatus> {

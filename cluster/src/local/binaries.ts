@@ -38,6 +38,7 @@ export const VERSIONS = {
   karpenter: 'v1.15.0',
   coredns: 'v1.15.0',
   kubeRouter: 'v2.1.0',
+  helm: 'v4.3.2',
 } as const;
 
 /**
@@ -279,6 +280,23 @@ const kwok: Bundle = {
 };
 
 export const BUNDLES: readonly Bundle[] = [kubernetes, etcd, kwok];
+
+/** Helm, for the platform's chart (deploy/helm): its tests lint, render and install it; no cluster start needs it. */
+const helm: Bundle = {
+  id: 'helm',
+  version: VERSIONS.helm,
+  files: ['helm'],
+  coldEstimate: 'about 2 minutes after the control plane, 6 alone',
+  async build(ctx) {
+    const stamp = `-X helm.sh/helm/v4/internal/version.version=${VERSIONS.helm}`;
+    await go(
+      ctx,
+      ['install', '-v', '-trimpath', '-ldflags', `-s -w ${stamp}`, `helm.sh/helm/v4/cmd/helm@${VERSIONS.helm}`],
+      `compiling Helm ${VERSIONS.helm}`,
+      { GOBIN: ctx.outDir },
+    );
+  },
+};
 
 /**
  * Karpenter with its kwok cloud provider: the real Karpenter, whose "cloud"
@@ -622,6 +640,12 @@ export async function ensureCoredns(options: EnsureOptions): Promise<string> {
 export async function ensureKarpenter(options: EnsureOptions): Promise<KarpenterBinaries> {
   const path = await ensureAll([karpenter], options, { ...(options.env ?? process.env), CDL_BINARIES: 'build' });
   return { karpenter: path(karpenter, 'karpenter'), crds: path(karpenter, 'crds.yaml') };
+}
+
+/** Helm's binary, downloaded or built as CDL_BINARIES says. */
+export async function ensureHelm(options: EnsureOptions): Promise<string> {
+  const path = await ensureAll([helm], options);
+  return path(helm, 'helm');
 }
 
 /** Returns the paths of every binary, downloading or building what the cache lacks. */

@@ -9,6 +9,7 @@
  * | etcd | `github.com/etcd-io/etcd/releases/download/<v>/etcd-<v>-<os>-<arch>.tar.gz` (linux) or `.zip` | `SHA256SUMS` beside it |
  * | kwok | `github.com/kubernetes-sigs/kwok/releases/download/<v>/<name>-<os>-<arch>` | GitHub's digest of the asset, from `api.github.com/repos/kubernetes-sigs/kwok/releases/tags/<v>` (kwok publishes no checksum file) |
  * | CoreDNS | `github.com/coredns/coredns/releases/download/<v>/coredns_<v without v>_<os>_<arch>.tgz` | `<archive>.sha256` beside it |
+ * | Helm | `get.helm.sh/helm-<v>-<os>-<arch>.tar.gz` | `<archive>.sha256sum` beside it |
  * | kube-router (Linux only) | `github.com/cloudnativelabs/kube-router/releases/download/<v>/kube-router_<v without v>_linux_<arch>.tar.gz` | `kube-router_<v without v>_checksums.txt` beside it |
  *
  * A mirror (CDL_BINARY_MIRROR) holds the same files under its base URL,
@@ -49,7 +50,7 @@ export interface ReleaseFile {
 }
 
 export interface BundleRef {
-  id: 'kubernetes' | 'kubernetes-node' | 'etcd' | 'kwok' | 'karpenter' | 'coredns' | 'kube-router';
+  id: 'kubernetes' | 'kubernetes-node' | 'etcd' | 'kwok' | 'karpenter' | 'coredns' | 'kube-router' | 'helm';
   version: string;
   files: readonly string[];
 }
@@ -103,6 +104,15 @@ export function releaseFiles(bundle: BundleRef, platform: Platform | undefined):
         url: `${base}/${archive}`,
         member: file,
         checksum: { kind: 'sums', url: sums, name: archive },
+      }));
+    }
+    case 'helm': {
+      const url = `https://get.helm.sh/helm-${v}-${os}-${arch}.tar.gz`;
+      return bundle.files.map((file) => ({
+        file,
+        url,
+        member: `${os}-${arch}/${file}`,
+        checksum: { kind: 'file', url: `${url}.sha256sum` },
       }));
     }
     case 'kwok': {
