@@ -19,6 +19,12 @@ const NAMESPACE = 'cdl-chart-test';
 
 type Rendered = KubernetesObject & Record<string, unknown>;
 const ofKind = (objects: KubernetesObject[], kind: string) => objects.filter((o) => o.kind === kind) as Rendered[];
+/** The spec of the first object of a kind; the test fails if there is none. */
+function specOf<T>(objects: KubernetesObject[], kind: string): T {
+  const found = ofKind(objects, kind)[0];
+  if (!found) throw new Error(`the chart rendered no ${kind}`);
+  return found.spec as T;
+}
 
 describe('the Helm chart', () => {
   let rendered: KubernetesObject[];
@@ -51,7 +57,7 @@ describe('the Helm chart', () => {
     expect(container?.readinessProbe.httpGet.path).toBe('/healthz');
     const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ TERMINAL_SHELLS: 'pods', CDL_PROVIDER: 'external', PUBLIC_ORIGINS: ORIGIN, SHUTDOWN_DELAY_SECONDS: '5' });
-    expect((ofKind(rendered, 'PodDisruptionBudget')[0]?.spec as { minAvailable: number }).minAvailable).toBe(1);
+    expect(specOf<{ minAvailable: number }>(rendered, 'PodDisruptionBudget').minAvailable).toBe(1);
     const ingress = ofKind(rendered, 'Ingress')[0];
     expect(ingress?.metadata?.annotations?.['alb.ingress.kubernetes.io/load-balancer-attributes']).toBe(
       'idle_timeout.timeout_seconds=3600',
@@ -65,9 +71,9 @@ describe('the Helm chart', () => {
   it('renders an HTTPRoute with an hour for a WebSocket instead, or no route at all', async () => {
     const route = await renderChart({ publicOrigin: ORIGIN, 'route.kind': 'httproute' }, NAMESPACE);
     expect(ofKind(route, 'Ingress')).toHaveLength(0);
-    const [httpRoute] = ofKind(route, 'HTTPRoute');
-    expect((httpRoute?.spec as { rules: Array<{ timeouts: { request: string } }> }).rules[0]?.timeouts.request).toBe('3600s');
-    expect((httpRoute?.spec as { hostnames: string[] }).hostnames).toEqual(['labs.example.org']);
+    const httpRoute = specOf<{ hostnames: string[]; rules: Array<{ timeouts: { request: string } }> }>(route, 'HTTPRoute');
+    expect(httpRoute.rules[0]?.timeouts.request).toBe('3600s');
+    expect(httpRoute.hostnames).toEqual(['labs.example.org']);
     const none = await renderChart({ publicOrigin: ORIGIN, 'route.kind': 'none' }, NAMESPACE);
     expect([...ofKind(none, 'Ingress'), ...ofKind(none, 'HTTPRoute')]).toHaveLength(0);
   });
