@@ -11,8 +11,10 @@ export const DifferenceSchema = z
   .object({
     /** Where in the object, e.g. `spec.template.spec.containers[0].image`. */
     path: z.string(),
-    expected: z.unknown(),
-    actual: z.unknown(),
+    /** Absent where the field should not be there. */
+    expected: z.unknown().optional(),
+    /** Absent where the field (or the object) is not there: a JSON answer drops an undefined value. */
+    actual: z.unknown().optional(),
   })
   .meta({ id: 'Difference' });
 export type Difference = z.infer<typeof DifferenceSchema>;

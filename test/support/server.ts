@@ -25,13 +25,14 @@ export async function startTestServer(
   env: Record<string, string> = {},
   catalog: LabCatalog = fixtureCatalog,
   siteDir = '/nonexistent',
-  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir' | 'keepaliveMs' | 'agents'>> = {},
+  extra: Partial<Pick<LabServerOptions, 'terminals' | 'terminalDir' | 'keepaliveMs' | 'agents' | 'cluster'>> = {},
 ): Promise<TestServer> {
   // A test may choose the port (to know the origins of several replicas before they start).
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const config = readConfig({ LOG_LEVEL: 'silent', ...env, PORT: String(port) });
-  const cluster = new LocalProvider({ clusterName: TEST_CLUSTER });
-  const server = await startLabServer({ config, cluster, catalog, logger: pino({ level: 'silent' }), siteDir, ...extra });
+  // The test cluster as `npm start` uses it, unless the test reaches it otherwise (another identity, say).
+  const cluster = extra.cluster ?? new LocalProvider({ clusterName: TEST_CLUSTER });
+  const server = await startLabServer({ config, catalog, logger: pino({ level: 'silent' }), siteDir, ...extra, cluster });
   return { ...server, origin: `http://localhost:${port}`, port };
 }
 
