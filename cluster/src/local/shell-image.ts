@@ -96,6 +96,13 @@ const PROGRAMS = [
 const PASSWD = `root:x:0:0:root:/root:/usr/sbin/nologin\nlearner:x:${SHELL_USER}:${SHELL_USER}:learner:${SHELL_WORK_DIR}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
 const GROUP = `root:x:0:\nlearner:x:${SHELL_USER}:\nnobody:x:65534:\n`;
 
+/**
+ * `import.meta.url`, spelled in pieces: the server's own bundle
+ * (scripts/server-bundle.ts), which holds this module, rewrites that
+ * expression wherever it appears in the project's sources, strings included.
+ */
+const META_URL = ['import', 'meta', 'url'].join('.');
+
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 /** The agent as one file; node-pty, being native, stays outside and is copied beside it. */
@@ -112,7 +119,7 @@ export async function agentBundle(): Promise<Buffer> {
     external: ['node-pty'],
     legalComments: 'none',
     logLevel: 'warning',
-    banner: { js: "import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(import.meta.url);" },
+    banner: { js: `import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(${META_URL});` },
   });
   const file = result.outputFiles[0];
   if (!file) throw new ClusterError('esbuild made no bundle of the terminal agent.', 'Run `npm run typecheck` to see what is wrong.');
