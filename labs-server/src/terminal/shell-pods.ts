@@ -340,8 +340,9 @@ export class ShellPods implements AgentLocator {
       });
   }
 
-  /** Resolves once the pool has its size (made, not yet ready). */
+  /** Resolves once the pool has its size (made, not yet ready). A size of 0 is no pool: nothing is made or removed. */
   async fillPool(): Promise<void> {
+    if (this.options.poolSize === 0) return;
     const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
     const missing = this.options.poolSize - free.length;
     for (let i = 0; i < missing; i++) await this.createPod(`shell-pool-${randomBytes(4).toString('hex')}`, { [POOL_LABEL]: 'free' });
