@@ -31,6 +31,8 @@ export default defineConfig({
         test: {
           name: 'machine',
           include: ['test/machine/**/*.test.ts'],
+          // One real node per machine: each file's cluster has it in turn.
+          fileParallelism: false,
           env: { CDL_REAL_NODE: 'off' },
           testTimeout: 60_000,
           hookTimeout: 120_000,

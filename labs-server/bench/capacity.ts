@@ -9,13 +9,22 @@
  * exists). A script, not a test:
  *
  *   node labs-server/bench/capacity.ts [learners] [seconds]
+ *
+ * With shells in pods (on the local cluster's real node), the server relays
+ * to each learner's agent; with a pool, the bench waits for it to be ready
+ * before anyone joins (a warm pool), and without one each join starts a pod:
+ *
+ *   TERMINAL_SHELLS=pods TERMINAL_POOL_SIZE=20 node labs-server/bench/capacity.ts 20 30
  */
 
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../cluster/src/kube.ts';
 import { isRefusal, TerminalClient } from '../../test/support/terminal-client.ts';
+import { POOL_LABEL, SHELL_LABEL, SHELLS_NAMESPACE } from '../src/terminal/shell-pods.ts';
 import { quantile, startBenchServer } from './support.ts';
 
 const clientMode = process.argv[2] === '--client';
@@ -123,8 +132,25 @@ function countShells(): Promise<number> {
   });
 }
 
+/** With shells in pods and a pool: waits until that many pool pods are ready (a warm pool). */
+async function warmPool(kubeconfig: string, want: number): Promise<void> {
+  const core = loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
+  const started = Date.now();
+  for (;;) {
+    const free = await core.listNamespacedPod({ namespace: SHELLS_NAMESPACE, labelSelector: `${SHELL_LABEL}=true,${POOL_LABEL}=free` });
+    const ready = free.items.filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+    if (ready >= want) break;
+    if (Date.now() - started > 300_000) throw new Error(`the pool has ${ready} ready pods of ${want} after 5 minutes`);
+    await sleep(500);
+  }
+  console.log(`  pool of ${want} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 async function measure(): Promise<void> {
-  const { server, origin } = await startBenchServer('workshop', ACCESS_CODE);
+  const { server, origin, kubeconfig } = await startBenchServer('workshop', ACCESS_CODE);
+  const pods = process.env.TERMINAL_SHELLS === 'pods';
+  const pool = Number(process.env.TERMINAL_POOL_SIZE ?? 0);
+  if (pods && pool > 0) await warmPool(kubeconfig, Math.min(pool, learners));
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   let shells = 0;
@@ -133,7 +159,7 @@ async function measure(): Promise<void> {
     shells = Math.max(shells, await countShells());
   }, 5000);
   console.log(
-    `${learners} learners, workshop mode (bubblewrap shells), ${seconds} s of typing${hasTaskset ? ', server on core 0, learners on core 1' : ''}`,
+    `${learners} learners, workshop mode (${pods ? `shell pods relayed to their agents, ${pool > 0 ? `a warm pool of ${pool}` : 'no pool'}` : 'bubblewrap shells'}), ${seconds} s of typing${hasTaskset ? ', server on core 0, learners on core 1' : ''}`,
   );
   let figures: RoomFigures | undefined;
   const loop = monitorEventLoopDelay({ resolution: 10 });

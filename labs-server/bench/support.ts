@@ -70,7 +70,7 @@ export async function startBenchServer(
   mode: 'single' | 'workshop',
   accessCode: string,
   port?: number,
-): Promise<{ server: LabServer; origin: string }> {
+): Promise<{ server: LabServer; origin: string; kubeconfig: string }> {
   port ??= await freePort();
   // Every learner of a bench comes from this machine: loopback is a shared address, as a room behind one NAT is.
   // The server's other settings come from the environment, as for `npm start` (TERMINAL_CPUS=2 node …).
@@ -92,5 +92,5 @@ export async function startBenchServer(
     logger: pino({ level: 'silent' }),
     siteDir: '/nonexistent',
   });
-  return { server, origin: `http://localhost:${port}` };
+  return { server, origin: `http://localhost:${port}`, kubeconfig: cluster.kubeconfig };
 }

@@ -103,11 +103,20 @@ describe('terminals relayed to a terminal agent', () => {
     term.acking = false;
     term.send('yes\r');
     await expect.poll(() => term.received, { timeout: 10_000 }).toBeGreaterThan(64 * 1024);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    const held = term.unacked;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(term.unacked, 'no output beyond the window while nothing is acknowledged').toBe(held);
-    expect(held).toBeLessThan(1024 * 1024);
+    // Output stops: what was in flight arrives, then nothing more for a second.
+    let held = -1;
+    await expect
+      .poll(
+        async () => {
+          const before = term.unacked;
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          held = term.unacked;
+          return held === before;
+        },
+        { timeout: 20_000, interval: 0 },
+      )
+      .toBe(true);
+    expect(held, 'no more than the window (256 KiB) and a batch, held unacknowledged').toBeLessThan(1024 * 1024);
     term.ackAll();
     await expect.poll(() => term.received, { timeout: 10_000 }).toBeGreaterThan(held + 1024 * 1024);
     term.send('\x03');
