@@ -245,6 +245,22 @@ export const ProgressViewSchema = z
   .meta({ id: 'Progress' });
 export type ProgressView = z.infer<typeof ProgressViewSchema>;
 
+export const PoolRequestSchema = z.object({
+  /** Shell pods to keep ready for the next learners to join; 0 is no pool. */
+  size: z.int().min(0).max(10_000),
+});
+
+export const PoolSchema = z
+  .object({
+    /** The size every replica keeps the pool at. */
+    size: z.int().min(0),
+    /** Pool pods running and ready to be claimed. */
+    ready: z.int().min(0),
+    /** Pool pods still starting. */
+    starting: z.int().min(0),
+  })
+  .meta({ id: 'Pool' });
+
 export const ExtendRequestSchema = z.object({
   /** Minutes from now. Default 60. */
   minutes: z
@@ -330,7 +346,7 @@ export interface RouteAnswer {
 }
 
 export interface Route {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'delete';
   /** The path in OpenAPI's form: `/api/labs/{lab}`. */
   path: string;
   summary: string;
@@ -583,6 +599,23 @@ export const ROUTES = {
     security: admin,
     query: EndEventQuerySchema,
     answers: { 200: json('How many sessions were ended.', z.object({ ended: z.int().min(0) })) },
+  },
+  pool: {
+    method: 'get',
+    path: '/api/admin/pool',
+    summary: 'The warm pool of shell pods (TERMINAL_SHELLS=pods): its size and how many pods are ready',
+    security: admin,
+    answers: { 200: json('The pool.', PoolSchema) },
+    errors: { 409: 'Shells do not run in pods on this server.' },
+  },
+  setPool: {
+    method: 'put',
+    path: '/api/admin/pool',
+    summary: 'Set the size of the warm pool, for every replica; the pool is filled (or trimmed) at once',
+    security: admin,
+    body: PoolRequestSchema,
+    answers: { 200: json('The pool, as it is now (filling in the background).', PoolSchema) },
+    errors: { 409: 'Shells do not run in pods on this server.' },
   },
   endSession: {
     method: 'delete',

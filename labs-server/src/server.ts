@@ -264,7 +264,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       accessCode: () => secrets.accessCode,
       files,
     }),
-    admin: adminApi({ store, labs, adminToken: () => secrets.adminToken }),
+    admin: adminApi({ store, labs, adminToken: () => secrets.adminToken, ...(agents instanceof ShellPods ? { pool: agents } : {}) }),
   });
   const releaseTerminals = async () => {
     await terminals.closeAll();

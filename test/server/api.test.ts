@@ -141,6 +141,11 @@ describe('in single-user mode', () => {
     expect((await admin.get('/api/admin/progress')).status).toBe(200);
     expect((await admin.post('/api/admin/sessions/s-000000000000/extend', { minutes: 5 })).status).toBe(404);
     expect((await admin.post('/api/admin/sessions/..%2f..%2fsecret/extend', { minutes: 5 })).status).toBe(400);
+    // Shells on this server are its own: there is no pool of shell pods to size.
+    const pool = await admin.put('/api/admin/pool', { size: 3 });
+    expect(pool.status).toBe(409);
+    expect(pool.body.error).toBe('not_pods');
+    expect((await learner.put('/api/admin/pool', { size: 3 })).status).toBe(401);
   });
 
   it("shows the instructor each learner's progress, and resets a sandbox to its setup state", async () => {

@@ -121,4 +121,19 @@ describe('shells in pods', () => {
       )
       .toBe(0);
   });
+
+  it('lets the instructor size the pool for every replica', async () => {
+    const b = replicas[1] as TestServer;
+    const admin = new Client(`http://localhost:${b.port}`, { authorization: `Bearer ${b.secrets.adminToken}` });
+    expect((await admin.put('/api/admin/pool', { size: 10_001 })).status).toBe(400);
+    const set = await admin.put('/api/admin/pool', { size: 2 });
+    expect(set.status).toBe(200);
+    expect(set.body.size).toBe(2);
+    await expect.poll(freePods, { timeout: 120_000, interval: 500 }).toBe(2);
+    expect((await admin.get('/api/admin/pool')).body).toEqual({ size: 2, ready: 2, starting: 0 });
+    // The size is the cluster's, for every replica to read.
+    expect((await core.readNamespacedConfigMap({ name: 'cdl-shell-pool', namespace: 'cdl-system' })).data?.size).toBe('2');
+    expect((await admin.put('/api/admin/pool', { size: 0 })).body.size).toBe(0);
+    await expect.poll(freePods, { timeout: 60_000, interval: 500 }).toBe(0);
+  });
 });

@@ -104,6 +104,9 @@ export class Client {
   post(path: string, body?: unknown) {
     return this.call('POST', path, body ?? {});
   }
+  put(path: string, body?: unknown) {
+    return this.call('PUT', path, body ?? {});
+  }
   delete(path: string) {
     return this.call('DELETE', path);
   }

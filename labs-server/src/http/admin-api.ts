@@ -1,7 +1,8 @@
 /**
  * The instructor's API, behind the admin token: live progress of every
  * learner on every lab (and who is stuck), resetting one learner's lab or a
- * lab for everyone, extending and ending sessions, and ending the event.
+ * lab for everyone, extending and ending sessions, ending the event, and
+ * sizing the warm pool of shell pods (where shells run in pods).
  * Expired sessions stay on the grid with their progress until the
  * instructor ends them. Each call reads the LabSession objects afresh, so
  * every replica answers alike.
@@ -14,10 +15,18 @@ import type { SessionStore } from '../sessions/store.ts';
 import { requireAdmin } from './auth.ts';
 import { HttpError, notFound } from './errors.ts';
 
+/** The warm pool of shell pods, where shells run in pods. */
+export interface PoolControl {
+  pool(): Promise<{ size: number; ready: number; starting: number }>;
+  setSize(size: number): Promise<void>;
+}
+
 export interface AdminApiDeps {
   store: SessionStore;
   labs: LabService;
   adminToken: () => string;
+  /** Absent where shells do not run in pods. */
+  pool?: PoolControl;
   now?: () => Date;
 }
 
@@ -115,6 +124,31 @@ export function adminApi(deps: AdminApiDeps): Router {
       ended += done.filter(Boolean).length;
     }
     const body: Answer<'endEvent', 200> = { ended };
+    res.json(body);
+  });
+
+  const pool = (): PoolControl => {
+    if (!deps.pool) {
+      throw new HttpError(
+        409,
+        'not_pods',
+        'Shells do not run in pods on this server, so there is no pool.',
+        'Start it with TERMINAL_SHELLS=pods.',
+      );
+    }
+    return deps.pool;
+  };
+
+  router.get('/pool', async (_req, res) => {
+    const body: Answer<'pool', 200> = await pool().pool();
+    res.json(body);
+  });
+
+  router.put('/pool', async (req, res) => {
+    const { size } = ROUTES.setPool.body.parse(req.body ?? {});
+    const control = pool();
+    await control.setSize(size);
+    const body: Answer<'setPool', 200> = await control.pool();
     res.json(body);
   });
 

@@ -11,7 +11,9 @@
  * about it lives in a server's memory (a pod's secret is cached, as it never changes).
  *
  * A warm pool: `poolSize` pods wait unclaimed (label `pool=free`) so that a
- * learner who joins gets a running shell at once. Claiming one is an update
+ * learner who joins gets a running shell at once. The instructor may change
+ * the size for every replica (a ConfigMap in the platform's namespace, read
+ * again every few seconds); until they do, it is TERMINAL_POOL_SIZE. Claiming one is an update
  * of its labels with its resourceVersion, so two replicas cannot claim the
  * same pod (the loser gets 409 and takes another); a pod is cold-started
  * only when the pool is empty, under a name of the session and lab, so two
@@ -32,7 +34,7 @@ import { applyObjects, ignoreStatus, isStatus } from '../../../cluster/src/kube.
 import type { ContainerNodes } from '../../../cluster/src/provider.ts';
 import { AGENT_PORT } from '../../../contract/agent.ts';
 import { LABELS, MANAGER } from '../../../contract/session.ts';
-import { labCode } from '../sandbox/provision.ts';
+import { labCode, SYSTEM_NAMESPACE } from '../sandbox/provision.ts';
 import type { AgentAddress, AgentLocator } from './agent-relay.ts';
 
 /** The platform's namespace for shell pods. */
@@ -44,6 +46,10 @@ export const POOL_LABEL = 'containerdaylabs.dev/pool';
 /** The learner's user in the shell image (cluster/src/local/shell-image.ts). */
 const SHELL_USER = 65532;
 const SECRET_KEY = 'secret';
+/** The instructor's pool size, for every replica. */
+const POOL_CONFIG = 'cdl-shell-pool';
+/** How long a replica trusts the pool size it read. */
+const POOL_SIZE_TTL_MS = 5000;
 const SECRET_DIR = '/var/run/cdl/agent';
 
 export interface ShellPodsOptions {
@@ -110,6 +116,7 @@ export class ShellPods implements AgentLocator {
   /** Each pod's agent secret, by the pod's uid. */
   private readonly secrets = new Map<string, string>();
   private topping: Promise<void> | undefined;
+  private knownSize: { size: number; at: number } | undefined;
 
   constructor(options: ShellPodsOptions) {
     this.options = options;
@@ -340,11 +347,35 @@ export class ShellPods implements AgentLocator {
       });
   }
 
-  /** Resolves once the pool has its size (made, not yet ready). A size of 0 is no pool: nothing is made or removed. */
+  /** The pool's size: the instructor's, else TERMINAL_POOL_SIZE. */
+  async size(): Promise<number> {
+    if (this.knownSize && Date.now() - this.knownSize.at < POOL_SIZE_TTL_MS) return this.knownSize.size;
+    const config = await this.core.readNamespacedConfigMap({ name: POOL_CONFIG, namespace: SYSTEM_NAMESPACE }).catch(ignoreStatus(404));
+    const stored = Number(config?.data?.size);
+    const size = Number.isInteger(stored) && stored >= 0 ? stored : this.options.poolSize;
+    this.knownSize = { size, at: Date.now() };
+    return size;
+  }
+
+  /** Sets the pool's size for every replica, and fills (or trims) it now. */
+  async setSize(size: number): Promise<void> {
+    await applyObjects(this.options.kc, [
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: POOL_CONFIG, namespace: SYSTEM_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER } },
+        data: { size: String(size) },
+      } as KubernetesObject,
+    ]);
+    this.knownSize = { size, at: Date.now() };
+    await this.fillPool();
+  }
+
+  /** Resolves once the pool has its size (made, not yet ready); a size of 0 is no pool, and what waited unclaimed goes. */
   async fillPool(): Promise<void> {
-    if (this.options.poolSize === 0) return;
+    const size = await this.size();
     const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
-    const missing = this.options.poolSize - free.length;
+    const missing = size - free.length;
     for (let i = 0; i < missing; i++) await this.createPod(`shell-pool-${randomBytes(4).toString('hex')}`, { [POOL_LABEL]: 'free' });
     if (missing >= 0) return;
     // Replicas that filled it at the same moment: the newest extras go.
@@ -352,10 +383,10 @@ export class ShellPods implements AgentLocator {
     for (const pod of newestFirst.slice(0, -missing)) await this.deletePod(pod.metadata?.name ?? '');
   }
 
-  /** The pool's pods, ready and not. */
-  async pool(): Promise<{ ready: number; starting: number }> {
-    const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
+  /** The pool: its size, and its pods ready and not. */
+  async pool(): Promise<{ size: number; ready: number; starting: number }> {
+    const [size, free] = await Promise.all([this.size(), this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`)]);
     const ready = free.filter(isReady).length;
-    return { ready, starting: free.length - ready };
+    return { size, ready, starting: free.length - ready };
   }
 }
