@@ -30,6 +30,7 @@ import { describeIssues } from '../../../contract/errors.ts';
 import { MAX_CLIENT_FRAME } from '../../../contract/protocol.ts';
 import { createMetrics } from '../metrics.ts';
 import { HostShell } from '../terminal/host-shell.ts';
+import { kubectlCompletionFile } from '../terminal/kubectl-completion.ts';
 import { TerminalLimitError, TerminalManager } from '../terminal/manager.ts';
 import { closeReason, refuseUpgrade } from '../terminal/ws.ts';
 
@@ -125,6 +126,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     graceMs: options.graceMs,
     renewMs: options.renewMs ?? 30_000,
   });
+  // kubectl's completion is made now, while the agent waits in the pool, not when the learner's first shell starts.
+  if (options.kubectl) void kubectlCompletionFile(options.kubectl, options.workDir);
   const credentials = new Credentials();
   let owner: AgentOwner | undefined;
   /** The owner a request names, once it is this agent's (the first one binds it); a reason when it is not. */

@@ -50,6 +50,13 @@ const SECRET_KEY = 'secret';
 const POOL_CONFIG = 'cdl-shell-pool';
 /** How long a replica trusts the pool size it read. */
 const POOL_SIZE_TTL_MS = 5000;
+/** How often a pool that is short (and already starting what it may) is looked at again. */
+const REFILL_EVERY_MS = 2000;
+
+/** Pool pods starting at once, at most: 2, or a tenth of the pool for a big one. */
+export function startingAtOnce(size: number): number {
+  return Math.max(2, Math.ceil(size / 10));
+}
 const SECRET_DIR = '/var/run/cdl/agent';
 
 export interface ShellPodsOptions {
@@ -117,6 +124,7 @@ export class ShellPods implements AgentLocator {
   private readonly secrets = new Map<string, string>();
   private topping: Promise<void> | undefined;
   private knownSize: { size: number; at: number } | undefined;
+  private refill: NodeJS.Timeout | undefined;
 
   constructor(options: ShellPodsOptions) {
     this.options = options;
@@ -376,11 +384,28 @@ export class ShellPods implements AgentLocator {
     const size = await this.size();
     const free = await this.list(`${SHELL_LABEL}=true,${POOL_LABEL}=free`);
     const missing = size - free.length;
-    for (let i = 0; i < missing; i++) await this.createPod(`shell-pool-${randomBytes(4).toString('hex')}`, { [POOL_LABEL]: 'free' });
-    if (missing >= 0) return;
+    if (missing > 0) {
+      // A few at a time: a node starting many agents at once starves the shells already in use.
+      const starting = free.filter((pod) => !isReady(pod)).length;
+      const now = Math.min(missing, Math.max(0, startingAtOnce(size) - starting));
+      for (let i = 0; i < now; i++) await this.createPod(`shell-pool-${randomBytes(4).toString('hex')}`, { [POOL_LABEL]: 'free' });
+      if (now < missing) this.refillLater();
+      return;
+    }
+    if (missing === 0) return;
     // Replicas that filled it at the same moment: the newest extras go.
     const newestFirst = free.sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)));
     for (const pod of newestFirst.slice(0, -missing)) await this.deletePod(pod.metadata?.name ?? '');
+  }
+
+  /** Tops the pool up again in a moment (once the pods started now are up). */
+  private refillLater(): void {
+    if (this.refill) return;
+    this.refill = setTimeout(() => {
+      this.refill = undefined;
+      this.topUp();
+    }, REFILL_EVERY_MS);
+    this.refill.unref();
   }
 
   /** The pool: its size, and its pods ready and not. */
