@@ -1,8 +1,9 @@
 /**
  * Housekeeping on the real cluster: an expired session and an idle one lose
  * their shells and sandboxes (and what their cluster-scope labs made outside
- * them) but keep their progress; an active one is left alone; a sandbox
- * build a dead server left half done is finished.
+ * them) but keep their progress; an active one is left alone; two replicas
+ * sweeping at once do the work once; a sandbox build a dead server left
+ * half done is finished.
  */
 
 import { hostname } from 'node:os';
@@ -105,6 +106,45 @@ describe('the reaper', () => {
     // Nothing is left to do for it on the next sweep.
     const again = await sweep({ store, labs, metrics, logger: pino({ level: 'silent' }), idleMs: HOUR });
     expect(again.expired).not.toContain(session.metadata.name);
+  });
+
+  it('may run on two replicas at the same moment: the work is done once, and neither fails', async () => {
+    // A second replica: its own store, sandboxes and service, on the same cluster.
+    const otherStore = new SessionStore(kc, { ttlMs: HOUR });
+    const other = new LabService({
+      kc,
+      catalog: courseCatalog(),
+      store: otherStore,
+      sandboxes: new Sandboxes(kc),
+      metrics: createMetrics(),
+      capabilities: { runsContainers: false, ownedByPlatform: true, enforcesNetworkPolicy: false, auditLog: false },
+      mode: 'single',
+    });
+    const { session } = await store.create('idle-twice');
+    created.push(session.metadata.name);
+    const started = await labs.start(session, 'first-deployment');
+    await labs.check(await store.require(session.metadata.name), 'first-deployment', 'deploy');
+    await store.patchStatus(session.metadata.name, () => ({ lastActivityAt: new Date(Date.now() - 70 * 60_000).toISOString() }));
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    logger.warn('the log is read');
+    expect(warnings.splice(0)).toHaveLength(1);
+    const [a, b] = await Promise.all([
+      sweep({ store, labs, metrics, logger, idleMs: HOUR }),
+      sweep({ store: otherStore, labs: other, metrics, logger, idleMs: HOUR }),
+    ]);
+    expect([...a.idled, ...b.idled]).toContain(session.metadata.name);
+    expect(warnings).toEqual([]);
+    expect(await exists(realNamespace(started.namespaces, 'app') ?? '')).toBe(false);
+    const kept = await store.require(session.metadata.name);
+    expect(kept.status?.labs?.['first-deployment']?.sandbox).toBe('removed');
+    expect(kept.status?.labs?.['first-deployment']?.steps?.deploy?.attempts).toBe(1);
+    // And the next sweep of either finds nothing left to do for it.
+    const again = await Promise.all([
+      sweep({ store, labs, metrics, logger, idleMs: HOUR }),
+      sweep({ store: otherStore, labs: other, metrics, logger, idleMs: HOUR }),
+    ]);
+    expect(again.flatMap((r) => r.idled)).not.toContain(session.metadata.name);
   });
 
   it('finishes a reset that a dead server left half done', async () => {

@@ -132,6 +132,14 @@ describe('terminals relayed to a terminal agent', () => {
     await back.close();
   });
 
+  it('shows the instructor, on the other replica, a learner who joined on the first', async () => {
+    const b = replicas[1] as TestServer;
+    const admin = new Client(`http://localhost:${b.port}`, { authorization: `Bearer ${b.secrets.adminToken}` });
+    const progress = await admin.get('/api/admin/progress');
+    expect(progress.status).toBe(200);
+    expect(progress.body.learners.map((l: { id: string }) => l.id)).toContain(sessionId);
+  });
+
   it('answers its servers only, and serves one session and lab', async () => {
     const put = (headers: Record<string, string>, query: string) =>
       fetch(`${agent.url}${AGENT_PATHS.credentials}?${query}`, { method: 'PUT', headers, body: 'apiVersion: v1\nkind: Config\n' });
