@@ -13,6 +13,7 @@ import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { NODE_BUNDLE } from '../cluster/src/node-bundle.ts';
 import { projectRoot } from '../cluster/src/paths.ts';
 import { olderThanSources } from './freshness.ts';
 
@@ -54,22 +55,12 @@ export async function serverBundle(say: (line: string) => void): Promise<string>
   // Written beside it and renamed into place: a server started meanwhile (another test, another terminal) never runs half a bundle.
   const next = SERVER_BUNDLE.replace(/\.mjs$/, `.${process.pid}.mjs`);
   await build({
+    ...NODE_BUNDLE,
     entryPoints: [ENTRY],
     outfile: next,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    minify: true,
-    // Error names and class names stay readable in logs.
-    keepNames: true,
-    external: ['node-pty'],
     // Licence comments go beside the bundle: one non-ASCII letter in one would make V8 hold the whole source at two bytes a character.
     legalComments: 'external',
     plugins: [ownUrls],
-    logLevel: 'warning',
-    // The bundle is ESM; the CommonJS packages inside it still call require().
-    banner: { js: "import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(import.meta.url);" },
   });
   await rename(`${next}.LEGAL.txt`, `${SERVER_BUNDLE}.LEGAL.txt`).catch(() => undefined);
   await rename(next, SERVER_BUNDLE);

@@ -198,14 +198,24 @@ describe("the chart's identity for the server", () => {
       memoryMiB: 256,
       cpus: 0.25,
       containerNodes: provider.containerNodes,
+      maxPerSession: 2,
       logger: (await import('pino')).pino({ level: 'silent' }),
     });
     await pods.ensureNamespace();
     const session = 's-0000000000aa';
     const agent = await pods.locate(session, 'palette');
     expect((await fetch(`${agent.url}/healthz`)).status).toBe(200);
-    await pods.release(session);
     const core = admin.makeApiClient(CoreV1Api);
+    const labsOf = async () =>
+      (await core.listNamespacedPod({ namespace: 'cdl-shells', labelSelector: `containerdaylabs.dev/session=${session}` })).items
+        .filter((pod) => !pod.metadata?.deletionTimestamp)
+        .map((pod) => pod.metadata?.labels?.['containerdaylabs.dev/lab'])
+        .sort();
+    // A session holds at most two pods here: a third lab's terminal ends the pod claimed longest ago.
+    await pods.locate(session, 'first-deployment');
+    await pods.locate(session, 'health-probes');
+    expect(await labsOf()).toEqual(['first-deployment', 'health-probes']);
+    await pods.release(session);
     await expect
       .poll(
         async () =>

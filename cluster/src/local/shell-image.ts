@@ -22,6 +22,7 @@ import { build } from 'esbuild';
 import { ClusterError } from '../errors.ts';
 import { run, which } from '../exec.ts';
 import { findKubectl } from '../kubectl.ts';
+import { NODE_BUNDLE } from '../node-bundle.ts';
 import { projectRoot } from '../paths.ts';
 import type { TarEntry } from './tar.ts';
 
@@ -96,34 +97,26 @@ const PROGRAMS = [
 const PASSWD = `root:x:0:0:root:/root:/usr/sbin/nologin\nlearner:x:${SHELL_USER}:${SHELL_USER}:learner:${SHELL_WORK_DIR}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
 const GROUP = `root:x:0:\nlearner:x:${SHELL_USER}:\nnobody:x:65534:\n`;
 
-/**
- * `import.meta.url`, spelled in pieces: the server's own bundle
- * (scripts/server-bundle.ts), which holds this module, rewrites that
- * expression wherever it appears in the project's sources, strings included.
- */
-const META_URL = ['import', 'meta', 'url'].join('.');
-
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
-/** The agent as one file; node-pty, being native, stays outside and is copied beside it. */
-export async function agentBundle(): Promise<Buffer> {
-  const result = await build({
+let bundled: Promise<Buffer> | undefined;
+
+/** The agent as one file (made once per process: the cache key and the layer both need it); node-pty stays outside, copied beside it. */
+export function agentBundle(): Promise<Buffer> {
+  bundled ??= build({
+    ...NODE_BUNDLE,
     entryPoints: [join(projectRoot, 'labs-server', 'src', 'agent', 'main.ts')],
-    bundle: true,
     write: false,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    minify: true,
-    keepNames: true,
-    external: ['node-pty'],
     legalComments: 'none',
-    logLevel: 'warning',
-    banner: { js: `import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(${META_URL});` },
+  }).then((result) => {
+    const file = result.outputFiles?.[0];
+    if (!file) throw new ClusterError('esbuild made no bundle of the terminal agent.', 'Run `npm run typecheck` to see what is wrong.');
+    return Buffer.from(file.contents);
   });
-  const file = result.outputFiles[0];
-  if (!file) throw new ClusterError('esbuild made no bundle of the terminal agent.', 'Run `npm run typecheck` to see what is wrong.');
-  return Buffer.from(file.contents);
+  bundled.catch(() => {
+    bundled = undefined;
+  });
+  return bundled;
 }
 
 /** node-pty's files the agent loads: its JavaScript (no tests, no Windows parts) and the native module. */

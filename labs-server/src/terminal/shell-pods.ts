@@ -48,6 +48,9 @@ const SHELL_USER = 65532;
 const SECRET_KEY = 'secret';
 /** The instructor's pool size, for every replica. */
 const POOL_CONFIG = 'cdl-shell-pool';
+/** When a pod was claimed for its session's lab (ISO time): the one claimed longest ago goes first. */
+const CLAIMED_AT = 'containerdaylabs.dev/claimed-at';
+const claimedNow = () => ({ [CLAIMED_AT]: new Date().toISOString() });
 /** How long a replica trusts the pool size it read. */
 const POOL_SIZE_TTL_MS = 5000;
 /** How often a pool that is short (and already starting what it may) is looked at again. */
@@ -72,6 +75,8 @@ export interface ShellPodsOptions {
   logger: Logger;
   /** How long a pod may take to be ready. Default 90 s. */
   readyTimeoutMs?: number;
+  /** Shell pods one session may hold; for one more, the one claimed longest ago goes. Default 10. */
+  maxPerSession?: number;
   /** Who may reach the agents besides the nodes (a server running in the cluster: its pods). Default: no one else. */
   serverPeers?: V1NetworkPolicyPeer[];
 }
@@ -226,7 +231,7 @@ export class ShellPods implements AgentLocator {
   }
 
   /** A pod and its Secret (made first, so the kubelet never waits for it; owned by the pod once it exists). */
-  private async createPod(name: string, labels: Record<string, string>): Promise<V1Pod> {
+  private async createPod(name: string, labels: Record<string, string>, annotations: Record<string, string> = {}): Promise<V1Pod> {
     const secretLabels = { [LABELS.managedBy]: MANAGER, [SHELL_LABEL]: 'true', ...labels };
     const secret = randomBytes(32).toString('base64url');
     await this.core.createNamespacedSecret({
@@ -235,7 +240,9 @@ export class ShellPods implements AgentLocator {
     });
     let pod: V1Pod;
     try {
-      pod = await this.core.createNamespacedPod({ namespace: SHELLS_NAMESPACE, body: this.podSpec(name, labels) });
+      const body = this.podSpec(name, labels);
+      body.metadata = { ...body.metadata, annotations };
+      pod = await this.core.createNamespacedPod({ namespace: SHELLS_NAMESPACE, body });
     } catch (error) {
       await this.core.deleteNamespacedSecret({ name, namespace: SHELLS_NAMESPACE }).catch(ignoreStatus(404));
       throw error;
@@ -267,7 +274,11 @@ export class ShellPods implements AgentLocator {
         String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)),
     );
     for (const pod of free) {
-      pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...this.owners(session, lab) } };
+      pod.metadata = {
+        ...pod.metadata,
+        labels: { ...pod.metadata?.labels, ...this.owners(session, lab) },
+        annotations: { ...pod.metadata?.annotations, ...claimedNow() },
+      };
       try {
         return await this.core.replaceNamespacedPod({ name: pod.metadata.name ?? '', namespace: SHELLS_NAMESPACE, body: pod });
       } catch (error) {
@@ -283,17 +294,33 @@ export class ShellPods implements AgentLocator {
     const selector = `${SHELL_LABEL}=true,${LABELS.session}=${session},${LABELS.lab}=${lab}`;
     const mine = await this.list(selector);
     if (mine.length > 0) return this.settle(mine);
+    await this.makeRoom(session);
     const claimed = await this.claim(session, lab);
     this.topUp();
     if (claimed) return this.settle(await this.list(selector));
     const name = `shell-${session}-${labCode(lab)}`;
     try {
-      return await this.createPod(name, this.owners(session, lab));
+      return await this.createPod(name, this.owners(session, lab), claimedNow());
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
       // Another replica started it at the same moment.
       return this.settle(await this.list(selector));
     }
+  }
+
+  /**
+   * A session has at most `maxPerSession` shell pods (one per lab it opened):
+   * for one more, the one claimed longest ago goes (its lab's sandbox stays),
+   * as a learner moving through the lessons leaves the first ones behind. A
+   * hostile learner opening every lab's terminal holds that many pods, not one per lab.
+   */
+  private async makeRoom(session: string): Promise<void> {
+    const max = this.options.maxPerSession ?? 10;
+    const held = await this.list(`${SHELL_LABEL}=true,${LABELS.session}=${session}`);
+    if (held.length < max) return;
+    const claimedAt = (pod: V1Pod) => pod.metadata?.annotations?.[CLAIMED_AT] ?? String(pod.metadata?.creationTimestamp);
+    const oldestFirst = [...held].sort((a, b) => claimedAt(a).localeCompare(claimedAt(b)));
+    for (const pod of oldestFirst.slice(0, held.length - max + 1)) await this.deletePod(pod.metadata?.name ?? '');
   }
 
   /** Of a session lab's pods (two replicas may each have claimed one), the oldest stays and the others go. */
