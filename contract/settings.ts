@@ -76,6 +76,44 @@ const clusterName = (fallback: string) =>
     })
     .default(fallback);
 
+/** Where pods go, as a pod spec says it (its nodeSelector and tolerations). */
+export const PodPlacementSchema = z
+  .object({
+    nodeSelector: z.record(z.string(), z.string()).default({}),
+    tolerations: z
+      .array(
+        z
+          .object({
+            key: z.string().optional(),
+            operator: z.enum(['Equal', 'Exists']).optional(),
+            value: z.string().optional(),
+            effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+            tolerationSeconds: z.number().int().optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+export type PodPlacement = z.infer<typeof PodPlacementSchema>;
+
+/** JSON text read with `schema`; a message names the first problem. */
+function json<T extends z.ZodType>(what: string, schema: T) {
+  return text(what).transform((raw, ctx): z.infer<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be ${what}, and is not JSON` });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: 'custom', message: `must be ${what}: ${describeIssues(parsed.error)}` });
+    return z.NEVER;
+  });
+}
+
 /** A comma-separated list's entries, trimmed, the empty ones dropped. */
 export function listEntries(value: string): string[] {
   return value
@@ -188,6 +226,13 @@ export const ServerSettingsSchema = z.object({
   TERMINAL_POOL_SIZE: wholeNumber(0, 10_000, 0),
   /** With TERMINAL_SHELLS=pods: the shell pods' image. Default localhost/cdl/shell:1 (the local cluster's, made without a registry). */
   TERMINAL_SHELL_IMAGE: text('an image reference').min(1).default('localhost/cdl/shell:1'),
+  /**
+   * With TERMINAL_SHELLS=pods: where the shell pods go, as JSON with a pod
+   * spec's `nodeSelector` and `tolerations`, e.g.
+   * `{"nodeSelector":{"workload":"shells"},"tolerations":[{"key":"shells","operator":"Exists","effect":"NoSchedule"}]}`.
+   * Default: anywhere (on the local cluster, its real node).
+   */
+  TERMINAL_POD_PLACEMENT: emptyIsUnset(json("a pod's placement (nodeSelector and tolerations)", PodPlacementSchema)),
   /**
    * Origins allowed to open terminals and to post to the API,
    * comma-separated, each `http(s)://host[:port]` as a browser sends it, e.g.

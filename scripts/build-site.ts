@@ -19,6 +19,8 @@ const SOURCES = ['site/src', 'site/astro.config.mjs', 'content/lessons', 'contra
 
 /** Whether site/dist is missing or older than anything it is built from. */
 export function siteStale(): boolean {
+  // A copy without the site's sources (the server's image) serves the site it was made with.
+  if (!existsSync(join(projectRoot, 'site', 'src'))) return false;
   const index = join(SITE_DIST, 'index.html');
   if (!existsSync(index) || !existsSync(join(SITE_DIST, 'pagefind'))) return true;
   // The site's type check reads the content types that a build generates.

@@ -59,7 +59,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       },
       (progress) => preparing?.progress(progress),
     );
-    await recordActive(clusterName(env), providerName);
+    // For `npm run cluster` in this checkout; a read-only copy (the server's image) has no use for it.
+    await recordActive(clusterName(env), providerName).catch((error: NodeJS.ErrnoException) => {
+      if (!['EROFS', 'EACCES', 'EPERM', 'ENOENT'].includes(error.code ?? '')) throw error;
+    });
     server = await startLabServer({ config, cluster, catalog, logger, ...(preparing ? { server: preparing.server } : {}) });
   } catch (error) {
     await preparing?.close();

@@ -10,7 +10,7 @@
  * project's root, the labs' folder) keep their own URL inside the bundle.
  */
 import { readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { NODE_BUNDLE } from '../cluster/src/node-bundle.ts';
@@ -36,17 +36,38 @@ export function bundleStale(): boolean {
   return olderThanSources(SERVER_BUNDLE, SOURCES);
 }
 
-/** `import.meta.url` of each of the project's modules, kept as the module's own file. */
-const ownUrls: Plugin = {
-  name: 'own-import-meta-url',
-  setup(esbuild) {
-    esbuild.onLoad({ filter: /\.ts$/ }, async (args) => {
-      if (!args.path.startsWith(projectRoot) || args.path.includes('/node_modules/')) return undefined;
-      const text = await readFile(args.path, 'utf8');
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
-    });
-  },
-};
+/**
+ * `import.meta.url` of each of the project's modules, kept as the module's
+ * own file: where it is in this checkout, or where it is under `root` (a
+ * bundle for an image, whose project lives elsewhere).
+ */
+function ownUrls(root = projectRoot): Plugin {
+  return {
+    name: 'own-import-meta-url',
+    setup(esbuild) {
+      esbuild.onLoad({ filter: /\.ts$/ }, async (args) => {
+        if (!args.path.startsWith(projectRoot) || args.path.includes('/node_modules/')) return undefined;
+        const text = await readFile(args.path, 'utf8');
+        const url = pathToFileURL(join(root, relative(projectRoot, args.path))).href;
+        return { contents: text.replaceAll('import.meta.url', JSON.stringify(url)), loader: 'ts' };
+      });
+    },
+  };
+}
+
+/** The server's bundle for an image whose project root is `root`, with its licence comments: the bundle, then the licences. */
+export async function serverBundleFor(root: string): Promise<{ bundle: Buffer; legal: Buffer }> {
+  const result = await build({
+    ...NODE_BUNDLE,
+    entryPoints: [ENTRY],
+    outfile: join(root, '.build', 'server.mjs'),
+    write: false,
+    legalComments: 'external',
+    plugins: [ownUrls(root)],
+  });
+  const output = (suffix: string) => Buffer.from(result.outputFiles.find((file) => file.path.endsWith(suffix))?.contents ?? []);
+  return { bundle: output('server.mjs'), legal: output('.LEGAL.txt') };
+}
 
 /** Builds the bundle when it is stale; returns its path. */
 export async function serverBundle(say: (line: string) => void): Promise<string> {
@@ -60,7 +81,7 @@ export async function serverBundle(say: (line: string) => void): Promise<string>
     outfile: next,
     // Licence comments go beside the bundle: one non-ASCII letter in one would make V8 hold the whole source at two bytes a character.
     legalComments: 'external',
-    plugins: [ownUrls],
+    plugins: [ownUrls()],
   });
   await rename(`${next}.LEGAL.txt`, `${SERVER_BUNDLE}.LEGAL.txt`).catch(() => undefined);
   await rename(next, SERVER_BUNDLE);

@@ -22,6 +22,8 @@ export const NODE_BUNDLE: BuildOptions = {
   keepNames: true,
   external: ['node-pty'],
   logLevel: 'warning',
+  // A module that is also a script (scripts/build-site.ts builds the site when it is the main module) is never the main one in a bundle.
+  define: { 'import.meta.main': 'false' },
   // The bundle is ESM; the CommonJS packages inside it still call require().
   banner: { js: `import { createRequire as __cdlRequire } from 'node:module'; const require = __cdlRequire(${META_URL});` },
 };

@@ -21,6 +21,9 @@ export interface Capabilities {
 export type ClusterState = 'running' | 'stopped' | 'degraded';
 
 /** The nodes that run real containers among simulated ones: how to select them and the taint to tolerate. */
+/** The platform's own images: the shell pods' and the lab server's (the Helm chart's). */
+export type PlatformImage = 'shell' | 'server';
+
 export interface ContainerNodes {
   /** The node's name: a pod bound there by name bypasses the scheduler (and its taints). */
   nodeName: string;
@@ -105,5 +108,5 @@ export interface ClusterProvider {
    * them without a registry: the local provider's real node. Absent where
    * the images come from a registry (kind loads them itself, EKS pulls).
    */
-  importImages?(images: readonly 'shell'[], log: Log): Promise<void>;
+  importImages?(images: readonly PlatformImage[], log: Log): Promise<void>;
 }

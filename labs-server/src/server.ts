@@ -139,6 +139,7 @@ async function shellPods(config: ServerConfig, kc: KubeConfig, cluster: ClusterP
     memoryMiB: config.TERMINAL_MEMORY_MIB,
     cpus: config.TERMINAL_CPUS,
     ...(cluster.containerNodes ? { containerNodes: cluster.containerNodes } : {}),
+    ...(config.TERMINAL_POD_PLACEMENT ? { placement: config.TERMINAL_POD_PLACEMENT } : {}),
     logger,
   });
   await pods.ensureNamespace();

@@ -32,6 +32,7 @@ import { cacheDir, projectRoot } from '../paths.ts';
 import { ensurePrograms, IMAGE_PROGRAMS } from '../system-packages.ts';
 import { type EnsureOptions, ensureCoredns, VERSIONS, withLock } from './binaries.ts';
 import { hostPlatform } from './releases.ts';
+import { SERVER_APP_DIR, SERVER_PORT, SERVER_USER, serverImageInputs, serverImageLayer } from './server-image.ts';
 import { SHELL_AGENT_PORT, SHELL_USER, SHELL_WORK_DIR, shellImageInputs, shellImageLayer } from './shell-image.ts';
 import { type TarEntry, tarArchive } from './tar.ts';
 
@@ -52,6 +53,8 @@ export const IMAGE_REFS = {
   coredns: `localhost/cdl/coredns:${VERSIONS.coredns.replace(/^v/, '')}`,
   /** The shell pods': the terminal agent, Node, kubectl, bash and a learner's everyday programs (shell-image.ts). */
   shell: `localhost/cdl/shell:${IMAGE_TAG}`,
+  /** The lab server's, for the Helm chart on the local cluster: Node, the server's bundle, the content and the site (server-image.ts). */
+  server: `localhost/cdl/server:${IMAGE_TAG}`,
 } as const;
 export type ImageName = keyof typeof IMAGE_REFS;
 
@@ -98,7 +101,7 @@ interface SourceContext {
   workDir: string;
 }
 
-export type ImageSourceId = 'demo-app' | 'pause' | 'busybox' | 'coredns' | 'shell';
+export type ImageSourceId = 'demo-app' | 'pause' | 'busybox' | 'coredns' | 'shell' | 'server';
 
 /** One thing that is built, and the images made from its single layer. */
 interface ImageSource {
@@ -316,7 +319,35 @@ const shell: ImageSource = {
   layer: (ctx) => shellImageLayer(ctx.log),
 };
 
-const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox, coredns, shell];
+/** The lab server's image: what the Helm chart runs (deploy/helm), imported only where the chart is installed. */
+const server: ImageSource = {
+  id: 'server',
+  images: [
+    {
+      name: 'server',
+      config: {
+        User: `${SERVER_USER}:${SERVER_USER}`,
+        Entrypoint: ['/usr/local/bin/node', '--max-semi-space-size=1', `${SERVER_APP_DIR}/.build/server.mjs`],
+        Env: [
+          PATH_ENV,
+          'HOME=/tmp',
+          'CDL_PROVIDER=external',
+          'CDL_MODE=workshop',
+          'TERMINAL_SHELLS=pods',
+          'HOST=0.0.0.0',
+          `PORT=${SERVER_PORT}`,
+        ],
+        ExposedPorts: { [`${SERVER_PORT}/tcp`]: {} },
+        WorkingDir: SERVER_APP_DIR,
+        Labels: { 'org.opencontainers.image.title': 'container-day-labs server' },
+      },
+    },
+  ],
+  inputs: (ctx) => serverImageInputs(ctx.log),
+  layer: (ctx) => serverImageLayer(ctx.log),
+};
+
+const IMAGE_SOURCES: readonly ImageSource[] = [demoApp, pause, busybox, coredns, shell, server];
 
 /** The images every real node imports at its start; the others are imported when asked for (`importImages`). */
 export const NODE_IMAGE_SOURCES: readonly ImageSourceId[] = ['demo-app', 'pause', 'busybox', 'coredns'];

@@ -27,7 +27,16 @@ import { ClusterError } from '../errors.ts';
 import { formatDuration, processAlive, run, tail } from '../exec.ts';
 import { apiState, applyObjects, deleteLeases, loadKubeConfig, waitFor } from '../kube.ts';
 import { kubeconfigPath, stateDir } from '../paths.ts';
-import type { Capabilities, ClusterProvider, ClusterStatus, ComponentStatus, ContainerNodes, Log, UpProgress } from '../provider.ts';
+import type {
+  Capabilities,
+  ClusterProvider,
+  ClusterStatus,
+  ComponentStatus,
+  ContainerNodes,
+  Log,
+  PlatformImage,
+  UpProgress,
+} from '../provider.ts';
 import { ensureBinaries, ensureKarpenter, type LocalBinaries, VERSIONS } from './binaries.ts';
 import { assess, type ComponentName, canServe, inspectControlPlane, missingPhrase, pidFile, processesPhrase } from './control-plane.ts';
 import { installKarpenterApis, KARPENTER, spawnKarpenter } from './karpenter.ts';
@@ -452,7 +461,7 @@ export class LocalProvider implements ClusterProvider {
   }
 
   /** Imports images into the running real node (built first where the cache lacks them). */
-  async importImages(images: readonly 'shell'[], log: Log): Promise<void> {
+  async importImages(images: readonly PlatformImage[], log: Log): Promise<void> {
     if (!(await readRealNodeRecord(this.realNode))?.started) {
       throw new ClusterError(
         `The local cluster "${this.clusterName}" has no real node running, and images need one.`,

@@ -28,12 +28,14 @@ import {
   type KubernetesObject,
   type V1NetworkPolicyPeer,
   type V1Pod,
+  type V1PodSpec,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { applyObjects, ignoreStatus, isStatus } from '../../../cluster/src/kube.ts';
 import type { ContainerNodes } from '../../../cluster/src/provider.ts';
 import { AGENT_PORT } from '../../../contract/agent.ts';
 import { LABELS, MANAGER } from '../../../contract/session.ts';
+import type { PodPlacement } from '../../../contract/settings.ts';
 import { labCode, SYSTEM_NAMESPACE } from '../sandbox/provision.ts';
 import type { AgentAddress, AgentLocator } from './agent-relay.ts';
 
@@ -70,8 +72,10 @@ export interface ShellPodsOptions {
   /** Each shell pod's limits. */
   memoryMiB: number;
   cpus: number;
-  /** Where pods that run real containers go, when only some nodes do (the local provider's real node). */
+  /** Where pods that run real containers go, when only some nodes do (the local provider's real node): shell pods go there too, unless `placement` says otherwise. */
   containerNodes?: ContainerNodes;
+  /** Where shell pods go (TERMINAL_POD_PLACEMENT). */
+  placement?: PodPlacement;
   logger: Logger;
   /** How long a pod may take to be ready. Default 90 s. */
   readyTimeoutMs?: number;
@@ -79,6 +83,17 @@ export interface ShellPodsOptions {
   maxPerSession?: number;
   /** Who may reach the agents besides the nodes (a server running in the cluster: its pods). Default: no one else. */
   serverPeers?: V1NetworkPolicyPeer[];
+}
+
+/** A shell pod's nodeSelector and tolerations: the placement asked for, else the nodes that run containers, else none. */
+function placement({ placement, containerNodes }: Pick<ShellPodsOptions, 'placement' | 'containerNodes'>): Partial<V1PodSpec> {
+  if (placement) return { nodeSelector: placement.nodeSelector, tolerations: placement.tolerations };
+  if (!containerNodes) return {};
+  const { label, taint } = containerNodes;
+  return {
+    nodeSelector: { [label.key]: label.value },
+    tolerations: [{ key: taint.key, operator: 'Equal', value: taint.value, effect: taint.effect }],
+  };
 }
 
 /** The API server as a pod's packets may carry it: the `kubernetes` Service and its endpoints (and the loopback a local node DNATs it to). */
@@ -170,7 +185,7 @@ export class ShellPods implements AgentLocator {
   }
 
   private podSpec(name: string, labels: Record<string, string>): V1Pod {
-    const { image, memoryMiB, cpus, containerNodes } = this.options;
+    const { image, memoryMiB, cpus } = this.options;
     return {
       metadata: { name, namespace: SHELLS_NAMESPACE, labels: { [LABELS.managedBy]: MANAGER, [SHELL_LABEL]: 'true', ...labels } },
       spec: {
@@ -184,19 +199,7 @@ export class ShellPods implements AgentLocator {
           fsGroup: SHELL_USER,
           seccompProfile: { type: 'RuntimeDefault' },
         },
-        ...(containerNodes
-          ? {
-              nodeSelector: { [containerNodes.label.key]: containerNodes.label.value },
-              tolerations: [
-                {
-                  key: containerNodes.taint.key,
-                  operator: 'Equal',
-                  value: containerNodes.taint.value,
-                  effect: containerNodes.taint.effect,
-                },
-              ],
-            }
-          : {}),
+        ...placement(this.options),
         containers: [
           {
             name: 'agent',
