@@ -13,7 +13,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   const { server, config, announce } = await startPlatform({ buildSite: true, serveWhilePreparing: true });
   announce(server.url, started);
-  say('Press Ctrl-C to stop the server; the cluster keeps running (`npm run cluster -- down` stops it).');
+  // For a person at a terminal; a replica in a pod is stopped by its Deployment.
+  if (process.stdin.isTTY) say('Press Ctrl-C to stop the server; the cluster keeps running (`npm run cluster -- down` stops it).');
   await untilStopped();
   // Browsers are told to reconnect, and /healthz says so; a load balancer has SHUTDOWN_DELAY_SECONDS to stop sending anyone here.
   server.drain();
