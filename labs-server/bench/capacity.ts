@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../cluster/src/kube.ts';
+import { findKubectl } from '../../cluster/src/kubectl.ts';
 import { isRefusal, TerminalClient } from '../../test/support/terminal-client.ts';
 import { POOL_LABEL, SHELL_LABEL, SHELLS_NAMESPACE } from '../src/terminal/shell-pods.ts';
 import { quantile, startBenchServer } from './support.ts';
@@ -33,6 +34,8 @@ const learners = Number(process.argv[clientMode ? 4 : 2] ?? 200);
 const seconds = Number(process.argv[clientMode ? 5 : 3] ?? 30);
 const LAB = 'first-deployment';
 const ACCESS_CODE = 'ROOM-2026';
+/** What the learners' process prints when everyone is in, so that the server's side can count the API requests of joining apart. */
+const ALL_IN = 'all learners in';
 /** How many learners join at the same moment. */
 const JOIN_CONCURRENCY = 8;
 
@@ -83,6 +86,7 @@ async function room(origin: string): Promise<RoomFigures> {
     }),
   );
   const allInMs = performance.now() - started;
+  process.stderr.write(`${ALL_IN}\n`);
 
   // Everyone types about one key a second, at random moments; each key's echo is timed.
   const echoes: number[] = [];
@@ -112,12 +116,16 @@ async function room(origin: string): Promise<RoomFigures> {
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
 
-function runRoom(origin: string): Promise<RoomFigures> {
+function runRoom(origin: string, allIn: () => void): Promise<RoomFigures> {
   const args = [fileURLToPath(import.meta.url), '--client', origin, String(learners), String(seconds)];
   const child = hasTaskset ? spawn('taskset', ['-c', '1', process.execPath, ...args]) : spawn(process.execPath, args);
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
-  child.stderr.pipe(process.stderr);
+  child.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    if (text.includes(ALL_IN)) allIn();
+    process.stderr.write(text.replace(`${ALL_IN}\n`, ''));
+  });
   return new Promise((resolve, reject) => {
     child.on('exit', (code) =>
       code === 0 ? resolve(JSON.parse(out) as RoomFigures) : reject(new Error(`the learners' process failed (${code})`)),
@@ -130,6 +138,39 @@ function countShells(): Promise<number> {
   return new Promise((resolve) => {
     execFile('pgrep', ['-c', '-x', 'bwrap'], (_error, stdout) => resolve(Number(stdout.trim() || 0)));
   });
+}
+
+/**
+ * Requests the API server has answered so far, by verb (its
+ * apiserver_request_total, watches and other long-running requests left
+ * out), asked with kubectl so that this process's event loop is not the one
+ * that parses the metrics.
+ */
+function apiRequests(kubeconfig: string): Promise<Map<string, number>> {
+  const kubectl = findKubectl();
+  return new Promise((resolve) => {
+    if (!kubectl) return resolve(new Map());
+    execFile(kubectl, ['--kubeconfig', kubeconfig, 'get', '--raw', '/metrics'], { maxBuffer: 256 * 2 ** 20 }, (_error, stdout) => {
+      const byVerb = new Map<string, number>();
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('apiserver_request_total{')) continue;
+        const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '';
+        if (verb === 'WATCH' || verb === 'CONNECT') continue;
+        byVerb.set(verb, (byVerb.get(verb) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+      }
+      resolve(byVerb);
+    });
+  });
+}
+
+/** What was asked between two counts, per learner (and per second, over `seconds`): `GET 3.1 · LIST 2.0 …`. */
+function requestsBetween(before: Map<string, number>, after: Map<string, number>, divide: number): string {
+  const parts = [...after]
+    .map(([verb, count]) => [verb, (count - (before.get(verb) ?? 0)) / divide] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = parts.reduce((sum, [, n]) => sum + n, 0);
+  return `${total.toFixed(1)} (${parts.map(([verb, n]) => `${verb} ${n.toFixed(1)}`).join(' · ')})`;
 }
 
 /** With shells in pods and a pool: waits until that many pool pods are ready (a warm pool). */
@@ -165,7 +206,12 @@ async function measure(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   try {
     loop.enable();
-    figures = await runRoom(origin);
+    const requestsAtStart = await apiRequests(kubeconfig);
+    let requestsAllIn: Promise<Map<string, number>> | undefined;
+    figures = await runRoom(origin, () => {
+      requestsAllIn = apiRequests(kubeconfig);
+    });
+    const requestsAtEnd = await apiRequests(kubeconfig);
     loop.disable();
     const at = (values: number[], q: number) => quantile(values, q).toFixed(q === 0.5 ? 2 : 1);
     console.log(`  everyone in          ${(figures.allInMs / 1000).toFixed(1)} s (${JOIN_CONCURRENCY} joining at a time)`);
@@ -178,7 +224,10 @@ async function measure(): Promise<void> {
     console.log(
       `  server event loop    delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms   p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms   max ${(loop.max / 1e6).toFixed(1)} ms`,
     );
-    console.log(`  bubblewrap processes ${shells} at most`);
+    const allIn = (await requestsAllIn) ?? requestsAtStart;
+    console.log(`  API requests to join ${requestsBetween(requestsAtStart, allIn, learners)} per learner (sandbox, token, shell)`);
+    console.log(`  API requests typing  ${requestsBetween(allIn, requestsAtEnd, seconds)} per second, all ${learners} learners`);
+    if (!pods) console.log(`  bubblewrap processes ${shells} at most`);
     console.log(`  server process RSS   ${(rssBefore / 2 ** 20).toFixed(0)} MiB → peak ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
   } finally {
     clearInterval(sampler);
