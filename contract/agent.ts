@@ -14,6 +14,9 @@
  *                                        browser's protocol (protocol.ts),
  *                                        frames relayed unchanged both ways
  *   DELETE /v1/shells?session            ends every shell of the session
+ *   PUT    /v1/files/{name}?session&lab  a file the learner saved in the
+ *                                        editor (text), which the shells
+ *                                        find at ~/files/{name}
  *
  * An agent serves one session and lab: the first request binds it, and a
  * request for another is refused (409), whatever secret it carries.
@@ -26,6 +29,8 @@ export const AGENT_PATHS = {
   credentials: '/v1/credentials',
   terminal: '/v1/terminal',
   shells: '/v1/shells',
+  /** Followed by `/<name>`. */
+  files: '/v1/files',
 } as const;
 
 /** The port an agent listens on unless told otherwise. */

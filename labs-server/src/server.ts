@@ -35,7 +35,7 @@ import { type AgentLocator, AgentRelay } from './terminal/agent-relay.ts';
 import { BubblewrapShell } from './terminal/bubblewrap-shell.ts';
 import { HostShell } from './terminal/host-shell.ts';
 import { kubectlCompletionFile } from './terminal/kubectl-completion.ts';
-import { LabFiles } from './terminal/lab-files.ts';
+import { LabFiles, type SavedFiles } from './terminal/lab-files.ts';
 import { TerminalManager, type TerminalManagerOptions, type Terminals } from './terminal/manager.ts';
 import type { ShellBackend } from './terminal/shell-backend.ts';
 import { DEFAULT_SHELL_LIMITS } from './terminal/shell-limits.ts';
@@ -176,22 +176,27 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     if (stale.length > 0) logger.info({ folders: stale }, 'removed the terminal folders of servers that stopped without cleaning up');
     terminalDir = await createStateDir();
   }
-  // The editor's files, in a folder of the server's beside the terminals' (each lab's terminals see theirs at ~/files).
-  const files = new LabFiles(join(terminalDir, 'files'));
+  // The editor's files: in a folder of the server's beside its own shells (each lab's terminals see theirs at ~/files), or in the lab's agent.
+  let localFiles: LabFiles | undefined;
+  let files: SavedFiles;
   // Shells here (a backend of this host), or with terminal agents that this server relays to.
   let backend: ShellBackend | undefined;
   let completion: Promise<string | undefined> | undefined;
   let terminals: Terminals;
   const agents = options.agents ?? (config.TERMINAL_SHELLS === 'pods' ? await shellPods(config, kc, cluster, logger) : undefined);
   if (agents) {
-    terminals = new AgentRelay({
+    const relay = new AgentRelay({
       locator: agents,
       metrics,
       logger,
       ...(options.terminals?.renewMs ? { renewMs: options.terminals.renewMs } : {}),
       ...(options.keepaliveMs ? { keepaliveMs: options.keepaliveMs } : {}),
     });
+    terminals = relay;
+    files = relay.files();
   } else {
+    localFiles = new LabFiles(join(terminalDir, 'files'));
+    files = localFiles;
     backend = await shellBackend(config, kc.getCurrentCluster()?.server ?? '', terminalDir, logger);
     const workDir = backend instanceof BubblewrapShell ? backend.workspaceRoot() : join(terminalDir, 'terminals');
     // Made now, in the background, so that the first shell does not wait for kubectl to say its completion.
@@ -312,7 +317,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
           return labs.kubeconfig(await store.require(sessionName), labId);
         },
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
-        filesDir: await files.ensure(sessionName, labId),
+        ...(localFiles ? { filesDir: await localFiles.ensure(sessionName, labId) } : {}),
         ...(auditLog && labs.lab(labId).needsAuditLog
           ? { auditLog: (file: string) => auditLog.follow(realNamespaces(started.namespaces), file) }
           : {}),

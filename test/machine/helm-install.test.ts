@@ -10,7 +10,9 @@
  * (join to prompt, failover) are printed for the notes.
  *
  * Isolation is tested as the learner: their credentials cannot read, exec
- * into or delete the shell pods or anything of the platform's namespaces.
+ * into or delete the shell pods or anything of the platform's namespaces,
+ * and their shell pod reaches the API server but no other agent and no
+ * replica.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -256,7 +258,7 @@ describe('the chart installed on the local cluster', () => {
     expect(review.status?.allowed).toBe(false);
   });
 
-  it("keeps the learner's shell pod from every address but the API server's: another shell pod's agent, a replica", {
+  it("keeps the learner's shell pod from every address but the API server's (another shell pod's agent, a replica), and gives it the editor's saves", {
     timeout: 60_000,
   }, async () => {
     const others = (await core.listNamespacedPod({ namespace: 'cdl-shells' })).items.filter(
@@ -272,6 +274,10 @@ describe('the chart installed on the local cluster', () => {
     const api = await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
     expect((await term.run(probe(`${api.spec?.clusterIP}/443`), 20_000)).trim()).toBe('reached');
     for (const target of targets) expect((await term.run(probe(target), 20_000)).trim(), target).toBe('refused');
+    // The editor's save reaches the shell pod through whichever replica takes it.
+    const saved = await learner.post(`/api/labs/${LAB}/files/web.yaml`, { content: 'kind: ConfigMap\nmetadata: { name: saved }\n' });
+    expect(saved.status, JSON.stringify(saved.body)).toBe(200);
+    expect(await term.run('cat ~/files/web.yaml')).toContain('name: saved');
     await term.close();
   });
 });

@@ -156,6 +156,44 @@ describe('terminals relayed to a terminal agent', () => {
     expect(isRefusal(upgrade) && upgrade.status).toBe(401);
   });
 
+  it("keeps the editor's saves in the agent, where the lab's shell finds them at ~/files, whichever replica took the save", async () => {
+    // The first replica was stopped above; a replica started now stands in for another one behind the load balancer.
+    const b = replicas[1] as TestServer;
+    const c = await startReplica(await freePort());
+    const through = (server: TestServer) => {
+      const client = new Client(`http://localhost:${server.port}`, { origin });
+      client.cookie = learner.cookie;
+      return client;
+    };
+    const saved = await through(c).post('/api/labs/palette/files/web.yaml', { content: 'kind: ConfigMap\nmetadata: { name: from-c }\n' });
+    expect(saved.status, JSON.stringify(saved.body)).toBe(200);
+    expect(saved.body.path).toBe('~/files/web.yaml');
+    const term = await open(b);
+    await expect.poll(() => term.ready, { timeout: 10_000 }).toBeDefined();
+    expect(await term.run('cat ~/files/web.yaml')).toContain('name: from-c');
+    // Saved again through the other replica: the same file, replaced.
+    expect((await through(b).post('/api/labs/palette/files/web.yaml', { content: 'metadata: { name: from-b }\n' })).status).toBe(200);
+    expect(await term.run('cat ~/files/web.yaml')).toContain('name: from-b');
+    await term.close();
+
+    // The agent takes files from its servers only, by names the editor allows, for its own session and lab, of a bounded size.
+    const put = (headers: Record<string, string>, name: string, query: string, body = 'a: 1\n') =>
+      fetch(`${agent.url}${AGENT_PATHS.files}/${name}?${query}`, { method: 'PUT', headers, body });
+    const secret = { authorization: `Bearer ${agent.secret}` };
+    const mine = `session=${sessionId}&lab=palette`;
+    expect((await put({}, 'web.yaml', mine)).status).toBe(401);
+    expect((await put(secret, '..%2F..%2Fetc%2Fpasswd', mine)).status).toBe(400);
+    expect((await put(secret, '.bashrc', mine)).status).toBe(400);
+    expect((await put(secret, 'web.yaml', `session=${sessionId}&lab=other-lab`)).status).toBe(409);
+    expect((await put(secret, 'big.yaml', mine, 'x'.repeat(13 * 1024))).status).toBe(413);
+    // The lab's limit, as the server says it: a 409 the page shows.
+    let status = 0;
+    for (let i = 0; i < 25 && status !== 409; i += 1) {
+      status = (await through(b).post(`/api/labs/palette/files/f${i}.yaml`, { content: 'a: 1\n' })).status;
+    }
+    expect(status).toBe(409);
+  });
+
   it("ends the session's shells on the agent when the session ends", async () => {
     const b = replicas[1] as TestServer;
     expect(await agent.shells()).toBeGreaterThan(0);

@@ -12,10 +12,13 @@
  * has checked the browser's Origin and session. It keeps no credentials of
  * its own: the server sends the learner's kubeconfig (PUT
  * /v1/credentials) before the first shell and again while it relays, and
- * the shells' token file is renewed from the latest one it was sent.
+ * the shells' token file is renewed from the latest one it was sent. The
+ * files the learner saves in the editor come the same way (PUT
+ * /v1/files/{name}) and are kept beside the shells, at ~/files in each.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -27,10 +30,12 @@ import {
   MAX_CREDENTIALS_BYTES,
 } from '../../../contract/agent.ts';
 import { describeIssues } from '../../../contract/errors.ts';
+import { FILE_NAME, MAX_FILE_BYTES } from '../../../contract/files.ts';
 import { MAX_CLIENT_FRAME } from '../../../contract/protocol.ts';
 import { createMetrics } from '../metrics.ts';
 import { HostShell } from '../terminal/host-shell.ts';
 import { kubectlCompletionFile } from '../terminal/kubectl-completion.ts';
+import { LabFiles, TooManyFiles } from '../terminal/lab-files.ts';
 import { TerminalLimitError, TerminalManager } from '../terminal/manager.ts';
 import { closeReason, refuseUpgrade } from '../terminal/ws.ts';
 
@@ -87,20 +92,20 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/**
+ * The body as text, or undefined when it is longer than `limit`: the rest is
+ * read and dropped (only a server with the secret gets this far), so that
+ * the sender reads the answer instead of a reset connection.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
 }
@@ -129,6 +134,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   // kubectl's completion is made now, while the agent waits in the pool, not when the learner's first shell starts.
   if (options.kubectl) void kubectlCompletionFile(options.kubectl, options.workDir);
   const credentials = new Credentials();
+  // The editor's files, beside the shells' folders; each shell finds its lab's at ~/files.
+  const files = new LabFiles(join(options.workDir, 'files'));
   let owner: AgentOwner | undefined;
   /** The owner a request names, once it is this agent's (the first one binds it); a reason when it is not. */
   const claim = (asked: AgentOwner): string | undefined => {
@@ -152,6 +159,24 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         const body = await readBody(req, MAX_CREDENTIALS_BYTES);
         if (!body) return answer(res, 413, { error: 'too_large', message: `A kubeconfig of at most ${MAX_CREDENTIALS_BYTES} bytes.` });
         credentials.set(body);
+        return answer(res, 204);
+      }
+      if (url.pathname.startsWith(`${AGENT_PATHS.files}/`) && req.method === 'PUT') {
+        const who = AgentOwnerSchema.safeParse(query);
+        if (!who.success) return answer(res, 400, { error: 'invalid_request', message: describeIssues(who.error, { root: 'query' }) });
+        const name = decodeURIComponent(url.pathname.slice(AGENT_PATHS.files.length + 1));
+        if (!FILE_NAME.test(name))
+          return answer(res, 400, { error: 'invalid_request', message: `${JSON.stringify(name)} is not a file name.` });
+        const refused = claim(who.data);
+        if (refused) return answer(res, 409, { error: 'conflict', message: refused });
+        const body = await readBody(req, MAX_FILE_BYTES);
+        if (body === undefined) return answer(res, 413, { error: 'too_large', message: `A file of at most ${MAX_FILE_BYTES} bytes.` });
+        try {
+          await files.write(who.data.session, who.data.lab, name, body);
+        } catch (error) {
+          if (error instanceof TooManyFiles) return answer(res, 409, { error: 'too_many_files', message: error.message });
+          throw error;
+        }
         return answer(res, 204);
       }
       if (url.pathname === AGENT_PATHS.shells && req.method === 'DELETE') {
@@ -184,6 +209,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         tab,
         namespace,
         kubeconfig: () => credentials.get(options.credentialsWaitMs ?? 10_000),
+        filesDir: files.dir(session, lab),
       };
       terminals.attach(ws, spec, since, { cols, rows }).catch((error: unknown) => {
         logger.error({ err: error, session, lab }, 'shell failed to start');

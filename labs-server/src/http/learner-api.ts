@@ -21,7 +21,7 @@ import type { LabService } from '../labs/service.ts';
 import type { Metrics } from '../metrics.ts';
 import { labProgress } from '../progress.ts';
 import type { SessionStore } from '../sessions/store.ts';
-import { type LabFiles, TooManyFiles } from '../terminal/lab-files.ts';
+import { type SavedFiles, TooManyFiles } from '../terminal/lab-files.ts';
 import { clearSessionCookie, currentSession, requireSession, sameSecret, sessionCookie, sessionToken } from './auth.ts';
 import { ClientLimits, markBadCode } from './client-limits.ts';
 import { HttpError } from './errors.ts';
@@ -35,7 +35,7 @@ export interface LearnerApiDeps {
   secureCookies: boolean;
   accessCode: () => string;
   /** Where the editor's files are kept for the lab's terminals (none: saving is refused). */
-  files?: LabFiles;
+  files?: SavedFiles;
   /** What one client may take; default: from `config`. */
   limits?: ClientLimits;
   /** The settings the limits come from; default: read from the environment. */

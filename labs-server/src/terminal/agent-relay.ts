@@ -21,6 +21,7 @@ import { WebSocket } from 'ws';
 import { AGENT_PATHS } from '../../../contract/agent.ts';
 import { CLOSE_RESTART, decodeClientFrame } from '../../../contract/protocol.ts';
 import type { Metrics } from '../metrics.ts';
+import { type SavedFiles, TooManyFiles } from './lab-files.ts';
 import type { Terminals } from './manager.ts';
 import type { ShellSpec } from './pty-session.ts';
 import type { ShellSize } from './shell-backend.ts';
@@ -80,6 +81,31 @@ export class AgentRelay implements Terminals {
   /** Browsers relayed right now. */
   get size(): number {
     return this.open.size;
+  }
+
+  /** Where the editor's saves go with shells in agents: the lab's agent, which keeps them beside its shells. */
+  files(): SavedFiles {
+    const { locator } = this.options;
+    return {
+      async write(session, lab, name, content) {
+        const address = await locator.locate(session, lab);
+        const query = new URLSearchParams({ session, lab });
+        const response = await fetch(`${address.url}${AGENT_PATHS.files}/${encodeURIComponent(name)}?${query}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${address.secret}`, 'content-type': 'application/yaml' },
+          body: content,
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (response.status === 204) return;
+        const answer = await response.text();
+        if (response.status === 409 && answer.includes('too_many_files')) {
+          throw new TooManyFiles((JSON.parse(answer) as { message: string }).message);
+        }
+        throw new Error(`the terminal agent refused the file: ${response.status} ${answer}`);
+      },
+      // They live in the session's shell pods, which go with it (AgentLocator.release).
+      removeSession: async () => undefined,
+    };
   }
 
   private async sendCredentials(address: AgentAddress, spec: ShellSpec): Promise<void> {

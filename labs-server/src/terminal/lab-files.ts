@@ -19,7 +19,15 @@ const SEGMENT = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class TooManyFiles extends Error {}
 
-export class LabFiles {
+/** Where the editor's saves go: this server's folder (LabFiles), or the lab's shell pod (AgentFiles, agent-relay.ts). */
+export interface SavedFiles {
+  /** Saves `content` as `name` for the session's lab; TooManyFiles when the lab or the session holds too many. */
+  write(session: string, lab: string, name: string, content: string): Promise<void>;
+  /** A session's files go with it. */
+  removeSession(session: string): Promise<void>;
+}
+
+export class LabFiles implements SavedFiles {
   readonly root: string;
 
   constructor(root: string) {
