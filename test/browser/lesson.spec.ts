@@ -149,6 +149,34 @@ test("the instructor's dashboard shows that learner's progress", async ({ browse
   const cell = ada.locator('th, td').nth(column);
   await expect(cell).toHaveText('2/2');
   await expect(cell).toHaveClass(/done/);
+  // This server's shells are its own: it has no pool of shell pods (409), so the page offers no pool control.
+  await expect(dashboard.locator('#pool')).toBeHidden();
   await dashboard.screenshot({ path: shots('dashboard'), fullPage: true });
+  await instructor.close();
+});
+
+test("the instructor's page sizes the warm pool where shells run in pods", async ({ browser }) => {
+  const instructor = await browser.newContext({ baseURL: env.origin });
+  const dashboard = await instructor.newPage();
+  // A server with shells in pods answers the pool's route (test/server/shell-pods.test.ts proves the API); here only the page is under test.
+  const asked: unknown[] = [];
+  let pool = { size: 10, ready: 7, starting: 3 };
+  await dashboard.route('**/api/admin/pool', async (route) => {
+    if (route.request().method() === 'PUT') {
+      asked.push(route.request().postDataJSON());
+      pool = { size: (asked.at(-1) as { size: number }).size, ready: 7, starting: 43 };
+    }
+    await route.fulfill({ json: pool });
+  });
+  await dashboard.goto('/instructor/');
+  await dashboard.getByLabel('Admin token').fill(env.adminToken);
+  await dashboard.getByRole('button', { name: 'Show progress' }).click();
+  const size = dashboard.getByLabel('Warm pool of shell pods');
+  await expect(size).toHaveValue('10');
+  await expect(dashboard.locator('#pool-status')).toHaveText('7 ready, 3 starting');
+  await size.fill('50');
+  await dashboard.getByRole('button', { name: 'Set for every replica' }).click();
+  await expect(dashboard.locator('#pool-status')).toHaveText('7 ready, 43 starting');
+  expect(asked).toEqual([{ size: 50 }]);
   await instructor.close();
 });

@@ -1,8 +1,9 @@
 /**
  * The instructor's live grid: learners by labs (steps passed of total), who
- * is stuck, and the controls (reset one or everyone, extend, end). Polls the
- * admin API every five seconds with the admin token, which stays in this
- * tab's sessionStorage.
+ * is stuck, and the controls (reset one or everyone, extend, end), and,
+ * where shells run in pods, the warm pool's size (set it before the room
+ * arrives, 0 after). Polls the admin API every five seconds with the admin
+ * token, which stays in this tab's sessionStorage.
  */
 import type { Answer, ProgressView } from '../../../contract/api.ts';
 import { ApiError, api } from './api.ts';
@@ -14,6 +15,10 @@ const status = document.querySelector('#dashboard-status') as HTMLElement;
 const board = document.querySelector('#dashboard') as HTMLElement;
 const grid = document.querySelector('#grid') as HTMLTableElement;
 const choice = document.querySelector('#lab-choice') as HTMLSelectElement;
+const poolControl = document.querySelector('#pool') as HTMLElement;
+const poolForm = document.querySelector('#pool-form') as HTMLFormElement;
+const poolSize = poolForm.elements.namedItem('size') as HTMLInputElement;
+const poolStatus = document.querySelector('#pool-status') as HTMLElement;
 let timer: number | undefined;
 
 const token = () => sessionStorage.getItem(KEY) ?? '';
@@ -87,11 +92,39 @@ function render(progress: ProgressView): void {
   status.textContent = `${progress.learners.length} learners, ${stuck} stuck · updated ${new Date().toLocaleTimeString()}`;
 }
 
+function renderPool(pool: Answer<'pool', 200>): void {
+  poolControl.hidden = false;
+  // Not while the instructor is typing a new size.
+  if (document.activeElement !== poolSize) poolSize.value = String(pool.size);
+  poolStatus.textContent = `${pool.ready} ready, ${pool.starting} starting`;
+}
+
+/** The pool, where this server has one (shells in pods); hidden where it answers 409. */
+async function refreshPool(): Promise<void> {
+  try {
+    renderPool(await admin<Answer<'pool', 200>>('GET', '/pool'));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) poolControl.hidden = true;
+    else throw error;
+  }
+}
+
+poolForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    renderPool(await admin<Answer<'setPool', 200>>('PUT', '/pool', { size: Number(poolSize.value) }));
+    poolSize.blur();
+  } catch (error) {
+    status.replaceChildren(...inlineCode((error as Error).message));
+  }
+});
+
 async function refresh(): Promise<void> {
   const minutes = Number(new FormData(form).get('stuck') ?? 10);
   try {
     render(await admin<ProgressView>('GET', `/progress?stuckMinutes=${minutes}`));
     board.hidden = false;
+    await refreshPool();
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
       sessionStorage.removeItem(KEY);
