@@ -11,7 +11,7 @@ import { CoreV1Api, type KubernetesObject, KubernetesObjectApi, PatchStrategy, t
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyObjects, ignoreStatus } from '../../cluster/src/kube.ts';
 import { labSessionCrd } from '../../labs-server/src/sessions/crd.ts';
-import { CHART, gatewayApiHttpRouteCrd, helm, renderChart } from '../support/helm.ts';
+import { CHART, gatewayApiHttpRouteCrd, helm, renderChart, TEMPLATE_API_SERVER } from '../support/helm.ts';
 import { testKubeConfig } from '../support/kube.ts';
 
 const ORIGIN = 'https://labs.example.org';
@@ -39,9 +39,39 @@ describe('the Helm chart', () => {
     const missing = await helm(['template', 'cdl', CHART]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/publicOrigin is required/);
-    const badRoute = await helm(['template', 'cdl', CHART, '--set', `publicOrigin=${ORIGIN}`, '--set', 'route.kind=loadbalancer']);
+    const badRoute = await helm([
+      'template',
+      'cdl',
+      CHART,
+      '--set',
+      `publicOrigin=${ORIGIN}`,
+      '--set',
+      'networkPolicy.enabled=false',
+      '--set',
+      'route.kind=loadbalancer',
+    ]);
     expect(badRoute.code).not.toBe(0);
     expect(badRoute.stderr).toMatch(/route.kind must be ingress, httproute or none/);
+    // Without a cluster to read the API server's address from, the replicas' NetworkPolicy needs it said.
+    const noApi = await helm(['template', 'cdl', CHART, '--set', `publicOrigin=${ORIGIN}`]);
+    expect(noApi.code).not.toBe(0);
+    expect(noApi.stderr).toMatch(/set networkPolicy.apiServer/);
+    const off = await helm(['template', 'cdl', CHART, '--set', `publicOrigin=${ORIGIN}`, '--set', 'networkPolicy.enabled=false']);
+    expect(off.code, off.stderr).toBe(0);
+  });
+
+  it("limits the replicas' traffic to the API server, the shell pods' agents and the cluster DNS", () => {
+    const policy = ofKind(rendered, 'NetworkPolicy').find((p) => p.metadata?.namespace === NAMESPACE);
+    const spec = policy?.spec as {
+      policyTypes: string[];
+      egress: Array<{ to?: Array<Record<string, unknown>>; ports?: Array<{ port: number; protocol: string }> }>;
+    };
+    expect(spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    // Every way out names where it goes: none is open to everything.
+    for (const rule of spec.egress) expect(rule.to?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+    expect(spec.egress[0]).toEqual({ to: [{ ipBlock: { cidr: TEMPLATE_API_SERVER[0]?.cidr } }], ports: [{ protocol: 'TCP', port: 443 }] });
+    const ports = spec.egress.flatMap((rule) => (rule.ports ?? []).map((p) => `${p.protocol}/${p.port}`));
+    expect(ports.sort()).toEqual(['TCP/443', 'TCP/53', 'TCP/7681', 'UDP/53']);
   });
 
   it('renders two replicas that drain, a disruption budget, readiness on /healthz and shells in pods', () => {

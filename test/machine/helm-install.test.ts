@@ -14,10 +14,13 @@
  * and their shell pod reaches the API server but no other agent and no
  * replica.
  */
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKubeConfig, waitFor } from '../../cluster/src/kube.ts';
+import { findKubectl } from '../../cluster/src/kubectl.ts';
 import { ensureHelm } from '../../cluster/src/local/binaries.ts';
 import { LocalProvider } from '../../cluster/src/local/provider.ts';
 import { CHART, helm } from '../support/helm.ts';
@@ -32,6 +35,8 @@ const ADMIN_TOKEN = 'helm-install-admin-token-0123456789';
 const LAB = 'first-deployment';
 const SELECTOR = 'app.kubernetes.io/name=container-day-labs';
 
+const execFileAsync = promisify(execFile);
+const kubectl = findKubectl() ?? 'kubectl';
 const provider = new LocalProvider({ clusterName: 'helm-install', realNode: 'on' });
 const log = (line: string) => process.stderr.write(`[helm install] ${line}\n`);
 const figure = (line: string) => process.stderr.write(`[helm install] figure: ${line}\n`);
@@ -261,6 +266,9 @@ describe('the chart installed on the local cluster', () => {
   it("keeps the learner's shell pod from every address but the API server's (another shell pod's agent, a replica), and gives it the editor's saves", {
     timeout: 60_000,
   }, async () => {
+    // The replicas as they are now (one was replaced above).
+    replicas = (await replicaPods()).map((pod) => ({ name: pod.metadata?.name ?? '', url: `http://${pod.status?.podIP}:4321` }));
+    expect(replicas).toHaveLength(2);
     const others = (await core.listNamespacedPod({ namespace: 'cdl-shells' })).items.filter(
       (pod) => pod.metadata?.labels?.['containerdaylabs.dev/session'] !== sessionId && pod.status?.podIP,
     );
@@ -274,6 +282,34 @@ describe('the chart installed on the local cluster', () => {
     const api = await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
     expect((await term.run(probe(`${api.spec?.clusterIP}/443`), 20_000)).trim()).toBe('reached');
     for (const target of targets) expect((await term.run(probe(target), 20_000)).trim(), target).toBe('refused');
+    // A replica's own way out (the chart's NetworkPolicy, its API server addresses read from the cluster at install):
+    // the API server, the agents and the DNS's port 53, nothing else.
+    const fromReplica = async (target: string) => {
+      const { stdout } = await execFileAsync(kubectl, [
+        '--kubeconfig',
+        provider.kubeconfig,
+        '-n',
+        NAMESPACE,
+        'exec',
+        replicas[0]?.name ?? '',
+        '--',
+        'bash',
+        '-c',
+        probe(target),
+      ]);
+      return stdout.trim();
+    };
+    expect(await fromReplica(`${api.spec?.clusterIP}/443`)).toBe('reached');
+    expect(await fromReplica(`${others[0]?.status?.podIP}/7681`)).toBe('reached');
+    // The cluster DNS on its port 53 only: its readiness port (open to anyone else) is not for the replicas.
+    const dns = (await core.listNamespacedPod({ namespace: 'kube-system', labelSelector: 'k8s-app=kube-dns' })).items.find(
+      (pod) => pod.status?.podIP,
+    );
+    expect(dns, 'a cluster DNS pod').toBeDefined();
+    expect((await fetch(`http://${dns?.status?.podIP}:8181/ready`)).status, 'the port answers from the node').toBe(200);
+    expect(await fromReplica(`${dns?.status?.podIP}/8181`)).toBe('refused');
+    expect(await term.run(probe(`${dns?.status?.podIP}/8181`), 20_000)).toContain('refused');
+
     // The editor's save reaches the shell pod through whichever replica takes it.
     const saved = await learner.post(`/api/labs/${LAB}/files/web.yaml`, { content: 'kind: ConfigMap\nmetadata: { name: saved }\n' });
     expect(saved.status, JSON.stringify(saved.body)).toBe(200);

@@ -35,7 +35,10 @@ export async function helm(args: string[]): Promise<{ code: number; stdout: stri
   }
 }
 
-/** `helm template` of the chart with `--set` values, as objects (CRDs included). */
+/** `helm template` of the chart with `--set` values, as objects (CRDs included), the API server's address given. */
+/** What a `helm template` without a cluster must be told: the API server's address for the replicas' NetworkPolicy (read from the cluster at install). */
+export const TEMPLATE_API_SERVER = [{ cidr: '10.0.0.1/32', port: 443 }];
+
 export async function renderChart(set: Record<string, string>, namespace = 'container-day-labs'): Promise<KubernetesObject[]> {
   const args = [
     'template',
@@ -44,6 +47,8 @@ export async function renderChart(set: Record<string, string>, namespace = 'cont
     '--namespace',
     namespace,
     '--include-crds',
+    '--set-json',
+    `networkPolicy.apiServer=${JSON.stringify(TEMPLATE_API_SERVER)}`,
     ...Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
   ];
   const result = await helm(args);
