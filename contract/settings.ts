@@ -252,6 +252,19 @@ export const ServerSettingsSchema = z.object({
       return origins.length > 0 ? origins : undefined;
     }),
   ),
+  /**
+   * The API server's address as learners' own computers reach it, e.g.
+   * `https://ABC123.gr7.eu-west-1.eks.amazonaws.com`, for the kubeconfig a
+   * learner downloads; the terminals keep the address the server uses. Set it
+   * where the server runs inside the cluster (the Helm chart's
+   * `publicApiServer`), whose own address is the in-cluster one. Default: the
+   * server's own.
+   */
+  CDL_PUBLIC_API_SERVER: emptyIsUnset(
+    text('an https:// URL').refine((value) => /^https:\/\/[^\s/]+(\/.*)?$/.test(value), {
+      error: (issue) => `must be an https:// URL, not ${quote(issue.input)}`,
+    }),
+  ),
   /** `true` or `false`: mark the session cookie Secure (and name it `__Host-…`), and send HSTS. Default: true when every public origin is https. */
   SECURE_COOKIES: oneOf(['true', 'false']).optional(),
   /**

@@ -238,6 +238,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       ? { karpenter: new KarpenterAddOn((log, progress) => cluster.addKarpenter?.(log, progress) ?? Promise.resolve(), logger) }
       : {}),
     ...(auditLog ? { auditLog } : {}),
+    ...(config.CDL_PUBLIC_API_SERVER ? { publicApiServer: config.CDL_PUBLIC_API_SERVER } : {}),
     ...(xapi ? { onStepPassed: () => xapi.wake() } : {}),
     onSessionEnd: (name) => {
       files

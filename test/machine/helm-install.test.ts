@@ -102,6 +102,9 @@ describe('the chart installed on the local cluster', () => {
       'route.kind=none,shells.poolSize=2,shutdownDelaySeconds=1',
       '--set',
       `workshop.accessCode=${CODE},workshop.adminToken=${ADMIN_TOKEN}`,
+      // The API server as this machine (the attendee's computer here) reaches it, for the kubeconfig a learner downloads.
+      '--set',
+      `publicApiServer=${admin.getCurrentCluster()?.server}`,
       '--set-json',
       `nodeSelector=${JSON.stringify(placement.nodeSelector)}`,
       '--set-json',
@@ -235,9 +238,10 @@ describe('the chart installed on the local cluster', () => {
   it("lets the learner's own credentials reach neither the shell pods nor the platform's namespaces", async () => {
     const kubeconfig = await learner.get(`/api/labs/${LAB}/kubeconfig`);
     expect(kubeconfig.status).toBe(200);
-    // It names the API server as the replica sees it (the in-cluster Service); this test reaches it by the host's address.
+    // It names the API server as the learner's computer reaches it (publicApiServer), not the in-cluster address the replica uses.
     const own = new KubeConfig();
-    own.loadFromString((kubeconfig.body as string).replace(/server: .*/, `server: ${admin.getCurrentCluster()?.server}`));
+    own.loadFromString(kubeconfig.body as string);
+    expect(own.getCurrentCluster()?.server).toBe(admin.getCurrentCluster()?.server);
     const theirs = own.makeApiClient(CoreV1Api);
     const refused = (promise: Promise<unknown>) =>
       promise.then(

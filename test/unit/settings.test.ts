@@ -37,6 +37,34 @@ function failure(read: () => unknown): SettingsError {
   throw new Error('expected a SettingsError, and nothing was thrown');
 }
 
+describe('the JSON and URL settings of shells in pods and of a server in the cluster', () => {
+  it('reads TERMINAL_POD_PLACEMENT as a pod spec says it, and names what is wrong', () => {
+    const placement = readConfig({
+      TERMINAL_POD_PLACEMENT:
+        '{"nodeSelector":{"workload":"shells"},"tolerations":[{"key":"shells","operator":"Exists","effect":"NoSchedule"}]}',
+    }).TERMINAL_POD_PLACEMENT;
+    expect(placement).toEqual({
+      nodeSelector: { workload: 'shells' },
+      tolerations: [{ key: 'shells', operator: 'Exists', effect: 'NoSchedule' }],
+    });
+    expect(failure(() => readConfig({ TERMINAL_POD_PLACEMENT: 'workload=shells' })).message).toContain(
+      "TERMINAL_POD_PLACEMENT: must be a pod's placement (nodeSelector and tolerations), and is not JSON",
+    );
+    const wrong = failure(() => readConfig({ TERMINAL_POD_PLACEMENT: '{"tolerations":[{"effect":"Sometimes"}],"affinity":{}}' }));
+    expect(wrong.message).toMatch(/TERMINAL_POD_PLACEMENT: must be a pod's placement .*effect/);
+    expect(wrong.message).toContain('affinity');
+  });
+
+  it('takes CDL_PUBLIC_API_SERVER as an https URL only', () => {
+    expect(readConfig({ CDL_PUBLIC_API_SERVER: 'https://abc.gr7.eu-west-1.eks.amazonaws.com' }).CDL_PUBLIC_API_SERVER).toBe(
+      'https://abc.gr7.eu-west-1.eks.amazonaws.com',
+    );
+    expect(failure(() => readConfig({ CDL_PUBLIC_API_SERVER: 'abc.eks.amazonaws.com' })).message).toContain(
+      'CDL_PUBLIC_API_SERVER: must be an https:// URL, not "abc.eks.amazonaws.com"',
+    );
+  });
+});
+
 describe('PUBLIC_ORIGINS', () => {
   it('refuses an entry without its scheme at start, naming the entry and what to write', () => {
     const error = failure(() => readConfig({ PUBLIC_ORIGINS: 'labs.example.org' }));

@@ -51,6 +51,8 @@ export interface LabServiceDeps {
   karpenter?: KarpenterAddOn;
   /** The API server's audit log, for the labs that read it; absent where the platform cannot read it. */
   auditLog?: Pick<AuditLog, 'available'>;
+  /** The API server's address for the learner's own computer (CDL_PUBLIC_API_SERVER), in the kubeconfig they download. */
+  publicApiServer?: string;
 }
 
 const RESET_CONCURRENCY = 8;
@@ -430,21 +432,22 @@ export class LabService {
    * available on a cluster of the learner's own) gets the cluster's admin.
    */
   async kubeconfig(session: LabSession, labId: string): Promise<string> {
-    return this.kubeconfigFor(session, labId, await this.sandboxOf(session, this.lab(labId)), false);
+    return this.kubeconfigFor(session, labId, await this.sandboxOf(session, this.lab(labId)), false, this.deps.publicApiServer);
   }
 
   /**
    * The kubeconfig of a sandbox whose namespaces the caller has just seen to
-   * be ready; `reuse` takes the token the lab's start asked for ahead.
+   * be ready; `reuse` takes the token the lab's start asked for ahead;
+   * `server` replaces the API server's address (the learner's own computer's).
    */
-  async kubeconfigFor(session: LabSession, labId: string, namespaces: SandboxNamespaces, reuse: boolean): Promise<string> {
+  async kubeconfigFor(session: LabSession, labId: string, namespaces: SandboxNamespaces, reuse: boolean, server?: string): Promise<string> {
     const lab = this.lab(labId);
     const namespace = defaultNamespace(namespaces) ?? 'default';
     if (lab.scope === 'cluster') {
       this.assertAvailable(lab);
       return withDefaultNamespace(this.deps.kc, namespace);
     }
-    return this.deps.sandboxes.learnerKubeconfig(await this.learnerToken(session, reuse), namespace);
+    return this.deps.sandboxes.learnerKubeconfig(await this.learnerToken(session, reuse), namespace, server);
   }
 
   async solve(session: LabSession, labId: string): Promise<void> {

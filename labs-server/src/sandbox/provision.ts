@@ -304,8 +304,8 @@ export class Sandboxes {
     return { token: result.status?.token ?? '', expiresAt: result.status?.expirationTimestamp?.toISOString() ?? '' };
   }
 
-  /** A kubeconfig that reaches the cluster as the learner, defaulting to `namespace`. */
-  learnerKubeconfig(token: string, namespace: string): string {
+  /** A kubeconfig that reaches the cluster as the learner, defaulting to `namespace`, at `server` (default: where this server reaches it). */
+  learnerKubeconfig(token: string, namespace: string, server?: string): string {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('the server kubeconfig has no current cluster');
     // The CA goes in by value: a sandboxed shell cannot see the server's files.
@@ -313,7 +313,9 @@ export class Sandboxes {
     return stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'workshop', cluster: { server: cluster.server, ...(caData ? { 'certificate-authority-data': caData } : {}) } }],
+      clusters: [
+        { name: 'workshop', cluster: { server: server ?? cluster.server, ...(caData ? { 'certificate-authority-data': caData } : {}) } },
+      ],
       users: [{ name: 'learner', user: { token } }],
       contexts: [{ name: 'workshop', context: { cluster: 'workshop', user: 'learner', namespace } }],
       'current-context': 'workshop',
