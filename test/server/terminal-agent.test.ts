@@ -184,6 +184,7 @@ describe('terminals relayed to a terminal agent', () => {
     expect((await put({}, 'web.yaml', mine)).status).toBe(401);
     expect((await put(secret, '..%2F..%2Fetc%2Fpasswd', mine)).status).toBe(400);
     expect((await put(secret, '.bashrc', mine)).status).toBe(400);
+    expect((await put(secret, 'web%E0%A4%A.yaml', mine)).status).toBe(400);
     expect((await put(secret, 'web.yaml', `session=${sessionId}&lab=other-lab`)).status).toBe(409);
     expect((await put(secret, 'big.yaml', mine, 'x'.repeat(13 * 1024))).status).toBe(413);
     // The lab's limit, as the server says it: a 409 the page shows.

@@ -164,7 +164,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (url.pathname.startsWith(`${AGENT_PATHS.files}/`) && req.method === 'PUT') {
         const who = AgentOwnerSchema.safeParse(query);
         if (!who.success) return answer(res, 400, { error: 'invalid_request', message: describeIssues(who.error, { root: 'query' }) });
-        const name = decodeURIComponent(url.pathname.slice(AGENT_PATHS.files.length + 1));
+        let name = '';
+        try {
+          name = decodeURIComponent(url.pathname.slice(AGENT_PATHS.files.length + 1));
+        } catch {
+          // a malformed escape: not a name either
+        }
         if (!FILE_NAME.test(name))
           return answer(res, 400, { error: 'invalid_request', message: `${JSON.stringify(name)} is not a file name.` });
         const refused = claim(who.data);
