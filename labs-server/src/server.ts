@@ -331,6 +331,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
     gateway.drain();
   };
   const stopReaper = startReaper({ store, labs, metrics, logger, idleMs: config.SESSION_IDLE_MINUTES * 60_000 });
+  const stopPolicy = agents instanceof ShellPods ? agents.keepPolicyCurrent() : () => undefined;
   const stopXapi = xapi?.start();
 
   return {
@@ -345,6 +346,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       // Browsers are told to reconnect at once (to another replica, or to this server once back).
       drain();
       stopReaper();
+      stopPolicy();
       await stopXapi?.();
       await releaseTerminals();
       server.closeAllConnections();

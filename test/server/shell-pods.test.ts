@@ -3,12 +3,14 @@
  * a learner's shell runs in a pod of the platform's namespace, claimed from
  * a warm pool, as the learner's user with the learner's own credentials; the
  * learner can neither see nor touch that pod or its secret; the shell
- * survives the replica that opened it; ending the session removes its pod.
+ * survives the replica that opened it; ending the session removes its pod;
+ * the namespace's NetworkPolicy is kept current.
  */
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABELS } from '../../contract/session.ts';
-import { POOL_LABEL, SHELL_LABEL, SHELLS_NAMESPACE } from '../../labs-server/src/terminal/shell-pods.ts';
+import { apiServerDestinations, POOL_LABEL, SHELL_LABEL, SHELLS_NAMESPACE, ShellPods } from '../../labs-server/src/terminal/shell-pods.ts';
 import { testKubeConfig } from '../support/kube.ts';
 import { freePort } from '../support/ports.ts';
 import { Client, startTestServer, type TestServer } from '../support/server.ts';
@@ -135,5 +137,36 @@ describe('shells in pods', () => {
     expect((await core.readNamespacedConfigMap({ name: 'cdl-shell-pool', namespace: 'cdl-system' })).data?.size).toBe('2');
     expect((await admin.put('/api/admin/pool', { size: 0 })).body.size).toBe(0);
     await expect.poll(freePods, { timeout: 60_000, interval: 500 }).toBe(0);
+  });
+
+  it("keeps the shell pods' NetworkPolicy current: one deleted by hand comes back with the API server's addresses", async () => {
+    const kc = testKubeConfig();
+    const pods = new ShellPods({
+      kc,
+      image: 'localhost/cdl/shell:1',
+      poolSize: 0,
+      memoryMiB: 256,
+      cpus: 0.25,
+      logger: pino({ level: 'silent' }),
+    });
+    const networking = kc.makeApiClient(NetworkingV1Api);
+    const stop = pods.keepPolicyCurrent(300);
+    try {
+      await networking.deleteNamespacedNetworkPolicy({ name: 'shells', namespace: SHELLS_NAMESPACE });
+      const api = await apiServerDestinations(kc);
+      await expect
+        .poll(
+          async () => {
+            const policy = await networking
+              .readNamespacedNetworkPolicy({ name: 'shells', namespace: SHELLS_NAMESPACE })
+              .catch(() => undefined);
+            return policy?.spec?.egress?.map((rule) => rule.to?.[0]?.ipBlock?.cidr);
+          },
+          { timeout: 10_000, interval: 200 },
+        )
+        .toEqual(api.map((d) => d.cidr));
+    } finally {
+      stop();
+    }
   });
 });

@@ -119,7 +119,7 @@ describe('terminals relayed to a terminal agent', () => {
     expect(held, 'no more than the window (256 KiB) and a batch, held unacknowledged').toBeLessThan(1024 * 1024);
     term.ackAll();
     await expect.poll(() => term.received, { timeout: 10_000 }).toBeGreaterThan(held + 1024 * 1024);
-    term.send('\x03');
+    await term.interrupt();
 
     term.ws.send(encode.ack(0xffffffff));
     await expect.poll(() => term.closed?.code, { timeout: 5000 }).toBe(1008);
@@ -127,7 +127,7 @@ describe('terminals relayed to a terminal agent', () => {
     // The shell lives on.
     const back = await open(b);
     await expect.poll(() => back.ready, { timeout: 10_000 }).toBeDefined();
-    back.send('\x03');
+    await back.interrupt();
     expect((await back.run('echo back')).trim()).toBe('back');
     await back.close();
   });

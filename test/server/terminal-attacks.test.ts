@@ -50,7 +50,7 @@ async function stopAndAsk(server: TestServer, who: Client, word: string): Promis
   const again = await open(server, who, false);
   try {
     await expect.poll(() => again.ready).toBeDefined();
-    again.send('\x03');
+    await again.interrupt();
     return (await again.run(`echo ${word}`)).trim();
   } finally {
     await again.close();

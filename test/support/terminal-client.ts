@@ -195,6 +195,25 @@ export class TerminalClient {
     await this.until(() => this.received > before, timeoutMs, 'the line to be cleared').catch(() => undefined);
   }
 
+  /**
+   * Ctrl-C, and waits for the terminal to echo it and go quiet. The tty
+   * discards input that is still queued when it takes an interrupt, so what is
+   * typed next must not follow the ^C too closely.
+   */
+  async interrupt(timeoutMs = 5000): Promise<void> {
+    const from = this.chars;
+    this.send('\x03');
+    await this.until(() => this.textSince(from).includes('^C'), timeoutMs, 'the ^C echo').catch(() => {
+      throw new Error(`the terminal did not echo ^C within ${timeoutMs} ms; it shows:\n${this.text.slice(-2000)}`);
+    });
+    const deadline = performance.now() + timeoutMs;
+    for (let quiet = this.chars; performance.now() < deadline; quiet = this.chars) {
+      await sleep(100);
+      if (this.chars === quiet) return;
+    }
+    throw new Error(`the terminal was still printing ${timeoutMs} ms after ^C; it shows:\n${this.text.slice(-2000)}`);
+  }
+
   async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
     let found = '';
     const test = () => {

@@ -165,7 +165,28 @@ export class ShellPods implements AgentLocator {
       'pod-security.kubernetes.io/enforce-version': 'latest',
     };
     await this.core.createNamespace({ body: { metadata: { name: SHELLS_NAMESPACE, labels } } }).catch(ignoreStatus(409));
-    const api = await apiServerDestinations(this.options.kc);
+    await this.applyPolicy(await apiServerDestinations(this.options.kc));
+  }
+
+  /**
+   * Keeps the policy current: the API server's addresses are read and the
+   * policy applied again every `intervalMs` (a server-side apply that
+   * changes nothing writes nothing). A managed control plane's endpoints
+   * move when it is updated, and the shells must not lose the API server
+   * until a replica restarts; a policy deleted or edited by hand comes back.
+   * Returns the stop.
+   */
+  keepPolicyCurrent(intervalMs = 60_000): () => void {
+    const timer = setInterval(() => {
+      apiServerDestinations(this.options.kc)
+        .then((api) => this.applyPolicy(api))
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, "could not refresh the shell pods' NetworkPolicy"));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async applyPolicy(api: Array<{ cidr: string; port: number }>): Promise<void> {
     const ingress = this.options.serverPeers?.length
       ? [{ from: this.options.serverPeers, ports: [{ protocol: 'TCP', port: AGENT_PORT }] }]
       : [];
