@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { UserError } from '../../contract/errors.ts';
 import { clusterSettings } from '../../contract/settings.ts';
 import { loadKubeConfig, waitFor } from '../src/kube.ts';
 import { IMAGE_REFS } from '../src/local/images.ts';
@@ -50,7 +51,15 @@ function memory(): Record<string, number> {
 
 await provider.down(() => {});
 const started = Date.now();
-await provider.up((line) => lines.push(line));
+try {
+  await provider.up((line) => lines.push(line));
+} catch (error) {
+  // Another cluster's real node on this machine, a package missing: a sentence, not a stack.
+  if (!(error instanceof UserError)) throw error;
+  console.error(`error: ${error.message}\n${error.hint ?? ''}`);
+  await provider.down(() => {});
+  process.exit(1);
+}
 const upMs = Date.now() - started;
 const nodeLine = lines.find((line) => line.startsWith('The real node'));
 say(`up to Ready with the real node: ${(upMs / 1000).toFixed(1)} s (${nodeLine ?? 'no line from the real node'})`);
