@@ -494,7 +494,11 @@ export default defineCheck({
             : launching(state, smallestFit)
               ? ' Karpenter is still launching nodes: check again in a few seconds.'
               : ' `kubectl get events --field-selector involvedObject.kind=Pod` shows what Karpenter and the scheduler say about them.';
-        fail = `${plural(pending.length, 'executor')} of ${want} ${pending.length === 1 ? 'is' : 'are'} Pending.${why}`;
+        // During a rollout the old and the new executors are both counted: more Pending than the Deployment asks for.
+        fail =
+          pending.length > want
+            ? `${plural(pending.length, 'executor pod')} are Pending, more than the ${want} the Deployment asks for: a rollout is replacing them.${why}`
+            : `${plural(pending.length, 'executor')} of ${want} ${pending.length === 1 ? 'is' : 'are'} Pending.${why}`;
       } else if (elsewhere.length > 0) {
         const where = elsewhere.map((p) => `${p.metadata?.name} on ${p.spec?.nodeName} (${p.status?.phase})`).join(', ');
         fail = `${plural(elsewhere.length, 'executor')} ${elsewhere.length === 1 ? 'is' : 'are'} not Running on a node this NodePool launched: ${where}. A node of an earlier NodePool spark is drained as it goes; check again in a few seconds.`;

@@ -6,6 +6,7 @@
  * user can fix become one line and a hint instead of a stack trace.
  */
 
+import * as nodeModule from 'node:module';
 import { pino } from 'pino';
 import { courseCatalog } from '../checks/catalog.ts';
 import { chooseProvider, clusterName, createProvider, recordActive } from '../cluster/src/select.ts';
@@ -64,6 +65,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       if (!['EROFS', 'EACCES', 'EPERM', 'ENOENT'].includes(error.code ?? '')) throw error;
     });
     server = await startLabServer({ config, cluster, catalog, logger, ...(preparing ? { server: preparing.server } : {}) });
+    // The bundle's compiled code, for the next start to skip the parse (where scripts/serve.ts enabled the cache).
+    nodeModule.flushCompileCache?.();
   } catch (error) {
     await preparing?.close();
     throw error;
