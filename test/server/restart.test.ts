@@ -4,7 +4,7 @@
  * provider), is killed with SIGKILL mid-workshop and started again, and the
  * learner's session, its sandbox and its progress are all still there.
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -39,8 +39,16 @@ describe('a server killed and started again', () => {
 
   it('still has every session, its sandbox and its progress', { timeout: 180_000 }, async () => {
     port = await freePort();
+    // The bundle's compiled code is written once the server is ready, not at exit: a server killed later has left it.
+    const compileCache = join(projectRoot, '.build', 'compile-cache');
+    rmSync(compileCache, { recursive: true, force: true });
     const first = await start(port);
     started.push(first);
+    await expect
+      .poll(() => readdirSync(compileCache, { recursive: true }).filter((f) => statSync(join(compileCache, String(f))).isFile()).length, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(0);
     const origin = `http://localhost:${port}`;
     const learner = new Client(origin);
     const admin = new Client(origin, { authorization: `Bearer ${ADMIN_TOKEN}` });
