@@ -19,6 +19,7 @@
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { AGENT_PATHS } from '../../../contract/agent.ts';
+import { ErrorBodySchema } from '../../../contract/api.ts';
 import { CLOSE_RESTART, decodeClientFrame } from '../../../contract/protocol.ts';
 import type { Metrics } from '../metrics.ts';
 import { type SavedFiles, TooManyFiles } from './lab-files.ts';
@@ -69,6 +70,32 @@ const ACTIVITY_EVERY_MS = 10_000;
 const MAX_QUEUED_INPUT = 256 * 1024;
 /** Close codes an endpoint may not send (RFC 6455 7.4.1): the connection was lost rather than closed. */
 const NOT_SENDABLE = new Set([1005, 1006, 1015]);
+/** What is read of an agent's refusal: its error body is small, and a pod's answer is not trusted to be. */
+const MAX_AGENT_ANSWER = 4096;
+
+/** An agent's answer as text, at most MAX_AGENT_ANSWER bytes of it; the rest is not read. */
+async function agentAnswer(response: Response): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < MAX_AGENT_ANSWER) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).subarray(0, MAX_AGENT_ANSWER).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 export class AgentRelay implements Terminals {
   private readonly options: AgentRelayOptions;
@@ -97,9 +124,10 @@ export class AgentRelay implements Terminals {
           signal: AbortSignal.timeout(10_000),
         });
         if (response.status === 204) return;
-        const answer = await response.text();
-        if (response.status === 409 && answer.includes('too_many_files')) {
-          throw new TooManyFiles((JSON.parse(answer) as { message: string }).message);
+        const answer = await agentAnswer(response);
+        if (response.status === 409) {
+          const refusal = ErrorBodySchema.safeParse(parseJson(answer));
+          if (refusal.success && refusal.data.error === 'too_many_files') throw new TooManyFiles(refusal.data.message);
         }
         throw new Error(`the terminal agent refused the file: ${response.status} ${answer}`);
       },
@@ -116,7 +144,8 @@ export class AgentRelay implements Terminals {
       body: await spec.kubeconfig(),
       signal: AbortSignal.timeout(10_000),
     });
-    if (response.status !== 204) throw new Error(`the terminal agent refused the credentials: ${response.status} ${await response.text()}`);
+    if (response.status !== 204)
+      throw new Error(`the terminal agent refused the credentials: ${response.status} ${await agentAnswer(response)}`);
   }
 
   /**
