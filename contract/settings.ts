@@ -207,6 +207,12 @@ export const ServerSettingsSchema = z.object({
   TERMINAL_MEMORY_MIB: wholeNumber(128, 65_536, 768, ' of MiB'),
   /** Processes and threads of one workshop shell. Default 256. */
   TERMINAL_PROCESSES: wholeNumber(32, 65_536, 256),
+  /**
+   * Workshop sandboxes started ahead of time, waiting for the next learners
+   * to open a terminal (their first prompt then comes in a few milliseconds
+   * instead of after the sandbox's start). Default 2.
+   */
+  TERMINAL_SPARE_SHELLS: wholeNumber(0, 50, 2),
   /** CPU of one workshop shell, in cores (where the server can make cgroups). Default 0.5. */
   TERMINAL_CPUS: numberSetting('a number of cores from 0.05 to 64', (n) => n >= 0.05 && n <= 64, 0.5),
   /**

@@ -208,6 +208,7 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
       metrics,
       logger,
       graceMs: config.TERMINAL_GRACE_SECONDS * 1000,
+      spares: config.TERMINAL_SPARE_SHELLS,
     });
   }
   // Each terminal of a lab that reads the audit log gets its namespaces' share of it.
@@ -318,7 +319,12 @@ export async function startLabServer(options: LabServerOptions): Promise<LabServ
           return labs.kubeconfig(await store.require(sessionName), labId);
         },
         onActivity: () => void store.touch(sessionName).catch(() => undefined),
-        ...(localFiles ? { filesDir: await localFiles.ensure(sessionName, labId) } : {}),
+        ...(localFiles
+          ? {
+              filesDir: await localFiles.ensure(sessionName, labId),
+              mirrorFiles: (into: string) => localFiles.mirror(sessionName, labId, into),
+            }
+          : {}),
         ...(auditLog && labs.lab(labId).needsAuditLog
           ? { auditLog: (file: string) => auditLog.follow(realNamespaces(started.namespaces), file) }
           : {}),

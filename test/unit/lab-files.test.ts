@@ -4,7 +4,7 @@
  * file's path (a link to elsewhere) is written through; names and sizes
  * within the rule; a session's files go with it.
  */
-import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,5 +62,31 @@ describe("the editor's files", () => {
       for (let i = 0; i < MAX_FILES && saved < MAX_SESSION_FILES; i++, saved++) await files.write('s-4', `lab${lab}`, `f${i}.yaml`, 'x');
     }
     await expect(files.write('s-4', 'another', 'x.yaml', 'x')).rejects.toThrow(/Your labs already hold/);
+  });
+
+  it("mirrors a lab's files into a sandbox's folder: those saved before, each save after, none once stopped, none of another lab", async () => {
+    const files = new LabFiles(join(root, 'm'));
+    await files.write('s-5', 'palette', 'web.yaml', 'one\n');
+    await files.write('s-5', 'other', 'db.yaml', 'other lab\n');
+    const into = join(root, 'mirror');
+    mkdirSync(into);
+    const stop = await files.mirror('s-5', 'palette', into);
+    expect(readdirSync(into)).toEqual(['web.yaml']);
+    await files.write('s-5', 'palette', 'web.yaml', 'two\n');
+    await files.write('s-5', 'palette', 'job.yaml', 'job\n');
+    expect(readdirSync(into).sort()).toEqual(['job.yaml', 'web.yaml']);
+    expect(readFileSync(join(into, 'web.yaml'), 'utf8')).toBe('two\n');
+    // The same file, not a copy to keep in step (the folders share a file system here).
+    expect(statSync(join(into, 'web.yaml')).ino).toBe(statSync(join(files.dir('s-5', 'palette'), 'web.yaml')).ino);
+    // A mirror whose folder is gone (its shell ended) does not fail a save.
+    const gone = join(root, 'gone');
+    mkdirSync(gone);
+    await files.mirror('s-5', 'palette', gone);
+    rmSync(gone, { recursive: true });
+    await files.write('s-5', 'palette', 'web.yaml', 'three\n');
+    expect(readFileSync(join(into, 'web.yaml'), 'utf8')).toBe('three\n');
+    stop();
+    await files.write('s-5', 'palette', 'web.yaml', 'four\n');
+    expect(readFileSync(join(into, 'web.yaml'), 'utf8')).toBe('three\n');
   });
 });

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bubblewrapArgs, type SandboxLayout, sandboxEnv } from '../../labs-server/src/terminal/bubblewrap-args.ts';
+import { bubblewrapArgs, type SandboxLayout, sandboxEntry, sandboxEnv } from '../../labs-server/src/terminal/bubblewrap-args.ts';
 import { group, HOSTS, passwd, writeAccountFiles } from '../../labs-server/src/terminal/sandbox-etc.ts';
 import { DEFAULT_SHELL_LIMITS } from '../../labs-server/src/terminal/shell-limits.ts';
 
@@ -24,6 +24,7 @@ const LAYOUT: SandboxLayout = {
   tmpBytes: DEFAULT_SHELL_LIMITS.tmpBytes,
   homeBytes: DEFAULT_SHELL_LIMITS.homeBytes,
   lib64: true,
+  filesDir: '/run/state/terminals/s-1_palette/files',
 };
 
 describe("the sandbox's command line", () => {
@@ -109,11 +110,9 @@ describe("the sandbox's command line", () => {
       '/home/learner',
       '--dir',
       '/home/learner/.kube',
-      '--perms',
-      '0600',
-      '--file',
-      '4',
-      '/home/learner/.kube/config',
+      '--ro-bind',
+      '/run/state/terminals/s-1_palette/files',
+      '/home/learner/files',
       // lockdown
       '--remount-ro',
       '/dev',
@@ -123,8 +122,19 @@ describe("the sandbox's command line", () => {
       '--chdir',
       '/home/learner',
       '/bin/bash',
+      '--noprofile',
+      '--norc',
       '-c',
-      'socat TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/cdl/api.sock 2>/dev/null & exec /bin/bash --noprofile --rcfile /run/cdl/terminal/bashrc -i',
+      sandboxEntry(),
+    ]);
+  });
+
+  it('waits for its learner, then copies their kubeconfig, starts the relay and becomes their bash, with builtins only', () => {
+    expect(sandboxEntry().split('\n')).toEqual([
+      'read -r _ < /run/cdl/terminal/start || exit 1',
+      `umask 077; IFS= read -r -d '' config < /run/cdl/terminal/kubeconfig; printf '%s' "$config" > /home/learner/.kube/config; unset config; umask 022`,
+      'socat TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/run/cdl/api.sock 2>/dev/null &',
+      'exec /bin/bash --noprofile --rcfile /run/cdl/terminal/bashrc -i',
     ]);
   });
 
@@ -155,7 +165,7 @@ describe("the sandbox's command line", () => {
 describe("the lab's saved files in the sandbox", () => {
   it('binds the folder read-only into the home, after the home is made and before the lockdown', () => {
     const args = bubblewrapArgs({ ...LAYOUT, filesDir: '/run/state/files/s-1/palette' });
-    expect(args.length).toBe(bubblewrapArgs(LAYOUT).length + 3);
+    expect(args.length).toBe(bubblewrapArgs(LAYOUT).length);
     const at = args.indexOf('/run/state/files/s-1/palette');
     expect(args.slice(at - 1, at + 2)).toEqual(['--ro-bind', '/run/state/files/s-1/palette', '/home/learner/files']);
     expect(at).toBeGreaterThan(args.indexOf('/home/learner'));

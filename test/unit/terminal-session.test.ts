@@ -110,6 +110,7 @@ class FakeBackend implements ShellBackend {
   readonly name = 'bubblewrap' as const;
   readonly kubectl = undefined;
   readonly separateUsers: boolean;
+  readonly waits = false;
   readonly calls: string[] = [];
   readonly ptys: FakePty[] = [];
   readonly env: Array<Record<string, string>> = [];

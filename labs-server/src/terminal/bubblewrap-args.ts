@@ -21,10 +21,13 @@
  *   and inputrc where they exist, read-only;
  * - tools: kubectl, read-only;
  * - home: a sized tmpfs (nothing the learner writes reaches the host's
- *   disk), with the first kubeconfig copied in from a descriptor, and the
- *   lab's saved files (the editor's) bound read-only at ~/files;
+ *   disk), with the lab's saved files (the editor's, a folder of the
+ *   workspace) bound read-only at ~/files;
  * - lockdown: everything but the sized tmpfs mounts read-only;
- * - entry: `socat` forwarding 127.0.0.1:6443 to the relay socket, then bash.
+ * - entry: the sandbox waits for its learner (spare-shells.ts: it is made
+ *   before anyone needs it), then copies the first kubeconfig into the home,
+ *   starts `socat` forwarding 127.0.0.1:6443 to the relay socket, and
+ *   becomes bash.
  *
  * The environment the shell starts with is built here too (sandboxEnv).
  */
@@ -45,7 +48,7 @@ export const SANDBOX_API_PORT = 6443;
 export const SANDBOX_HOSTNAME = 'workshop';
 
 /** Descriptors the launcher opens for bubblewrap (launch.ts allows 3–9). */
-export const SANDBOX_FDS = { seccomp: 3, kubeconfig: 4 } as const;
+export const SANDBOX_FDS = { seccomp: 3 } as const;
 
 /** /dev/shm, for the few programs that use shared memory. */
 export const SHM_BYTES = 16 * 1024 * 1024;
@@ -68,8 +71,8 @@ export interface SandboxLayout {
   homeBytes: number;
   /** Whether the host has /usr/lib64 (then /lib64 links to it, as the dynamic loader expects). */
   lib64: boolean;
-  /** The lab's saved files (a folder of the server's), bound read-only at ~/files. */
-  filesDir?: string;
+  /** The lab's saved files (a folder of the workspace's, the server's), bound read-only at ~/files. */
+  filesDir: string;
 }
 
 /** A tmpfs of at most `bytes` at `path`: the size flag applies to the next tmpfs only. */
@@ -165,13 +168,10 @@ function homeFlags(layout: SandboxLayout): string[] {
     ...sizedTmpfs(layout.homeBytes, home),
     '--dir',
     `${home}/.kube`,
-    '--perms',
-    '0600',
-    '--file',
-    String(SANDBOX_FDS.kubeconfig),
-    `${home}/.kube/config`,
     // The editor's files: the server writes them, the learner reads and applies them.
-    ...(layout.filesDir ? ['--ro-bind', layout.filesDir, `${home}/${FILES_IN_HOME}`] : []),
+    '--ro-bind',
+    layout.filesDir,
+    `${home}/${FILES_IN_HOME}`,
   ];
 }
 
@@ -180,11 +180,28 @@ function lockdownFlags(): string[] {
   return ['--remount-ro', '/dev', '--remount-ro', '/'];
 }
 
-/** In the home: socat relays the API port to the relay socket, and bash replaces the starting shell. */
-function entryArgs(): string[] {
-  const bash = bashArgs(`${SANDBOX_PATHS.workspace}/${WORKSPACE_FILES.bashrc}`).join(' ');
+/**
+ * In the home, with bash's builtins only (no program to load on the way to
+ * the prompt): wait until the server says the sandbox is a learner's (a
+ * line on the workspace's `start` pipe, written once their rc file,
+ * kubeconfig and token are in the workspace), copy the kubeconfig into the
+ * learner's own ~/.kube/config (theirs to change), start socat relaying the
+ * API port to the relay socket, and become the learner's bash.
+ */
+export function sandboxEntry(): string {
+  const workspace = SANDBOX_PATHS.workspace;
+  const bash = bashArgs(`${workspace}/${WORKSPACE_FILES.bashrc}`).join(' ');
   const relay = `socat TCP-LISTEN:${SANDBOX_API_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:${SANDBOX_PATHS.apiSocket} 2>/dev/null`;
-  return ['--chdir', SANDBOX_PATHS.home, '/bin/bash', '-c', `${relay} & exec /bin/bash ${bash}`];
+  return [
+    `read -r _ < ${workspace}/${WORKSPACE_FILES.start} || exit 1`,
+    `umask 077; IFS= read -r -d '' config < ${workspace}/${WORKSPACE_FILES.kubeconfig}; printf '%s' "$config" > ${SANDBOX_PATHS.home}/.kube/config; unset config; umask 022`,
+    `${relay} &`,
+    `exec /bin/bash ${bash}`,
+  ].join('\n');
+}
+
+function entryArgs(): string[] {
+  return ['--chdir', SANDBOX_PATHS.home, '/bin/bash', '--noprofile', '--norc', '-c', sandboxEntry()];
 }
 
 /** The whole command: bwrap, its flags group by group, and the shell it runs. */

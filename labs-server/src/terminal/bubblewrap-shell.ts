@@ -9,8 +9,9 @@
  *
  * The sandbox's command line is bubblewrap-args.ts; the launcher
  * (launch.ts) joins the control group, sets the resource limits, opens the
- * seccomp filter and the first kubeconfig on their descriptors and drops to
- * the shell's own uid before bubblewrap starts.
+ * seccomp filter on its descriptor and drops to the shell's own uid before
+ * bubblewrap starts. A sandbox starts before its learner is known and waits
+ * for them (spare-shells.ts), so nothing of theirs is on its command line.
  */
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
@@ -37,6 +38,7 @@ export interface BubblewrapOptions {
 export class BubblewrapShell implements ShellBackend {
   readonly name = 'bubblewrap' as const;
   readonly separateUsers = true;
+  readonly waits = true;
   private readonly options: BubblewrapOptions;
   private readonly limits: ShellLimits;
   private cgroups: ShellCgroups | undefined;
@@ -121,6 +123,7 @@ export class BubblewrapShell implements ShellBackend {
     this.relays.set(workspace.id, await ApiRelay.open(this.relayPath(workspace), this.options.apiServer, workspace.gid));
   }
 
+  /** The sandbox, waiting on its workspace's `start` pipe; the learner's settings are in their rc file, so `env` is empty. */
   spawn(workspace: Workspace, size: ShellSize, env: Record<string, string>): IPty {
     const command = bubblewrapArgs({
       workspaceDir: workspace.dir,
@@ -132,16 +135,13 @@ export class BubblewrapShell implements ShellBackend {
       tmpBytes: this.limits.tmpBytes,
       homeBytes: this.limits.homeBytes,
       lib64: existsSync('/usr/lib64'),
-      ...(workspace.filesDir ? { filesDir: workspace.filesDir } : {}),
+      filesDir: join(workspace.dir, WORKSPACE_FILES.files),
     });
     const root = process.getuid?.() === 0;
     const plan: LaunchPlan = {
       cgroups: this.cgroupFiles.get(workspace.id) ?? [],
       ulimit: ulimitArgs(this.limits, this.cgroups !== undefined),
-      files: [
-        { fd: SANDBOX_FDS.seccomp, path: this.seccompPath },
-        { fd: SANDBOX_FDS.kubeconfig, path: join(workspace.dir, WORKSPACE_FILES.kubeconfig) },
-      ],
+      files: [{ fd: SANDBOX_FDS.seccomp, path: this.seccompPath }],
       ...(root && workspace.uid !== undefined && workspace.gid !== undefined ? { user: { uid: workspace.uid, gid: workspace.gid } } : {}),
       command,
     };

@@ -21,6 +21,7 @@ import {
 export class HostShell implements ShellBackend {
   readonly name = 'host' as const;
   readonly separateUsers = false;
+  readonly waits = false;
   readonly kubectl: string | undefined;
   private readonly kubectlDir: string | undefined;
 

@@ -8,9 +8,15 @@
  * save into a write elsewhere: each file is written under a fresh name in
  * the server's folder (`wx`: never through something already there) and
  * renamed into place.
+ *
+ * A workshop sandbox is made before its learner is known (spare-shells.ts),
+ * so it cannot bind the lab's folder: it binds a folder of its own workspace
+ * instead, which the lab's folder is mirrored into (`mirror`): every file
+ * linked in when the shell starts, and each save linked in before the save
+ * is answered, so the next command in the terminal finds it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES, MAX_SESSION_FILES } from '../../../contract/files.ts';
 
@@ -18,6 +24,13 @@ import { FILE_NAME, MAX_FILE_BYTES, MAX_FILES, MAX_SESSION_FILES } from '../../.
 const SEGMENT = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class TooManyFiles extends Error {}
+
+/** `file` as `name` in `folder`, replacing what was there: a hard link (a copy across file systems) under a fresh name, renamed into place. */
+async function place(file: string, folder: string, name: string): Promise<void> {
+  const temporary = join(folder, `.${name}.${randomBytes(6).toString('hex')}`);
+  await link(file, temporary).catch(() => copyFile(file, temporary));
+  await rename(temporary, join(folder, name));
+}
 
 /** Where the editor's saves go: this server's folder (LabFiles), or the lab's shell pod (AgentFiles, agent-relay.ts). */
 export interface SavedFiles {
@@ -29,6 +42,8 @@ export interface SavedFiles {
 
 export class LabFiles implements SavedFiles {
   readonly root: string;
+  /** Folders each lab's files are mirrored into, by `session/lab`. */
+  private readonly mirrors = new Map<string, Set<string>>();
 
   constructor(root: string) {
     this.root = root;
@@ -77,6 +92,34 @@ export class LabFiles implements SavedFiles {
     await writeFile(temporary, content, { flag: 'wx', mode: 0o644 });
     await chmod(temporary, 0o644);
     await rename(temporary, join(dir, name));
+    const into = [...(this.mirrors.get(`${session}/${lab}`) ?? [])];
+    // A mirror whose shell has just ended has no folder left: nothing to do there.
+    await Promise.all(into.map((folder) => place(join(dir, name), folder, name).catch(() => undefined)));
+  }
+
+  /**
+   * Keeps `into` (an empty folder of the server's) holding the lab's files
+   * until the returned function is called: those saved so far now, each
+   * later save before `write` returns.
+   */
+  mirror(session: string, lab: string, into: string): Promise<() => void> {
+    const dir = this.dir(session, lab);
+    const key = `${session}/${lab}`;
+    const folders = this.mirrors.get(key) ?? new Set<string>();
+    this.mirrors.set(key, folders);
+    // Known before the folder is read: a save that lands meanwhile is placed by `write`, if not read here.
+    folders.add(into);
+    const stop = () => {
+      folders.delete(into);
+      if (folders.size === 0 && this.mirrors.get(key) === folders) this.mirrors.delete(key);
+    };
+    return (async () => {
+      for (const { name } of await this.list(session, lab)) await place(join(dir, name), into, name);
+      return stop;
+    })().catch((error: unknown) => {
+      stop();
+      throw error;
+    });
   }
 
   /** Files across every lab of a session. */

@@ -3,7 +3,8 @@
  * a browser that reconnects, limited per session and in total, and counted
  * in the metrics, with every gauge brought down in `finally` whatever way a
  * terminal ends. Each shell of a backend with separate users gets a uid no
- * other live shell has.
+ * other live shell has. A backend whose shells wait for their learner
+ * (workshop sandboxes) has a few of them started ahead (spare-shells.ts).
  *
  * A socket gets its error and close handlers before anything is awaited:
  * `ws` reports a bad frame (invalid UTF-8, an oversized frame, a reserved
@@ -18,6 +19,7 @@ import type { Watermarks } from './flow-control.ts';
 import { MAIN_TAB, PtySession, type ShellSpec } from './pty-session.ts';
 import type { ShellBackend, ShellSize } from './shell-backend.ts';
 import { DEFAULT_GUARD_LIMITS, type GuardLimits, SocketGuard } from './socket-guard.ts';
+import { SpareShells } from './spare-shells.ts';
 import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT, UidPool } from './uid-pool.ts';
 
 export interface TerminalManagerOptions {
@@ -41,6 +43,8 @@ export interface TerminalManagerOptions {
   maxTotal?: number;
   watermarks?: Watermarks;
   guard?: GuardLimits;
+  /** Sandboxes started ahead for the next learners, with a backend whose shells wait (`waits`). Default 2. */
+  spares?: number;
 }
 
 /** The terminals of a server, whoever owns their shells: this server (TerminalManager) or agents (agent-relay.ts). */
@@ -68,9 +72,25 @@ export class TerminalManager implements Terminals {
   private readonly terminals = new Map<string, Promise<PtySession>>();
   private readonly uids = new UidPool(SANDBOX_UID_BASE, SANDBOX_UID_COUNT);
   private readonly options: TerminalManagerOptions;
+  private readonly spares: SpareShells | undefined;
 
   constructor(options: TerminalManagerOptions) {
     this.options = options;
+    if (options.backend.waits) {
+      this.spares = new SpareShells({
+        backend: options.backend,
+        workDir: options.workDir,
+        uids: this.uids,
+        count: options.spares ?? 2,
+        logger: options.logger,
+      });
+      this.spares.fill();
+    }
+  }
+
+  /** Sandboxes waiting for the next learners. */
+  get sparesReady(): number {
+    return this.spares?.ready ?? 0;
   }
 
   get size(): number {
@@ -104,35 +124,43 @@ export class TerminalManager implements Terminals {
       );
     }
     if (this.terminals.size >= maxTotal) throw new TerminalLimitError('this server has as many terminals as it can take');
-    const uid = this.options.backend.separateUsers ? this.uids.take(key) : undefined;
+    const started = this.open(key, spec, size);
+    this.terminals.set(key, started);
+    // A shell that never started leaves no entry behind (one that started and failed has removed its own).
+    started.catch(() => {
+      if (this.terminals.get(key) === started) this.terminals.delete(key);
+    });
+    return started;
+  }
+
+  private async open(key: string, spec: ShellSpec, size: ShellSize): Promise<PtySession> {
+    const sandbox = this.spares ? await this.spares.take() : undefined;
+    const uid = sandbox ? sandbox.workspace.uid : this.options.backend.separateUsers ? this.uids.take(key) : undefined;
     if (this.options.backend.separateUsers && uid === undefined) throw new TerminalLimitError('this server has no sandbox uid left');
     const session = new PtySession(key, spec, {
       backend: this.options.backend,
       workDir: this.options.workDir,
       ...(uid !== undefined ? { identity: { uid, gid: uid } } : {}),
+      ...(sandbox ? { sandbox } : {}),
       logger: this.options.logger,
       graceMs: this.options.graceMs,
       replayBytes: this.options.replayBytes ?? 256 * 1024,
       renewMs: this.options.renewMs ?? 20 * 60_000,
       ...(this.options.watermarks ? { watermarks: this.options.watermarks } : {}),
     });
-    const started = (async () => {
-      this.options.metrics.terminalsOpen.inc();
-      session.onExit(() => {
-        this.terminals.delete(key);
-        if (uid !== undefined) this.uids.release(uid);
-        this.options.metrics.terminalsOpen.dec();
-      });
-      try {
-        await session.start(size);
-      } catch (error) {
-        await session.close();
-        throw error;
-      }
-      return session;
-    })();
-    this.terminals.set(key, started);
-    return started;
+    this.options.metrics.terminalsOpen.inc();
+    session.onExit(() => {
+      this.terminals.delete(key);
+      if (uid !== undefined) this.uids.release(uid);
+      this.options.metrics.terminalsOpen.dec();
+    });
+    try {
+      await session.start(size);
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    return session;
   }
 
   /**
@@ -231,6 +259,9 @@ export class TerminalManager implements Terminals {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.terminals.values()].map(async (terminal) => (await terminal.catch(() => undefined))?.close()));
+    await Promise.all([
+      this.spares?.close(),
+      ...[...this.terminals.values()].map(async (terminal) => (await terminal.catch(() => undefined))?.close()),
+    ]);
   }
 }

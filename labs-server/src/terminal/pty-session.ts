@@ -15,6 +15,7 @@
  * to the browser goes through the socket's guard (socket-guard.ts), which
  * bounds what a client that does not read can cost.
  */
+import { join } from 'node:path';
 import type { IPty } from 'node-pty';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -24,9 +25,10 @@ import { type BatchLimits, DEFAULT_BATCH_LIMITS, OutputBatcher } from './output-
 import { endSession, linuxProcesses, type ProcessTable } from './process-group.ts';
 import { MAX_INPUT_BACKLOG, ptyBacklog } from './pty-backlog.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
-import type { ShellBackend, ShellSize } from './shell-backend.ts';
+import { type ShellBackend, type ShellSize, WORKSPACE_FILES } from './shell-backend.ts';
 import { ShellHome } from './shell-home.ts';
 import type { SocketGuard } from './socket-guard.ts';
+import type { SpareShell } from './spare-shells.ts';
 
 // The server tests find a shell's processes through this module; the scan itself is process-group.ts's.
 
@@ -58,6 +60,12 @@ export interface ShellSpec {
   auditLog?: (file: string) => Promise<() => void>;
   /** The lab's saved files (lab-files.ts): the shell sees them read-only at ~/files. */
   filesDir?: string;
+  /**
+   * For a sandbox made before its learner came: keeps `into` (its own
+   * folder) holding the lab's saved files (LabFiles.mirror) until the
+   * returned function is called.
+   */
+  mirrorFiles?: (into: string) => Promise<() => void>;
 }
 
 export interface TerminalOptions {
@@ -74,6 +82,8 @@ export interface TerminalOptions {
   batch?: BatchLimits;
   /** The host's processes (a fake one in unit tests). */
   processes?: ProcessTable;
+  /** A sandbox started before the learner came (spare-shells.ts): its workspace and pty become this shell's. */
+  sandbox?: SpareShell;
 }
 
 /** The browser's end of a session: a socket guard, as far as the session uses one. */
@@ -100,6 +110,7 @@ export class PtySession {
   private readonly exitListeners: Array<() => void> = [];
   private markGone: () => void = () => undefined;
   private stopAuditLog: () => void = () => undefined;
+  private stopMirror: () => void = () => undefined;
   /** Resolves once the shell has ended and everything it left is cleaned up. */
   readonly gone = new Promise<void>((resolve) => {
     this.markGone = resolve;
@@ -118,6 +129,7 @@ export class PtySession {
       prompt: { labId: spec.labId, namespace: spec.namespace, ...(spec.tab && spec.tab !== MAIN_TAB ? { tab: spec.tab } : {}) },
       auditLog: spec.auditLog !== undefined,
       ...(spec.filesDir ? { filesDir: spec.filesDir } : {}),
+      ...(options.sandbox ? { workspace: options.sandbox.workspace } : {}),
     });
     this.replay = new ReplayBuffer(options.replayBytes);
     this.flow = new FlowControl(
@@ -164,22 +176,34 @@ export class PtySession {
   }
 
   async start(size: ShellSize): Promise<void> {
-    const { backend } = this.options;
+    const { backend, sandbox } = this.options;
     const t0 = performance.now();
-    await this.home.create();
+    const { workspace } = this.home;
+    // Owned from now on: if the start fails, close() ends the waiting sandbox too.
+    if (sandbox) this.pty = sandbox.pty;
+    // The lab's saved files, mirrored into the sandbox's own folder beside the start (a save from now on is placed before it is answered).
+    if (sandbox && this.spec.mirrorFiles) this.mirror(this.spec.mirrorFiles, join(workspace.dir, WORKSPACE_FILES.files));
+    await (sandbox ? this.home.fill() : this.home.create());
     const env: Record<string, string> = { KUBECONFIG: this.home.kubeconfigInside };
     if (this.spec.auditLog) {
       this.stopAuditLog = await this.spec.auditLog(this.home.auditLogFile);
       env.AUDIT_LOG = this.home.auditLogInside;
     }
     const t1 = performance.now();
-    await backend.prepare(this.home.workspace);
+    if (!sandbox) await backend.prepare(workspace);
     const t2 = performance.now();
-    const pty = backend.spawn(this.home.workspace, size, env);
+    const pty = sandbox ? sandbox.pty : backend.spawn(workspace, size, env);
+    if (sandbox) pty.resize(size.cols, size.rows);
     this.pty = pty;
     const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
     this.options.logger.debug(
-      { terminal: this.key, folderMs: ms(t0, t1), prepareMs: ms(t1, t2), spawnMs: ms(t2, performance.now()) },
+      {
+        terminal: this.key,
+        sandboxAhead: sandbox !== undefined,
+        folderMs: ms(t0, t1),
+        prepareMs: ms(t1, t2),
+        spawnMs: ms(t2, performance.now()),
+      },
       'shell started',
     );
     // node-pty hands out Buffers when spawned with `encoding: null`, whatever its typings say.
@@ -189,10 +213,22 @@ export class PtySession {
       this.socket?.close(1000, 'the shell ended');
       void this.close();
     });
+    // Everything the sandbox reads is in its workspace, and its output has a listener: it may go on.
+    sandbox?.start();
     this.home.renewEvery(this.options.renewMs, (error) =>
       this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
     );
     this.setReading(false);
+  }
+
+  private mirror(mirrorFiles: (into: string) => Promise<() => void>, into: string): void {
+    mirrorFiles(into).then(
+      (stop) => {
+        if (this.closed) stop();
+        else this.stopMirror = stop;
+      },
+      (error: unknown) => this.options.logger.warn({ err: error, terminal: this.key }, "could not put the lab's saved files in the shell"),
+    );
   }
 
   /** A read from the pty: kept for replay, and sent when a browser is attached. */
@@ -297,6 +333,7 @@ export class PtySession {
     clearTimeout(this.graceTimer);
     this.home.stop();
     this.stopAuditLog();
+    this.stopMirror();
     this.batcher.drop();
     const pid = this.pty?.pid;
     try {

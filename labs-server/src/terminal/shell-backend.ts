@@ -57,12 +57,23 @@ export const WORKSPACE_FILES = {
   completion: 'kubectl-completion.bash',
   /** The learner's share of the API server's audit log, for the labs that read it (audit-log.ts). */
   auditLog: 'audit.log',
+  /** A sandbox's pipe: a line on it hands the waiting sandbox to its learner (spare-shells.ts). */
+  start: 'start',
+  /** A sandbox's view of the lab's saved files (lab-files.ts keeps it current), seen read-only at ~/files. */
+  files: 'files',
 } as const;
 
 export interface ShellBackend {
   readonly name: 'host' | 'bubblewrap';
   /** Whether each shell runs as a uid of its own (allocated by the terminal manager). */
   readonly separateUsers: boolean;
+  /**
+   * Whether a spawned shell waits for its learner (spare-shells.ts): it is
+   * started before anyone needs it, from a workspace holding nothing of
+   * theirs, and goes on once their files are in it and a line is written to
+   * its `start` pipe.
+   */
+  readonly waits: boolean;
   /** The API server URL as the shell reaches it. */
   apiServer(hostUrl: string): { server: string; tlsServerName?: string };
   /** The kubectl the shells run, as the server sees it (for its completion script). */

@@ -13,7 +13,7 @@
 import { chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shellCredentials, writeWorkspaceFile } from './credentials.ts';
+import { type ShellCredentials, shellCredentials, writeWorkspaceFile } from './credentials.ts';
 import { kubectlCompletionFile } from './kubectl-completion.ts';
 import { type ShellBackend, WORKSPACE_FILES, type Workspace } from './shell-backend.ts';
 
@@ -41,6 +41,8 @@ export interface ShellHomeOptions {
   auditLog?: boolean;
   /** The lab's saved files, seen read-only at ~/files. */
   filesDir?: string;
+  /** A workspace made before the learner came (spare-shells.ts): its folder exists, named and owned as it is. */
+  workspace?: Workspace;
 }
 
 /** A name for the terminal's folder, safe in a path whatever the key holds. */
@@ -54,10 +56,10 @@ export function workspaceId(key: string): string {
  * (kubectl-completion.ts), in the workspace folder (`workspace`, as the
  * shell sees it).
  */
-export function bashrc(prompt: Prompt, home: string, workspace: string): string {
+export function bashrc(prompt: Prompt, home: string, workspace: string, auditLog = false): string {
   return `# The workshop shell: your kubeconfig reaches your own sandbox only.
 export KUBECONFIG=${home}/.kube/config
-if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
+${auditLog ? `export AUDIT_LOG=${workspace}/${WORKSPACE_FILES.auditLog}\n` : ''}if [ -f ${home}/.bashrc ]; then . ${home}/.bashrc; fi
 PS1='\\[\\e[1;32m\\]learner\\[\\e[0m\\]@\\[\\e[1;34m\\]${prompt.labId}${prompt.tab ? `:${prompt.tab}` : ''}\\[\\e[0m\\] (${prompt.namespace}) \\w $ '
 alias k=kubectl
 if [ -r ${workspace}/${WORKSPACE_FILES.completion} ]; then
@@ -66,6 +68,22 @@ if [ -r ${workspace}/${WORKSPACE_FILES.completion} ]; then
 fi
 cd "${home}"
 `;
+}
+
+/**
+ * Makes a terminal's folder afresh: the server's, and where the shell has a
+ * uid of its own (the server being root), readable by the shell's group
+ * (through the sandbox's read-only bind); no one else may enter it.
+ */
+export function makeWorkspaceFolder(workDir: string, workspace: Workspace): void {
+  const { dir, gid } = workspace;
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  if (gid !== undefined && process.getuid?.() === 0) {
+    chownSync(dir, 0, gid);
+    chmodSync(dir, 0o750);
+  }
 }
 
 /** A hard link to a read-only file of the server's; a copy where the two folders cannot share one. */
@@ -86,7 +104,7 @@ export class ShellHome {
   constructor(options: ShellHomeOptions) {
     this.options = options;
     const id = workspaceId(options.key);
-    this.workspace = {
+    this.workspace = options.workspace ?? {
       id,
       dir: join(options.workDir, id),
       uid: options.identity?.uid,
@@ -114,38 +132,50 @@ export class ShellHome {
     return `${this.options.backend.workspaceInside(this.workspace)}/${WORKSPACE_FILES.token}`;
   }
 
+  /** Makes the folder afresh (makeWorkspaceFolder), then fills it. */
+  async create(): Promise<void> {
+    const [credentials, completion] = await this.gather();
+    makeWorkspaceFolder(this.options.workDir, this.workspace);
+    this.write(credentials, completion);
+  }
+
+  /** Puts the learner's files into a folder made before they came (a spare sandbox's). */
+  async fill(): Promise<void> {
+    const [credentials, completion] = await this.gather();
+    this.write(credentials, completion);
+  }
+
+  private gather() {
+    const { workDir, backend } = this.options;
+    return Promise.all([this.credentials(), backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined]);
+  }
+
   /**
-   * Makes the folder afresh and puts the kubeconfig, the token, the rc file
-   * and kubectl's completion into it. The folder is new and only the server
-   * can write it, so its few small files are written straight into it, at
+   * Puts the kubeconfig, the token, the rc file and kubectl's completion into
+   * the folder. Only the server can write the folder, and these names are
+   * new in it, so its few small files are written straight into it, at
    * once (well under a millisecond in all, where a trip through the thread
    * pool for each step cost ten on a busy server); only renewals replace a
    * file (writeWorkspaceFile).
    */
-  async create(): Promise<void> {
-    const { workDir, identity, backend } = this.options;
-    const [credentials, completion] = await Promise.all([
-      this.credentials(),
-      backend.kubectl ? kubectlCompletionFile(backend.kubectl, workDir) : undefined,
-    ]);
-    const { dir } = this.workspace;
-    mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { mode: 0o700 });
-    // The shell's group may read its workspace (through the sandbox's read-only bind); no one may write it.
-    const shared = identity !== undefined && process.getuid?.() === 0;
-    if (shared) {
-      chownSync(dir, 0, identity.gid);
-      chmodSync(dir, 0o750);
-    }
-    const mode = identity !== undefined ? 0o640 : 0o600;
+  private write(credentials: ShellCredentials, completion: string | undefined): void {
+    const { backend } = this.options;
+    const { dir, gid } = this.workspace;
+    const shared = gid !== undefined && process.getuid?.() === 0;
+    const mode = gid !== undefined ? 0o640 : 0o600;
     const write = (name: string, content: string) => {
       const file = join(dir, name);
       writeFileSync(file, content, { mode, flag: 'wx' });
-      if (shared) chownSync(file, 0, identity.gid);
+      if (shared) chownSync(file, 0, gid);
       chmodSync(file, mode);
     };
-    write(WORKSPACE_FILES.bashrc, bashrc(this.options.prompt, backend.homeInside(this.workspace), backend.workspaceInside(this.workspace)));
+    const rc = bashrc(
+      this.options.prompt,
+      backend.homeInside(this.workspace),
+      backend.workspaceInside(this.workspace),
+      this.options.auditLog === true,
+    );
+    write(WORKSPACE_FILES.bashrc, rc);
     write(WORKSPACE_FILES.kubeconfig, credentials.kubeconfig);
     if (credentials.token !== undefined) write(WORKSPACE_FILES.token, credentials.token);
     if (this.options.auditLog) write(WORKSPACE_FILES.auditLog, '');
