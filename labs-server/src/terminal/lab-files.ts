@@ -102,7 +102,7 @@ export class LabFiles implements SavedFiles {
    * until the returned function is called: those saved so far now, each
    * later save before `write` returns.
    */
-  mirror(session: string, lab: string, into: string): Promise<() => void> {
+  async mirror(session: string, lab: string, into: string): Promise<() => void> {
     const dir = this.dir(session, lab);
     const key = `${session}/${lab}`;
     const folders = this.mirrors.get(key) ?? new Set<string>();
@@ -113,13 +113,13 @@ export class LabFiles implements SavedFiles {
       folders.delete(into);
       if (folders.size === 0 && this.mirrors.get(key) === folders) this.mirrors.delete(key);
     };
-    return (async () => {
+    try {
       for (const { name } of await this.list(session, lab)) await place(join(dir, name), into, name);
-      return stop;
-    })().catch((error: unknown) => {
+    } catch (error) {
       stop();
       throw error;
-    });
+    }
+    return stop;
   }
 
   /** Files across every lab of a session. */

@@ -20,7 +20,7 @@
  * such failure before it makes another.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -41,6 +41,12 @@ const REFILL_AFTER_MS = 250;
 const RETRY_BASE_MS = 1000;
 /** What a sandbox that ended while it waited printed, kept for the log. */
 const KEPT_OUTPUT = 2048;
+/**
+ * Pipes are made this many at a time, by one `mkfifo` (Node has no call
+ * for it): each program started forks the server's large process on its
+ * event loop, which a room of learners joining at once would feel.
+ */
+const PIPES_AT_ONCE = 32;
 
 /** A sandbox handed to a learner: their files go into `workspace`, then `start()`. */
 export interface SpareShell {
@@ -118,9 +124,13 @@ export class SpareShells {
   private readonly waiting: Spare[] = [];
   private making = 0;
   private serial = 0;
+  private pipeSerial = 0;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Pipes made ahead, each moved into a workspace as its `start`. */
+  private readonly pipes: string[] = [];
+  private pipesMade: Promise<void> | undefined;
 
   constructor(options: SpareShellsOptions) {
     this.options = options;
@@ -156,6 +166,7 @@ export class SpareShells {
 
   /** A waiting sandbox, or one made now; undefined when no uid is left. */
   async take(): Promise<SpareShell | undefined> {
+    if (this.closed) throw new Error('the server is stopping');
     const spare = this.waiting.shift();
     setTimeout(() => this.fill(), REFILL_AFTER_MS).unref();
     if (spare) {
@@ -173,6 +184,34 @@ export class SpareShells {
     clearTimeout(this.retryTimer);
     const waiting = this.waiting.splice(0);
     await Promise.all(waiting.map((spare) => this.discard(spare)));
+    await this.pipesMade?.catch(() => undefined);
+    await rm(this.pipesDir, { recursive: true, force: true });
+  }
+
+  private get pipesDir(): string {
+    return join(this.options.workDir, '.pipes');
+  }
+
+  /** A new pipe, only the server's, in the workspaces' folder (so it can be renamed into one). */
+  private async pipe(): Promise<string> {
+    for (;;) {
+      const pipe = this.pipes.pop();
+      if (pipe) return pipe;
+      this.pipesMade ??= this.makePipes().finally(() => {
+        this.pipesMade = undefined;
+      });
+      await this.pipesMade;
+    }
+  }
+
+  private async makePipes(): Promise<void> {
+    mkdirSync(this.pipesDir, { recursive: true, mode: 0o700 });
+    const names = Array.from({ length: PIPES_AT_ONCE }, () => {
+      this.pipeSerial += 1;
+      return join(this.pipesDir, String(this.pipeSerial));
+    });
+    await run('mkfifo', ['-m', '0600', ...names]);
+    this.pipes.push(...names);
   }
 
   private failed(error: unknown): void {
@@ -213,11 +252,12 @@ export class SpareShells {
       const files = join(workspace.dir, WORKSPACE_FILES.files);
       mkdirSync(files, { mode: 0o750 });
       const pipe = join(workspace.dir, WORKSPACE_FILES.start);
-      await run('mkfifo', ['-m', '0640', pipe]);
+      renameSync(await this.pipe(), pipe);
       if (process.getuid?.() === 0) {
         for (const path of [files, pipe]) chownSync(path, 0, uid);
       }
       chmodSync(files, 0o750);
+      chmodSync(pipe, 0o640);
       await backend.prepare(workspace);
       const pty = backend.spawn(workspace, WAITING_SIZE, {});
       return new Spare(workspace, pty, (spare) => this.ended(spare));
