@@ -111,6 +111,23 @@ describe('sandboxes started ahead', () => {
     await expect.poll(() => uids.size, { timeout: 5000 }).toBe(0);
   });
 
+  it('keeps the start line until the sandbox reads it, however late it opens its pipe and whatever it prints first', async () => {
+    const backend = new ProcessBackend('sleep 0.5; read -r _ < start; echo started; sleep 30');
+    const { spares } = pool(backend, 'd', 0);
+    const spare = await spares.take();
+    let output = '';
+    spare?.pty.onData((data) => {
+      output += data;
+    });
+    spare?.start();
+    // The terminal echoes what is typed at once, long before the sandbox opens its pipe.
+    spare?.pty.write('typed early\r');
+    await expect.poll(() => output, { timeout: 5000 }).toContain('typed early');
+    await expect.poll(() => output, { timeout: 5000 }).toContain('started');
+    spare?.pty.kill('SIGKILL');
+    await spares.close();
+  });
+
   it('says so when no uid is left', async () => {
     const backend = new ProcessBackend('sleep 30');
     const { spares } = pool(backend, 'c', 0, new UidPool(300_000, 1));

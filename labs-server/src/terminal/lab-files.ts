@@ -44,6 +44,8 @@ export class LabFiles implements SavedFiles {
   readonly root: string;
   /** Folders each lab's files are mirrored into, by `session/lab`. */
   private readonly mirrors = new Map<string, Set<string>>();
+  /** The last save or mirroring of each `session/lab`, the next one's turn after it. */
+  private readonly turns = new Map<string, Promise<void>>();
 
   constructor(root: string) {
     this.root = root;
@@ -82,6 +84,11 @@ export class LabFiles implements SavedFiles {
   async write(session: string, lab: string, name: string, content: string): Promise<void> {
     if (!FILE_NAME.test(name)) throw new Error(`not a file name: ${name}`);
     if (Buffer.byteLength(content) > MAX_FILE_BYTES) throw new Error(`more than ${MAX_FILE_BYTES} bytes`);
+    this.dir(session, lab);
+    await this.inTurn(`${session}/${lab}`, () => this.save(session, lab, name, content));
+  }
+
+  private async save(session: string, lab: string, name: string, content: string): Promise<void> {
     const dir = await this.ensure(session, lab);
     const existing = await this.list(session, lab);
     if (!existing.some((f) => f.name === name)) {
@@ -114,12 +121,29 @@ export class LabFiles implements SavedFiles {
       if (folders.size === 0 && this.mirrors.get(key) === folders) this.mirrors.delete(key);
     };
     try {
-      for (const { name } of await this.list(session, lab)) await place(join(dir, name), into, name);
+      await this.inTurn(key, async () => {
+        for (const { name } of await this.list(session, lab)) await place(join(dir, name), into, name);
+      });
     } catch (error) {
       stop();
       throw error;
     }
     return stop;
+  }
+
+  /**
+   * Runs `task` once the lab's earlier saves and mirrorings are done: two
+   * placements of one file never cross, so a mirror never keeps an older
+   * save than its lab's folder.
+   */
+  private inTurn(key: string, task: () => Promise<void>): Promise<void> {
+    const run = (this.turns.get(key) ?? Promise.resolve()).then(task);
+    const after = run.catch(() => undefined);
+    this.turns.set(key, after);
+    void after.then(() => {
+      if (this.turns.get(key) === after) this.turns.delete(key);
+    });
+    return run;
   }
 
   /** Files across every lab of a session. */

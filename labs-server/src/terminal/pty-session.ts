@@ -179,12 +179,16 @@ export class PtySession {
     const { backend, sandbox } = this.options;
     const t0 = performance.now();
     const { workspace } = this.home;
-    // Owned from now on: if the start fails, close() ends the waiting sandbox too.
-    if (sandbox) this.pty = sandbox.pty;
-    // The lab's saved files, mirrored into the sandbox's own folder beside the start (a save from now on is placed before it is answered).
-    if (sandbox && this.spec.mirrorFiles) this.mirror(this.spec.mirrorFiles, join(workspace.dir, WORKSPACE_FILES.files));
-    await (sandbox ? this.home.fill() : this.home.create());
+    // Before anything is awaited, a waiting sandbox is this session's: its end and what it prints reach this
+    // session whenever they come, and if the start fails, close() ends the sandbox too.
+    if (sandbox) this.listen(sandbox.pty);
     const env: Record<string, string> = { KUBECONFIG: this.home.kubeconfigInside };
+    // The sandbox's own folder holds the lab's saved files before it starts, and each save after it once answered.
+    const [, stopMirror] = await Promise.all([
+      sandbox ? this.home.fill() : this.home.create(),
+      sandbox && this.spec.mirrorFiles ? this.mirror(this.spec.mirrorFiles, join(workspace.dir, WORKSPACE_FILES.files)) : undefined,
+    ]);
+    if (stopMirror) this.stopMirror = stopMirror;
     if (this.spec.auditLog) {
       this.stopAuditLog = await this.spec.auditLog(this.home.auditLogFile);
       env.AUDIT_LOG = this.home.auditLogInside;
@@ -192,9 +196,14 @@ export class PtySession {
     const t1 = performance.now();
     if (!sandbox) await backend.prepare(workspace);
     const t2 = performance.now();
-    const pty = sandbox ? sandbox.pty : backend.spawn(workspace, size, env);
-    if (sandbox) pty.resize(size.cols, size.rows);
-    this.pty = pty;
+    // Ended meanwhile (the sandbox died, or the terminal was closed): nothing may start after close() has run.
+    if (this.closed) {
+      this.stopMirror();
+      this.stopAuditLog();
+      throw new Error('the shell ended before it started');
+    }
+    if (sandbox) sandbox.pty.resize(size.cols, size.rows);
+    else this.listen(backend.spawn(workspace, size, env));
     const ms = (from: number, to: number) => Math.round((to - from) * 10) / 10;
     this.options.logger.debug(
       {
@@ -206,6 +215,17 @@ export class PtySession {
       },
       'shell started',
     );
+    this.home.renewEvery(this.options.renewMs, (error) =>
+      this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
+    );
+    this.setReading(false);
+    // Everything the sandbox reads is in its workspace: it may go on.
+    sandbox?.start();
+  }
+
+  /** The shell's pty: its output and its end are this session's. */
+  private listen(pty: IPty): void {
+    this.pty = pty;
     // node-pty hands out Buffers when spawned with `encoding: null`, whatever its typings say.
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => {
@@ -213,22 +233,14 @@ export class PtySession {
       this.socket?.close(1000, 'the shell ended');
       void this.close();
     });
-    // Everything the sandbox reads is in its workspace, and its output has a listener: it may go on.
-    sandbox?.start();
-    this.home.renewEvery(this.options.renewMs, (error) =>
-      this.options.logger.warn({ err: error, terminal: this.key }, 'could not renew the terminal token'),
-    );
-    this.setReading(false);
   }
 
-  private mirror(mirrorFiles: (into: string) => Promise<() => void>, into: string): void {
-    mirrorFiles(into).then(
-      (stop) => {
-        if (this.closed) stop();
-        else this.stopMirror = stop;
-      },
-      (error: unknown) => this.options.logger.warn({ err: error, terminal: this.key }, "could not put the lab's saved files in the shell"),
-    );
+  /** Mirrors the lab's saved files into `into`; a failure is logged, and the shell starts without them. */
+  private mirror(mirrorFiles: (into: string) => Promise<() => void>, into: string): Promise<(() => void) | undefined> {
+    return mirrorFiles(into).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, terminal: this.key }, "could not put the lab's saved files in the shell");
+      return undefined;
+    });
   }
 
   /** A read from the pty: kept for replay, and sent when a browser is attached. */

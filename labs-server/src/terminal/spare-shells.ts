@@ -102,20 +102,19 @@ class Spare implements SpareShell {
 
   start(): void {
     // Read-write, so that opening never blocks and the line waits in the pipe
-    // if the sandbox has not opened it yet; closed once the sandbox has read
-    // it (it prints) or has ended.
+    // until the sandbox reads it, however late it opens the pipe. Held until
+    // the shell ends: a pipe that no one holds open loses what is in it.
     const fd = openSync(join(this.workspace.dir, WORKSPACE_FILES.start), constants.O_RDWR | constants.O_NONBLOCK);
-    writeSync(fd, '\n');
-    let open = true;
-    const done = () => {
-      if (!open) return;
-      open = false;
+    try {
+      writeSync(fd, '\n');
+    } catch (error) {
       closeSync(fd);
-      printed.dispose();
+      throw error;
+    }
+    const exited = this.pty.onExit(() => {
       exited.dispose();
-    };
-    const printed = this.pty.onData(done);
-    const exited = this.pty.onExit(done);
+      closeSync(fd);
+    });
   }
 }
 
@@ -123,6 +122,8 @@ export class SpareShells {
   private readonly options: SpareShellsOptions;
   private readonly waiting: Spare[] = [];
   private making = 0;
+  /** Sandboxes being made, awaited by `close`. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private serial = 0;
   private pipeSerial = 0;
   private failures = 0;
@@ -146,12 +147,12 @@ export class SpareShells {
     if (this.closed || this.retryTimer) return;
     while (this.waiting.length + this.making < this.options.count) {
       this.making += 1;
-      this.make().then(
+      this.track(this.make()).then(
         (spare) => {
           this.making -= 1;
           if (spare === undefined) return;
           if (this.closed || spare.ended) {
-            void this.discard(spare);
+            void this.track(this.discard(spare));
             return;
           }
           this.waiting.push(spare);
@@ -171,17 +172,27 @@ export class SpareShells {
     setTimeout(() => this.fill(), REFILL_AFTER_MS).unref();
     if (spare) {
       spare.detach();
+      // It started and waited: the failures before it are over.
+      this.failures = 0;
       return spare;
     }
-    const made = await this.make();
+    const made = await this.track(this.make());
     made?.detach();
     return made;
+  }
+
+  private track<T>(making: Promise<T>): Promise<T> {
+    this.inFlight.add(making);
+    void making.catch(() => undefined).finally(() => this.inFlight.delete(making));
+    return making;
   }
 
   /** Ends every waiting sandbox; none is made after. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    // Those being made see `closed` and undo themselves (or are discarded by `fill`).
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     const waiting = this.waiting.splice(0);
     await Promise.all(waiting.map((spare) => this.discard(spare)));
     await this.pipesMade?.catch(() => undefined);
@@ -205,6 +216,8 @@ export class SpareShells {
   }
 
   private async makePipes(): Promise<void> {
+    // Names count from 1 in each server: none left by one before it (a crash, a folder kept) may be in the way.
+    if (this.pipeSerial === 0) rmSync(this.pipesDir, { recursive: true, force: true });
     mkdirSync(this.pipesDir, { recursive: true, mode: 0o700 });
     const names = Array.from({ length: PIPES_AT_ONCE }, () => {
       this.pipeSerial += 1;
@@ -259,12 +272,16 @@ export class SpareShells {
       chmodSync(files, 0o750);
       chmodSync(pipe, 0o640);
       await backend.prepare(workspace);
+      if (this.closed) throw new Error('the server is stopping');
       const pty = backend.spawn(workspace, WAITING_SIZE, {});
       return new Spare(workspace, pty, (spare) => this.ended(spare));
     } catch (error) {
-      await backend.release(workspace).catch(() => undefined);
-      rmSync(workspace.dir, { recursive: true, force: true });
-      uids.release(uid);
+      try {
+        await backend.release(workspace).catch(() => undefined);
+        rmSync(workspace.dir, { recursive: true, force: true });
+      } finally {
+        uids.release(uid);
+      }
       throw error;
     }
   }
