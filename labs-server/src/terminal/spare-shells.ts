@@ -228,6 +228,7 @@ export class SpareShells {
   }
 
   private failed(error: unknown): void {
+    if (this.closed) return;
     this.failures += 1;
     const ms = Math.min(60_000, RETRY_BASE_MS * 2 ** (this.failures - 1));
     this.options.logger.warn({ err: error, retryInMs: ms }, 'could not start a workshop sandbox ahead of time');
