@@ -8,20 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courseCatalog } from '../../checks/catalog.ts';
-import { Client, startTestServer, type TestServer } from '../support/server.ts';
-import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
+import { Client, openTerminal, startTestServer, type TestServer } from '../support/server.ts';
 
 const LAB = 'who-read-the-secret';
 
-async function open(server: TestServer, learner: Client): Promise<TerminalClient> {
-  const result = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?lab=${LAB}`, {
-    origin: server.origin,
-    cookie: learner.cookie,
-  });
-  if (isRefusal(result)) throw new Error(`terminal refused: ${result.status} ${result.body}`);
-  await result.waitFor(/\$ $/m);
-  return result;
-}
+const open = (server: TestServer, learner: Client) => openTerminal(server, learner, `lab=${LAB}`);
 
 describe('the audit log in a workshop terminal', () => {
   let server: TestServer;

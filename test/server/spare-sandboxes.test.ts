@@ -11,8 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TerminalManager } from '../../labs-server/src/terminal/manager.ts';
 import { SANDBOX_UID_BASE, SANDBOX_UID_COUNT } from '../../labs-server/src/terminal/uid-pool.ts';
-import { Client, startTestServer, type TestServer } from '../support/server.ts';
-import { isRefusal, TerminalClient } from '../support/terminal-client.ts';
+import { Client, localTerminals, openTerminal, startTestServer, type TestServer } from '../support/server.ts';
 
 const CODE = 'SPARE-2026';
 
@@ -72,16 +71,6 @@ async function endSessions(server: TestServer): Promise<void> {
   for (const { id } of joined.filter((j) => j.server === server)) await admin.delete(`/api/admin/sessions/${id}`);
 }
 
-async function open(server: TestServer, client: Client): Promise<TerminalClient> {
-  const term = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?lab=palette`, {
-    origin: server.origin,
-    cookie: client.cookie,
-  });
-  if (isRefusal(term)) throw new Error(`terminal refused: ${term.status} ${term.body}`);
-  await term.waitFor(/\$ $/m);
-  return term;
-}
-
 describe('workshop sandboxes started ahead', () => {
   let server: TestServer;
   let manager: TerminalManager;
@@ -90,7 +79,7 @@ describe('workshop sandboxes started ahead', () => {
   beforeAll(async () => {
     server = await startTestServer({ ...ENV, TERMINAL_SPARE_SHELLS: '2' });
     expect(server.shell).toBe('bubblewrap');
-    manager = server.terminals as TerminalManager;
+    manager = localTerminals(server);
   });
 
   afterAll(async () => {
@@ -110,7 +99,7 @@ describe('workshop sandboxes started ahead', () => {
     }
 
     const ada = await learner(server, 'Ada');
-    const first = await open(server, ada);
+    const first = await openTerminal(server, ada);
     const adaUid = Number((await first.run('id -u')).trim());
     expect(waiting).toContain(adaUid);
     expect((await first.run('kubectl auth can-i create configmaps')).trim()).toBe('yes');
@@ -126,9 +115,9 @@ describe('workshop sandboxes started ahead', () => {
     await expect.poll(() => first.exit, { timeout: 10_000 }).toBeDefined();
     await first.close();
     await expect.poll(() => sandboxPids.filter((pid) => existsSync(`/proc/${pid}`)), { timeout: 10_000 }).toEqual([]);
-    const again = await open(server, ada);
+    const again = await openTerminal(server, ada);
     const bob = await learner(server, 'Bob');
-    const bobs = await open(server, bob);
+    const bobs = await openTerminal(server, bob);
     const bobUid = Number((await bobs.run('id -u')).trim());
     const adaAgain = Number((await again.run('id -u')).trim());
     expect(bobUid).not.toBe(adaAgain);
@@ -142,7 +131,7 @@ describe('workshop sandboxes started ahead', () => {
     expect((await ada.post('/api/labs/palette/start', {})).status).toBeLessThan(300);
     const before = await ada.post('/api/labs/palette/files/web.yaml', { content: 'metadata: { name: before }\n' });
     expect(before.status, JSON.stringify(before.body)).toBe(200);
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     try {
       await expect.poll(() => term.run('cat ~/files/web.yaml'), { timeout: 5000 }).toContain('name: before');
       // A save is in the shell's folder once it is answered: the very next command finds it.
@@ -165,7 +154,7 @@ describe('workshop sandboxes started ahead', () => {
     await expect.poll(() => sandboxProcesses().has(victim as number), { timeout: 10_000 }).toBe(false);
     await expect.poll(() => manager.sparesReady, { timeout: 15_000 }).toBe(2);
     const cy = await learner(server, 'Cy');
-    const term = await open(server, cy);
+    const term = await openTerminal(server, cy);
     expect((await term.run('kubectl auth can-i create configmaps')).trim()).toBe('yes');
     await term.close();
   });
@@ -193,10 +182,10 @@ describe('workshop shells with no sandbox started ahead', () => {
   });
 
   it('start the same way, on the spot', async () => {
-    expect((server.terminals as TerminalManager).sparesReady).toBe(0);
+    expect(localTerminals(server).sparesReady).toBe(0);
     expect(waitingUids()).toEqual([]);
     const dee = await learner(server, 'Dee');
-    const term = await open(server, dee);
+    const term = await openTerminal(server, dee);
     try {
       expect((await term.run('kubectl auth can-i create configmaps')).trim()).toBe('yes');
       expect(Number((await term.run('id -u')).trim())).toBeGreaterThanOrEqual(SANDBOX_UID_BASE);

@@ -9,15 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, MAX_CLIENT_FRAME } from '../../contract/protocol.ts';
 import { sessionMembers } from '../../labs-server/src/terminal/process-group.ts';
-import { Client, localShell, startTestServer, type TestServer } from '../support/server.ts';
+import { Client, localShell, openTerminal, startTestServer, type TestServer } from '../support/server.ts';
 import { isRefusal, type Refusal, TerminalClient } from '../support/terminal-client.ts';
-
-async function open(server: TestServer, learner: Client, query = 'lab=palette', origin = server.origin): Promise<TerminalClient> {
-  const result = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?${query}`, { origin, cookie: learner.cookie });
-  if (isRefusal(result)) throw new Error(`terminal refused: ${result.status} ${result.body}`);
-  await result.waitFor(/\$ $/m);
-  return result;
-}
 
 async function refusal(server: TestServer, headers: Record<string, string>, query = 'lab=palette'): Promise<Refusal> {
   const result = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?${query}`, headers);
@@ -59,7 +52,7 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it("runs kubectl with the learner's own rights: no pods in kube-system, yes in the sandbox", async () => {
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     try {
       expect((await term.run('kubectl auth can-i create pods --namespace kube-system')).trim()).toBe('no');
       expect((await term.run('kubectl auth can-i create configmaps')).trim()).toBe('yes');
@@ -70,7 +63,7 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('keeps the shell away from the host: its own uid, no host files, no host processes, only the API server on the network', async () => {
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     try {
       expect(Number((await term.run('id -u')).trim())).toBeGreaterThanOrEqual(200_000);
       expect(await term.run('ls /root /work 2>&1 | head -2')).toMatch(/No such file/);
@@ -85,13 +78,13 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('gives a browser that reconnects within the grace period the same shell and its earlier output', async () => {
-    const first = await open(server, ada);
+    const first = await openTerminal(server, ada);
     const pid = (await first.run('echo $$')).trim();
     first.send('echo remember-$((6*7))\r');
     await first.waitFor(/remember-42/);
     await first.close();
 
-    const again = await open(server, ada);
+    const again = await openTerminal(server, ada);
     try {
       expect(again.ready?.resumed).toBe(true);
       expect(again.text).toMatch(/remember-42/);
@@ -102,13 +95,13 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('gives a new shell at once to a browser that comes back after typing `exit`', async () => {
-    const first = await open(server, ada);
+    const first = await openTerminal(server, ada);
     await first.run('touch /tmp/the-old-shell');
     first.send('exit\r');
     await first.until(() => first.exit !== undefined && first.closed !== undefined, 10_000, 'the shell to end');
     expect(first.exit?.code).toBe(0);
     // At once, while the old shell is still being cleaned up.
-    const again = await open(server, ada);
+    const again = await openTerminal(server, ada);
     try {
       expect(again.ready?.resumed).toBe(false);
       // Each shell has a /tmp of its own: the new one does not have the old one's file.
@@ -119,7 +112,7 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('refuses malformed frames and absurd sizes with an error frame, and the shell carries on', async () => {
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     try {
       term.ws.send(Buffer.of(0x7f, 1, 2));
       term.ws.send(encode.resize(0, 0));
@@ -136,11 +129,11 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('closes the socket on an oversize frame and keeps the shell for the next one', async () => {
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     const pid = (await term.run('echo $$')).trim();
     term.ws.send(Buffer.concat([Buffer.of(0x00), Buffer.alloc(MAX_CLIENT_FRAME + 10, 0x61)]));
     await expect.poll(() => term.closed?.code, { timeout: 5000 }).toBe(1009);
-    const next = await open(server, ada);
+    const next = await openTerminal(server, ada);
     try {
       expect((await next.run('echo $$')).trim()).toBe(pid);
     } finally {
@@ -149,7 +142,7 @@ describe('in workshop mode (bubblewrap)', () => {
   });
 
   it('keeps memory bounded through ten seconds of `yes`, and Ctrl-C stops it at once', async () => {
-    const term = await open(server, ada);
+    const term = await openTerminal(server, ada);
     try {
       const terminal = await localShell(server, (await ada.get('/api/session')).body.id, 'palette');
       const before = process.memoryUsage().rss;
@@ -191,7 +184,7 @@ describe('in workshop mode (bubblewrap)', () => {
   it('ends every process of the shell when the session ends, even one that ignores the hangup', async () => {
     const bo = new Client(server.origin);
     await bo.post('/api/session', { name: 'Bo', accessCode: 'TERM-2026' });
-    const term = await open(server, bo);
+    const term = await openTerminal(server, bo);
     term.send('sleep 300 & nohup sleep 301 >/dev/null 2>&1 &\r');
     await term.waitFor(/\[2\] \d+/);
     const id = (await bo.get('/api/session')).body.id;
@@ -223,7 +216,7 @@ describe('in single-user mode (a plain shell)', () => {
 
   it("still gives a namespace lab's terminal only the sandbox's rights", async () => {
     expect(server.shell).toBe('host');
-    const term = await open(server, me);
+    const term = await openTerminal(server, me);
     try {
       expect((await term.run('kubectl auth can-i create pods --namespace kube-system')).trim()).toBe('no');
       expect((await term.run('kubectl auth whoami -o jsonpath={.status.userInfo.username}')).trim()).toMatch(

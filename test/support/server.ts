@@ -15,6 +15,7 @@ import { TerminalManager } from '../../labs-server/src/terminal/manager.ts';
 import { TEST_CLUSTER } from './cluster-setup.ts';
 import { fixtureCatalog } from './fixture-catalog.ts';
 import { freePort } from './ports.ts';
+import { isRefusal, TerminalClient } from './terminal-client.ts';
 
 export interface TestServer extends LabServer {
   origin: string;
@@ -112,8 +113,24 @@ export class Client {
   }
 }
 
+/** The terminals of a server whose shells are its own (not an agent's). */
+export function localTerminals(server: TestServer): TerminalManager {
+  if (!(server.terminals instanceof TerminalManager)) throw new Error(`the server's shells are not its own (${server.shell})`);
+  return server.terminals;
+}
+
 /** The shell of a session's lab on a server whose shells are its own (not an agent's). */
 export function localShell(server: TestServer, sessionName: string, labId: string) {
-  if (!(server.terminals instanceof TerminalManager)) throw new Error(`the server's shells are not its own (${server.shell})`);
-  return server.terminals.find(sessionName, labId);
+  return localTerminals(server).find(sessionName, labId);
+}
+
+/** A learner's terminal on `server`, opened as their page opens it, once its prompt shows. */
+export async function openTerminal(server: TestServer, learner: Client, query = 'lab=palette'): Promise<TerminalClient> {
+  const term = await TerminalClient.open(`ws://localhost:${server.port}/api/terminal?${query}`, {
+    origin: server.origin,
+    cookie: learner.cookie,
+  });
+  if (isRefusal(term)) throw new Error(`terminal refused: ${term.status} ${term.body}`);
+  await term.waitFor(/\$ $/m);
+  return term;
 }
